@@ -1,0 +1,96 @@
+import { UsageError } from './errors.js'
+import type { Summary } from './summary.js'
+
+/**
+ * Pass/fail criteria, k6 style: `p95<500ms`, `errors<1%`, `hits/s>=100`, `timeouts<10`.
+ * A failed threshold makes the CLI exit 99.
+ */
+export type Operator = '<' | '<=' | '>' | '>='
+
+export interface Threshold {
+  source: string
+  metric: string
+  operator: Operator
+  /** Milliseconds for latencies, 0..1 for rates, a plain number for counts. */
+  value: number
+  /** For errors, timeouts and dropped: compare the share of requests, not the count. */
+  rate: boolean
+}
+
+export interface ThresholdResult {
+  threshold: Threshold
+  actual: number
+  passed: boolean
+}
+
+const LATENCY_METRICS = new Set(['min', 'mean', 'avg', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'p999', 'max'])
+const COUNTABLE = new Set(['errors', 'timeouts', 'dropped'])
+const FORM = /^\s*([a-z][a-z0-9./]*)\s*(<=|>=|<|>)\s*(\d+(?:\.\d+)?)\s*(ms|s|us|%)?\s*$/i
+
+export function parseThreshold(text: string): Threshold {
+  const match = FORM.exec(text)
+  if (!match) {
+    throw new UsageError(`invalid threshold "${text}" (expected e.g. p95<500ms, errors<1%, hits/s>100)`)
+  }
+  const metric = match[1]!.toLowerCase()
+  const operator = match[2] as Operator
+  let value = Number(match[3])
+  const unit = match[4]?.toLowerCase()
+  if (LATENCY_METRICS.has(metric)) {
+    if (unit === '%') throw new UsageError(`threshold "${text}": ${metric} is a latency, not a percentage`)
+    value = unit === 's' ? value * 1000 : unit === 'us' ? value / 1000 : value
+    return { source: text, metric: metric === 'avg' ? 'mean' : metric === 'p999' ? 'p99.9' : metric, operator, value, rate: false }
+  }
+  if (COUNTABLE.has(metric)) {
+    if (unit && unit !== '%') throw new UsageError(`threshold "${text}": ${metric} takes a count or a percentage`)
+    return { source: text, metric, operator, value: unit === '%' ? value / 100 : value, rate: unit === '%' }
+  }
+  if (metric === 'hits' || metric === 'hits/s' || metric === 'rps') {
+    if (unit) throw new UsageError(`threshold "${text}": ${metric} takes a plain number`)
+    return { source: text, metric: metric === 'rps' ? 'hits/s' : metric, operator, value, rate: false }
+  }
+  throw new UsageError(
+    `threshold "${text}": unknown metric "${metric}" (use p50, p90, p95, p99, p99.9, min, mean, max, errors, timeouts, dropped, hits, hits/s)`,
+  )
+}
+
+function actualValue(threshold: Threshold, summary: Summary): number {
+  const { metric, rate } = threshold
+  const share = (count: number) => (summary.requests + summary.dropped > 0 ? count / (summary.requests + summary.dropped) : 0)
+  switch (metric) {
+    case 'errors':
+      return rate ? summary.errorRate : summary.errors
+    case 'timeouts':
+      return rate ? share(summary.timeouts) : summary.timeouts
+    case 'dropped':
+      return rate ? share(summary.dropped) : summary.dropped
+    case 'hits':
+      return summary.hits
+    case 'hits/s':
+      return summary.hitsPerSecond
+    case 'p99.9':
+      return summary.latency.p999
+    default:
+      return summary.latency[metric as 'min' | 'mean' | 'p50' | 'p90' | 'p95' | 'p99' | 'max']
+  }
+}
+
+function holds(actual: number, operator: Operator, value: number): boolean {
+  switch (operator) {
+    case '<':
+      return actual < value
+    case '<=':
+      return actual <= value
+    case '>':
+      return actual > value
+    case '>=':
+      return actual >= value
+  }
+}
+
+export function evaluateThresholds(thresholds: Threshold[], summary: Summary): ThresholdResult[] {
+  return thresholds.map((threshold) => {
+    const actual = actualValue(threshold, summary)
+    return { threshold, actual, passed: holds(actual, threshold.operator, threshold.value) }
+  })
+}

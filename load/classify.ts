@@ -1,0 +1,27 @@
+import type { ErrorKind } from '../lib/timeline.js'
+
+const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA', 'STAMPEDE_DNS'])
+const CONNECT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EADDRINUSE', 'EMFILE', 'ENFILE'])
+const SOCKET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'])
+const PARSE = new Set([
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+  'UND_ERR_HEADERS_OVERFLOW',
+  'UND_ERR_INVALID_ARG',
+])
+const TLS = /^(ERR_TLS_|ERR_SSL_|EPROTO$)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/
+
+/**
+ * Sorts a failed request into a kind. `connected` tells whether the connection was up
+ * when it failed: a reset before that is a connect failure, after it a socket failure.
+ */
+export function classifyError(err: unknown, connected: boolean): ErrorKind {
+  const code = String((err as { code?: unknown })?.code ?? '')
+  if (code === 'STAMPEDE_ADDRESS_REFUSED') return 'refused'
+  if (DNS.has(code)) return 'dns'
+  if (TLS.test(code)) return 'tls'
+  if (code.startsWith('HPE_') || PARSE.has(code)) return 'parse'
+  if (CONNECT.has(code)) return 'connect'
+  if (SOCKET.has(code)) return connected ? 'socket' : 'connect'
+  return 'other'
+}

@@ -1,0 +1,197 @@
+import { Client, type Dispatcher } from 'undici'
+import { StampedeError } from '../lib/errors.js'
+import { classifyError } from './classify.js'
+import type { Recorder } from './recorder.js'
+import type { Target } from './target.js'
+
+/** What both load models share: where to send, what, and how to judge it. */
+export interface ExchangeContext {
+  target: Target
+  recorder: Recorder
+  timeouts: TimeoutQueue
+  request: Dispatcher.DispatchOptions
+  /** Bytes one request puts on the wire. */
+  requestBytes: number
+  statusPassed: (status: number) => boolean
+  /** Called when an exchange's request ended, whatever the outcome. */
+  onDone(exchange: Exchange): void
+}
+
+const TIMED_OUT = new StampedeError('STAMPEDE_TIMEOUT', 'request timed out')
+
+/**
+ * One connection and the one request on it at a time. It is its own undici handler
+ * (the lower-level dispatch hooks): no promise, closure or object is allocated per
+ * request on this path, which is what keeps CPU per request at autocannon's level.
+ */
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly #context: ExchangeContext
+  #client: Client | null = null
+  #abort: ((err?: Error) => void) | null = null
+  /** Latency origin: when the request was sent, or (open model) when it was due. */
+  #origin = 0
+  #status = 0
+  #rx = 0
+  #connected = false
+  timedOut = false
+  inFlight = false
+  /** Wanted by its model: a user that is still part of the rush. */
+  active = false
+  // Timeout queue links and deadline.
+  deadline = 0
+  prev: Exchange | null = null
+  next: Exchange | null = null
+
+  constructor(context: ExchangeContext) {
+    this.#context = context
+  }
+
+  /** Sends the request now; latency counts from `origin` (defaults to now). */
+  send(now: number, origin = now): void {
+    const context = this.#context
+    if (this.#client === null) {
+      this.#client = new Client(context.target.origin, {
+        connect: context.target.connect,
+        pipelining: 1,
+        // Timeouts are ours (one queue for all requests): keep undici's timers off the path.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      })
+      this.#client.on('connect', () => {
+        this.#connected = true
+      })
+      this.#client.on('disconnect', () => {
+        this.#connected = false
+      })
+    }
+    this.#origin = origin
+    this.#status = 0
+    this.#rx = 0
+    this.#abort = null
+    this.timedOut = false
+    this.inFlight = true
+    context.timeouts.push(this, now)
+    context.recorder.sent(now, context.requestBytes)
+    this.#client.dispatch(context.request, this)
+  }
+
+  /** Called by the timeout queue when the deadline passed. */
+  expire(): void {
+    this.timedOut = true
+    // Before onConnect there is nothing to abort yet: onConnect aborts at once.
+    if (this.#abort) this.#abort(TIMED_OUT)
+  }
+
+  /** Closes the connection (gracefully once the request in flight is done). */
+  close(): void {
+    const client = this.#client
+    this.#client = null
+    if (client) client.close().catch(() => {})
+  }
+
+  destroy(): void {
+    const client = this.#client
+    this.#client = null
+    if (client) client.destroy().catch(() => {})
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.timedOut) abort(TIMED_OUT)
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    this.#status = statusCode
+    // Status line and the blank line after the headers, then each "name: value\r\n".
+    let bytes = 19
+    for (let i = 0; i < rawHeaders.length; i += 2) bytes += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 4
+    this.#rx += bytes
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#rx += chunk.length
+    return true
+  }
+
+  onComplete(): void {
+    const context = this.#context
+    const now = performance.now()
+    context.timeouts.remove(this)
+    this.inFlight = false
+    if (this.timedOut) context.recorder.timeout(now, this.#rx)
+    else {
+      const status = this.#status
+      context.recorder.hit(now, (now - this.#origin) * 1000, status, this.#rx, context.statusPassed(status))
+    }
+    context.onDone(this)
+  }
+
+  onError(err: Error): void {
+    const context = this.#context
+    const now = performance.now()
+    context.timeouts.remove(this)
+    this.inFlight = false
+    if (this.timedOut || (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT') {
+      context.recorder.timeout(now, this.#rx)
+    } else {
+      context.recorder.error(now, classifyError(err, this.#connected), this.#rx)
+    }
+    context.onDone(this)
+  }
+
+  onUpgrade(): void {}
+  onBodySent(): void {}
+  onResponseStarted(): void {}
+}
+
+/**
+ * In-flight requests in the order they were sent. With one timeout for the whole run
+ * that is also deadline order, so expiring is popping from the head: O(1) per request,
+ * one timer for the process.
+ */
+export class TimeoutQueue {
+  readonly #timeoutMs: number
+  #head: Exchange | null = null
+  #tail: Exchange | null = null
+  #timer: NodeJS.Timeout
+
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs
+    const sweepEvery = Math.max(5, Math.min(50, Math.floor(timeoutMs / 20)))
+    this.#timer = setInterval(() => this.sweep(performance.now()), sweepEvery)
+  }
+
+  push(exchange: Exchange, now: number): void {
+    exchange.deadline = now + this.#timeoutMs
+    exchange.next = null
+    exchange.prev = this.#tail
+    if (this.#tail) this.#tail.next = exchange
+    else this.#head = exchange
+    this.#tail = exchange
+  }
+
+  remove(exchange: Exchange): void {
+    if (exchange.deadline === 0) return
+    exchange.deadline = 0
+    if (exchange.prev) exchange.prev.next = exchange.next
+    else this.#head = exchange.next
+    if (exchange.next) exchange.next.prev = exchange.prev
+    else this.#tail = exchange.prev
+    exchange.prev = exchange.next = null
+  }
+
+  sweep(now: number): void {
+    let head = this.#head
+    while (head !== null && head.deadline <= now) {
+      this.remove(head)
+      head.expire()
+      head = this.#head
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#timer)
+  }
+}
+

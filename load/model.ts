@@ -1,0 +1,66 @@
+import { patternDuration } from '../lib/pattern.js'
+import type { ExchangeContext } from './exchange.js'
+import { TimeoutQueue } from './exchange.js'
+import type { LoadJob } from './job.js'
+import { Recorder, type SecondSink } from './recorder.js'
+import { prepareRequest } from './request.js'
+import { compileStatusMatcher } from './spec.js'
+import { prepareTarget } from './target.js'
+
+/** A load model at work in this process. */
+export interface RunningModel {
+  /** Stops sending; requests in flight finish or time out; then `done` settles. */
+  stop(): void
+  done: Promise<void>
+}
+
+/** What every model gets: the job, its clock, the recorder and the shared exchange context. */
+export interface ModelSetup {
+  job: LoadJob
+  /** `performance.now()` time of second 0. */
+  startAt: number
+  recorder: Recorder
+  timeouts: TimeoutQueue
+  /** Builds an exchange context whose `onDone` the model supplies. */
+  context(onDone: ExchangeContext['onDone']): ExchangeContext
+}
+
+export type ModelStarter = (setup: ModelSetup) => RunningModel
+
+/**
+ * Resolves and checks the target (this is where a refused or unresolvable target fails,
+ * before any load), then returns the function that starts the model at `startAt`
+ * (`performance.now()` time).
+ */
+export async function prepareModel(
+  job: LoadJob,
+  starter: ModelStarter,
+  sink: SecondSink,
+): Promise<(startAt: number) => RunningModel> {
+  let recorder: Recorder | undefined
+  const target = await prepareTarget(job.request, job.policy, { onConnected: (micros) => recorder?.connected(micros) })
+  const request = prepareRequest(job.request)
+  const statusPassed = compileStatusMatcher(job.request.expectStatus)
+  return (startAt) => {
+    const started = new Recorder(startAt, patternDuration(job.pattern), sink)
+    recorder = started
+    const timeouts = new TimeoutQueue(job.request.timeoutMs)
+    const running = starter({
+      job,
+      startAt,
+      recorder: started,
+      timeouts,
+      context: (onDone) => ({
+        target,
+        recorder: started,
+        timeouts,
+        request: request.options,
+        requestBytes: request.bytes,
+        statusPassed,
+        onDone,
+      }),
+    })
+    running.done.finally(() => timeouts.close())
+    return running
+  }
+}

@@ -1,0 +1,162 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { StampedeError } from '../lib/errors.js'
+import { createHistogram, decodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
+import { nestShare, patternDuration } from '../lib/pattern.js'
+import { type Summary, summarize } from '../lib/summary.js'
+import type { Point } from '../lib/timeline.js'
+import { type LoadJob, peakConnections } from './job.js'
+import { SecondMerger } from './merge.js'
+import { prepareModel } from './model.js'
+import { MODELS } from './models.js'
+import type { FromWorker, ToWorker } from './protocol.js'
+import { defaultCores, openFileLimit, planWorkers } from './workers.js'
+
+export interface RunOptions {
+  /** Load processes: 'auto' (default), or a count; 0 runs the load in this process. */
+  workers?: number | 'auto'
+  /** Each merged second, in order, as soon as every process has reported it. */
+  onSecond?: (point: Point, histogram: LatencyHistogram) => void
+  /** Aborting stops sending; requests in flight finish or time out; the result is partial. */
+  signal?: AbortSignal
+  /** Milliseconds between every process being ready and the common start. */
+  startDelayMs?: number
+}
+
+export interface LoadResult {
+  timeline: Point[]
+  histogram: LatencyHistogram
+  summary: Summary
+  /** True when the run was stopped before its pattern ended. */
+  cutShort: boolean
+  workers: number
+}
+
+/** The worker entry point; a single-executable build points this at itself. */
+export const workerEntry = { path: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] as string[] }
+
+/**
+ * Runs a job to the end: in this process, or split over worker processes whose seconds
+ * merge exactly (points add up, histograms add up). Resolves with the merged timeline,
+ * histogram and summary.
+ */
+export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<LoadResult> {
+  const workers = planWorkers({
+    requested: options.workers ?? 'auto',
+    peakConnections: peakConnections(job),
+    cores: defaultCores(),
+    fdLimit: openFileLimit(),
+  })
+  const timeline: Point[] = []
+  const histogram = createHistogram()
+  let cutShort = false
+  const merger = new SecondMerger(Math.max(1, workers), (point, secondHistogram) => {
+    timeline.push(point)
+    mergeInto(histogram, secondHistogram)
+    options.onSecond?.(point, secondHistogram)
+  })
+  const delay = options.startDelayMs ?? 100
+
+  if (workers === 0) {
+    const start = await prepareModel(job, MODELS[job.model], (point, h) => merger.add(0, point, h))
+    const running = start(performance.now() + delay)
+    const onAbort = () => {
+      cutShort = true
+      running.stop()
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    await running.done
+    options.signal?.removeEventListener('abort', onAbort)
+    merger.finish(0)
+  } else {
+    cutShort = await runWorkers(job, workers, merger, delay, options.signal)
+  }
+  const duration = cutShort ? timeline.length : patternDuration(job.pattern)
+  return { timeline, histogram, summary: summarize(timeline, histogram, duration), cutShort, workers }
+}
+
+async function runWorkers(
+  job: LoadJob,
+  count: number,
+  merger: SecondMerger,
+  delay: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const children: ChildProcess[] = []
+  let failure: StampedeError | undefined
+  let cutShort = false
+  const tell = (child: ChildProcess, message: ToWorker) => {
+    if (child.connected) child.send(message)
+  }
+  const stopAll = () => {
+    for (const child of children) tell(child, { type: 'stop' })
+  }
+  const onAbort = () => {
+    cutShort = true
+    stopAll()
+  }
+
+  let readyCount = 0
+  let allReady: () => void
+  const ready = new Promise<void>((resolve) => {
+    allReady = resolve
+  })
+  const exits: Promise<void>[] = []
+
+  for (let index = 0; index < count; index++) {
+    const child = fork(workerEntry.path, workerEntry.args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    children.push(child)
+    let finished = false
+    child.on('message', (message: FromWorker) => {
+      switch (message.type) {
+        case 'ready':
+          if (++readyCount === count) allReady()
+          return
+        case 'second':
+          merger.add(index, message.point, decodeHistogram(message.histogram))
+          return
+        case 'done':
+          finished = true
+          merger.finish(index)
+          return
+        case 'failed':
+          failure ??= new StampedeError(message.code, message.message)
+          stopAll()
+          allReady()
+          return
+      }
+    })
+    exits.push(
+      new Promise<void>((resolve) => {
+        child.on('exit', (code, signalName) => {
+          if (!finished) {
+            failure ??= new StampedeError(
+              'STAMPEDE_WORKER_EXIT',
+              `load worker ${index} exited before finishing (${signalName ?? `code ${code}`})`,
+            )
+            merger.finish(index)
+            stopAll()
+            allReady()
+          }
+          resolve()
+        })
+      }),
+    )
+    tell(child, { type: 'job', job: { ...job, share: nestShare(job.share, { index, of: count }) } })
+  }
+
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    await ready
+    if (!failure) {
+      const startAtEpoch = performance.timeOrigin + performance.now() + delay
+      for (const child of children) tell(child, { type: 'start', startAtEpoch })
+    }
+    await Promise.all(exits)
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  }
+  if (failure) throw failure
+  return cutShort
+}

@@ -1,0 +1,125 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
+import { isIP, type Socket } from 'node:net'
+import { buildConnector } from 'undici'
+import { StampedeError, UsageError } from '../lib/errors.js'
+import { type AddressPolicy, assertAllowed } from './safety.js'
+import { parseTargetUrl, type RequestSpec } from './spec.js'
+
+/**
+ * A resolved, policy-checked target. The host name is resolved once at the start (as wrk
+ * does) and again when the answer is older than a minute; every address is checked
+ * against the policy before any packet is sent to it, and the address a socket actually
+ * connected to is checked once more.
+ */
+export interface Target {
+  url: URL
+  origin: string
+  hostname: string
+  addresses: LookupAddress[]
+  /** undici `connect` option: opens sockets only to checked addresses. */
+  connect: buildConnector.connector
+}
+
+const REFRESH_MS = 60_000
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
+
+/** Bare host name of a URL (IPv6 brackets removed). */
+export function urlHostname(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '')
+}
+
+export async function resolveAddresses(hostname: string, spec: RequestSpec, policy: AddressPolicy): Promise<LookupAddress[]> {
+  const override = spec.resolve?.[hostname.toLowerCase()]
+  let addresses: LookupAddress[]
+  if (isIP(hostname)) {
+    addresses = [{ address: hostname, family: isIP(hostname) }]
+  } else if (override) {
+    addresses = override.map((address) => {
+      const family = isIP(address)
+      if (family === 0) throw new UsageError(`--resolve for ${hostname}: "${address}" is not an IP address`)
+      return { address, family }
+    })
+  } else {
+    addresses = await new Promise<LookupAddress[]>((resolve, reject) => {
+      dnsLookup(hostname, { all: true }, (err, found) => (err ? reject(err) : resolve(found)))
+    }).catch((err: NodeJS.ErrnoException) => {
+      throw new StampedeError('STAMPEDE_DNS', `cannot resolve ${hostname}: ${err.code ?? err.message}`, { cause: err })
+    })
+  }
+  for (const { address } of addresses) assertAllowed(address, policy)
+  return addresses
+}
+
+export interface ConnectObserver {
+  /** Called when a socket is open (TLS done), with the time it took in microseconds. */
+  onConnected?(micros: number): void
+}
+
+export async function prepareTarget(
+  spec: RequestSpec,
+  policy: AddressPolicy,
+  observer: ConnectObserver = {},
+  connectTimeoutMs = spec.timeoutMs,
+): Promise<Target> {
+  const url = parseTargetUrl(spec.url)
+  const hostname = urlHostname(url)
+  let addresses = await resolveAddresses(hostname, spec, policy)
+  let resolvedAt = Date.now()
+  let nextAddress = 0
+
+  // Spread connections over every address the name has, round-robin.
+  const pick = (): LookupAddress => addresses[nextAddress++ % addresses.length]!
+
+  const lookup = (_host: string, options: { all?: boolean }, callback: LookupCallback): void => {
+    const answer = () => {
+      if (options.all) callback(null, addresses)
+      else {
+        const { address, family } = pick()
+        callback(null, address, family)
+      }
+    }
+    if (Date.now() - resolvedAt < REFRESH_MS || isIP(hostname) || spec.resolve?.[hostname.toLowerCase()]) {
+      answer()
+      return
+    }
+    resolveAddresses(hostname, spec, policy).then(
+      (fresh) => {
+        addresses = fresh
+        resolvedAt = Date.now()
+        answer()
+      },
+      (err) => callback(err.cause ?? err, ''),
+    )
+  }
+
+  const base = buildConnector({
+    // An IP literal host skips lookup inside net.connect: hand it the checked address.
+    lookup: lookup as never,
+    timeout: connectTimeoutMs,
+    rejectUnauthorized: !spec.insecure,
+    keepAlive: true,
+  })
+
+  const connect: buildConnector.connector = (options, callback) => {
+    const started = performance.now()
+    return base(options, (err, socket) => {
+      if (err || !socket) {
+        callback(err ?? new Error('connect failed'), null)
+        return
+      }
+      const remote = (socket as Socket).remoteAddress
+      try {
+        if (!remote) throw new StampedeError('STAMPEDE_ADDRESS_UNKNOWN', 'connected socket has no remote address')
+        assertAllowed(remote, policy)
+      } catch (refusal) {
+        socket.destroy()
+        callback(refusal as Error, null)
+        return
+      }
+      observer.onConnected?.((performance.now() - started) * 1000)
+      callback(null, socket)
+    })
+  }
+
+  return { url, origin: url.origin, hostname, addresses, connect }
+}

@@ -1,0 +1,56 @@
+import { encodeHistogram } from '../lib/histogram.js'
+import type { RunningModel } from './model.js'
+import { prepareModel } from './model.js'
+import { MODELS } from './models.js'
+import type { FromWorker, ToWorker } from './protocol.js'
+
+/**
+ * A load worker process: receives its share of a job from the supervisor over IPC,
+ * prepares it, starts on the common clock and reports each finished second.
+ */
+function send(message: FromWorker): void {
+  process.send?.(message)
+}
+
+function fail(err: unknown): void {
+  const { code, message } = err as { code?: string; message?: string }
+  send({ type: 'failed', code: code ?? 'STAMPEDE_WORKER', message: message ?? String(err) })
+  process.disconnect?.()
+}
+
+export function runWorker(): void {
+  let start: ((startAt: number) => RunningModel) | undefined
+  let running: RunningModel | undefined
+
+  process.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'job':
+        prepareModel(message.job, MODELS[message.job.model], (point, histogram) => {
+          send({ type: 'second', point, histogram: encodeHistogram(histogram) })
+        }).then((ready) => {
+          start = ready
+          send({ type: 'ready' })
+        }, fail)
+        return
+      case 'start':
+        if (!start) return fail(new Error('start before the job was ready'))
+        running = start(message.startAtEpoch - performance.timeOrigin)
+        running.done.then(() => {
+          send({ type: 'done' })
+          process.disconnect?.()
+        }, fail)
+        return
+      case 'stop':
+        running?.stop()
+        if (!running) process.disconnect?.()
+        return
+    }
+  })
+  // The supervisor went away: stop sending load at once.
+  process.on('disconnect', () => {
+    running?.stop()
+    setTimeout(() => process.exit(0), 2000).unref()
+  })
+}
+
+runWorker()
