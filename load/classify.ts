@@ -20,7 +20,8 @@ export function classifyError(err: unknown, connected: boolean): ErrorKind {
   if (code === 'STAMPEDE_ADDRESS_REFUSED') return 'refused'
   if (DNS.has(code)) return 'dns'
   if (TLS.test(code)) return 'tls'
-  if (code.startsWith('HPE_') || PARSE.has(code)) return 'parse'
+  // undici's HTTPParserError carries the llhttp code only in some versions: go by name too.
+  if (code.startsWith('HPE_') || PARSE.has(code) || (err as Error)?.name === 'HTTPParserError') return 'parse'
   if (CONNECT.has(code)) return 'connect'
   if (SOCKET.has(code)) return connected ? 'socket' : 'connect'
   return 'other'

@@ -137,7 +137,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     } else {
       context.recorder.error(now, classifyError(err, this.#connected), this.#rx)
     }
-    context.onDone(this)
+    // undici is still failing its queue when it calls onError: dispatching the next
+    // request from here would land in that queue, so hand back once it is done.
+    queueMicrotask(() => context.onDone(this))
   }
 
   onUpgrade(): void {}

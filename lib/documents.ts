@@ -1,0 +1,347 @@
+import type { RequestSpec } from '../load/spec.js'
+import { StampedeError } from './errors.js'
+import type { Pattern, Share } from './pattern.js'
+import type { Point } from './timeline.js'
+
+/**
+ * The documents of the job plane, as TypeScript types, and one validator per document
+ * type. Each validator is used twice: in code (`assertValidDoc`, for clear errors before a
+ * write) and, stringified, inside the databases' `validate_doc_update`. So every validator
+ * is self-contained ES5: no imports, no closures, no arrow functions, no `let`/`const`,
+ * no template strings — CouchDB's JavaScript engine may be an old SpiderMonkey. It returns
+ * the reason a document is malformed, or null.
+ *
+ * `(doc, old)`: `old` is the revision being replaced (null on create). Only fields that
+ * never change after creation are compared with it: replication delivers revisions from
+ * other regions whose parents differ, so state transitions are not policed here.
+ */
+
+export type EngineState = 'booting' | 'idle' | 'busy' | 'draining' | 'gone'
+export type RushState = 'queued' | 'running' | 'done' | 'failed' | 'aborted'
+export type ShardState = 'queued' | 'claimed' | 'running' | 'done' | 'lost' | 'failed' | 'aborted'
+export type LoadModel = 'rush' | 'arrival-rate'
+
+export const ENGINE_STATES: readonly EngineState[] = ['booting', 'idle', 'busy', 'draining', 'gone']
+export const RUSH_STATES: readonly RushState[] = ['queued', 'running', 'done', 'failed', 'aborted']
+export const SHARD_STATES: readonly ShardState[] = ['queued', 'claimed', 'running', 'done', 'lost', 'failed', 'aborted']
+/** Shard states that never change again. */
+export const FINAL_SHARD_STATES: readonly ShardState[] = ['done', 'lost', 'failed', 'aborted']
+
+interface CouchMeta {
+  _id: string
+  _rev?: string
+  _conflicts?: string[]
+}
+
+/** `engine:<instance-id>` in fleet: written only by that engine (and the garbage collector). */
+export interface EngineDoc extends CouchMeta {
+  type: 'engine'
+  instanceId: string
+  region: string
+  az: string
+  instanceType?: string
+  version: string
+  state: EngineState
+  /** Most concurrent connections it will take, over all its shards. */
+  capacity: number
+  /** Connections its running shards hold now. */
+  inUse: number
+  /** The last dispatch seq it fully handled; opaque (string on CouchDB, number on PouchDB). */
+  checkpoint: string | number | null
+  heartbeatAt: number
+  startedAt: number
+  /** Changes on every start, so sample ids of different runs of one engine never collide. */
+  bootId: string
+}
+
+export interface ShardRef {
+  id: string
+  region: string
+}
+
+/** `rush:<id>` in fleet. */
+export interface RushDoc extends CouchMeta {
+  type: 'rush'
+  rush: string
+  model: LoadModel
+  request: RequestSpec
+  /** The whole rush's pattern; shards carry it too, with their share of it. */
+  pattern: Pattern
+  maxInFlight?: number
+  regions: string[]
+  shards: ShardRef[]
+  /** Epoch ms of second 0, common to every shard. */
+  startAt: number
+  state: RushState
+  thresholds?: unknown
+  owner?: string
+  createdAt: number
+  updatedAt?: number
+}
+
+/** Totals of a finished shard, enough to check a result without reading samples. */
+export interface ShardTotals {
+  sent: number
+  hits: number
+  errors: number
+  seconds: number
+}
+
+/** `shard:<rush-id>:<n>` in the dispatch database of its region. */
+export interface ShardDoc extends CouchMeta {
+  type: 'shard'
+  rush: string
+  n: number
+  region: string
+  model: LoadModel
+  request: RequestSpec
+  pattern: Pattern
+  /** This shard's users (or requests) out of the whole pattern: shares sum exactly. */
+  share: Share
+  maxInFlight?: number
+  startAt: number
+  /** Peak connections this shard holds: what an engine checks against its capacity. */
+  connections: number
+  state: ShardState
+  engine?: string
+  claimedAt?: number
+  /** Epoch ms until which the claim holds without a renewal. */
+  leaseUntil?: number
+  startedAt?: number
+  finishedAt?: number
+  /** Last second reported, renewed with the lease. */
+  progress?: number
+  /** Final encoded HDR histogram of the shard (done, or cut short by an abort). */
+  histogram?: string
+  totals?: ShardTotals
+  reason?: string
+}
+
+/** `abort:<rush-id>` in every dispatch database: created once, never updated, so it never conflicts. */
+export interface AbortDoc extends CouchMeta {
+  type: 'abort'
+  rush: string
+  at: number
+  reason?: string
+}
+
+export interface SampleEntry {
+  rush: string
+  shard: string
+  point: Point
+  /** Encoded HDR histogram of the latencies of this second of this shard. */
+  histogram: string
+}
+
+/** `samples:<engine>:<boot>:<k>` in results: one engine's seconds, batched across its shards. */
+export interface SamplesDoc extends CouchMeta {
+  type: 'samples'
+  engine: string
+  region: string
+  at: number
+  entries: SampleEntry[]
+}
+
+export type StampedeDoc = EngineDoc | RushDoc | ShardDoc | AbortDoc | SamplesDoc
+export type DocType = StampedeDoc['type']
+
+export const engineId = (instanceId: string): string => `engine:${instanceId}`
+export const rushDocId = (rush: string): string => `rush:${rush}`
+export const shardId = (rush: string, n: number): string => `shard:${rush}:${n}`
+export const abortId = (rush: string): string => `abort:${rush}`
+export const samplesId = (engine: string, bootId: string, k: number): string => `samples:${engine}:${bootId}:${k}`
+
+// ---------------------------------------------------------------------------------------
+// Validators. Self-contained ES5 (see the top of this file); tests check both uses.
+// ---------------------------------------------------------------------------------------
+
+export function validateEngine(doc: any, old: any): string | null {
+  function isName(v: any) {
+    return typeof v === 'string' && v.length > 0 && v.length <= 200
+  }
+  function isTime(v: any) {
+    return typeof v === 'number' && isFinite(v) && v >= 0
+  }
+  if (doc.type !== 'engine') return 'engine: type must be "engine"'
+  if (!isName(doc.instanceId)) return 'engine: instanceId must be a non-empty string'
+  if (doc._id !== 'engine:' + doc.instanceId) return 'engine: _id must be "engine:" + instanceId'
+  if (!isName(doc.region)) return 'engine: region must be a non-empty string'
+  if (typeof doc.az !== 'string') return 'engine: az must be a string'
+  if (!isName(doc.version)) return 'engine: version must be a non-empty string'
+  if (['booting', 'idle', 'busy', 'draining', 'gone'].indexOf(doc.state) < 0) {
+    return 'engine: state must be one of booting, idle, busy, draining, gone'
+  }
+  if (typeof doc.capacity !== 'number' || !(doc.capacity > 0) || Math.floor(doc.capacity) !== doc.capacity) {
+    return 'engine: capacity must be a positive integer'
+  }
+  if (typeof doc.inUse !== 'number' || !(doc.inUse >= 0)) return 'engine: inUse must be a non-negative number'
+  var cp = doc.checkpoint
+  if (cp !== null && typeof cp !== 'string' && typeof cp !== 'number') {
+    return 'engine: checkpoint must be a sequence (string or number) or null'
+  }
+  if (!isTime(doc.heartbeatAt) || !isTime(doc.startedAt)) return 'engine: heartbeatAt and startedAt must be epoch milliseconds'
+  if (!isName(doc.bootId)) return 'engine: bootId must be a non-empty string'
+  if (old && old.region !== doc.region) return 'engine: region cannot change'
+  return null
+}
+
+export function validateRush(doc: any, old: any): string | null {
+  function isName(v: any) {
+    return typeof v === 'string' && v.length > 0 && v.length <= 200 && v.indexOf(':') < 0
+  }
+  function isTime(v: any) {
+    return typeof v === 'number' && isFinite(v) && v >= 0
+  }
+  function patternProblem(p: any) {
+    if (!p || typeof p.length !== 'number' || p.length === 0) return 'pattern must be a non-empty list of intervals'
+    for (var i = 0; i < p.length; i++) {
+      var iv = p[i] || {}
+      if (!isTime(iv.start) || !isTime(iv.end)) return 'pattern interval ' + i + ': start and end must be non-negative numbers'
+      if (typeof iv.duration !== 'number' || !(iv.duration > 0) || !isFinite(iv.duration)) {
+        return 'pattern interval ' + i + ': duration must be positive'
+      }
+    }
+    return null
+  }
+  function requestProblem(r: any) {
+    if (!r || typeof r !== 'object') return 'request must be an object'
+    if (typeof r.method !== 'string' || !/^[A-Z]+$/.test(r.method)) return 'request.method must be an upper-case HTTP method'
+    if (typeof r.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(r.url)) return 'request.url must be an http(s) URL'
+    if (!r.headers || typeof r.headers !== 'object') return 'request.headers must be an object'
+    if (typeof r.timeoutMs !== 'number' || !(r.timeoutMs > 0)) return 'request.timeoutMs must be positive'
+    return null
+  }
+  if (doc.type !== 'rush') return 'rush: type must be "rush"'
+  if (!isName(doc.rush)) return 'rush: rush (the id) must be a non-empty string without ":"'
+  if (doc._id !== 'rush:' + doc.rush) return 'rush: _id must be "rush:" + rush'
+  if (doc.model !== 'rush' && doc.model !== 'arrival-rate') return 'rush: model must be "rush" or "arrival-rate"'
+  var problem = requestProblem(doc.request) || patternProblem(doc.pattern)
+  if (problem) return 'rush: ' + problem
+  if (!doc.regions || typeof doc.regions.length !== 'number' || doc.regions.length === 0) {
+    return 'rush: regions must be a non-empty list'
+  }
+  for (var r = 0; r < doc.regions.length; r++) if (!isName(doc.regions[r])) return 'rush: every region must be a name'
+  if (!doc.shards || typeof doc.shards.length !== 'number' || doc.shards.length === 0) {
+    return 'rush: shards must be a non-empty list'
+  }
+  for (var s = 0; s < doc.shards.length; s++) {
+    var ref = doc.shards[s] || {}
+    if (ref.id !== 'shard:' + doc.rush + ':' + s) return 'rush: shards[' + s + '].id must be "shard:<rush>:' + s + '"'
+    if (doc.regions.indexOf(ref.region) < 0) return 'rush: shards[' + s + '].region must be one of the regions'
+  }
+  if (!isTime(doc.startAt) || !isTime(doc.createdAt)) return 'rush: startAt and createdAt must be epoch milliseconds'
+  if (['queued', 'running', 'done', 'failed', 'aborted'].indexOf(doc.state) < 0) {
+    return 'rush: state must be one of queued, running, done, failed, aborted'
+  }
+  if (old && (old.startAt !== doc.startAt || old.shards.length !== doc.shards.length)) {
+    return 'rush: startAt and shards cannot change'
+  }
+  return null
+}
+
+export function validateShard(doc: any, old: any): string | null {
+  function isName(v: any) {
+    return typeof v === 'string' && v.length > 0 && v.length <= 200
+  }
+  function isTime(v: any) {
+    return typeof v === 'number' && isFinite(v) && v >= 0
+  }
+  if (doc.type !== 'shard') return 'shard: type must be "shard"'
+  if (!isName(doc.rush) || doc.rush.indexOf(':') >= 0) return 'shard: rush must be a rush id'
+  if (typeof doc.n !== 'number' || !(doc.n >= 0) || Math.floor(doc.n) !== doc.n) return 'shard: n must be a non-negative integer'
+  if (doc._id !== 'shard:' + doc.rush + ':' + doc.n) return 'shard: _id must be "shard:<rush>:<n>"'
+  if (!isName(doc.region)) return 'shard: region must be a non-empty string'
+  if (doc.model !== 'rush' && doc.model !== 'arrival-rate') return 'shard: model must be "rush" or "arrival-rate"'
+  var r = doc.request
+  if (!r || typeof r.url !== 'string' || typeof r.method !== 'string' || typeof r.timeoutMs !== 'number') {
+    return 'shard: request must have method, url and timeoutMs'
+  }
+  var p = doc.pattern
+  if (!p || typeof p.length !== 'number' || p.length === 0) return 'shard: pattern must be a non-empty list of intervals'
+  for (var i = 0; i < p.length; i++) {
+    var iv = p[i] || {}
+    if (!isTime(iv.start) || !isTime(iv.end) || typeof iv.duration !== 'number' || !(iv.duration > 0)) {
+      return 'shard: pattern interval ' + i + ' must have start, end >= 0 and duration > 0'
+    }
+  }
+  var share = doc.share
+  if (!share || typeof share.of !== 'number' || typeof share.index !== 'number' || !(share.of >= 1) ||
+    !(share.index >= 0) || !(share.index < share.of) || Math.floor(share.index) !== share.index ||
+    Math.floor(share.of) !== share.of) {
+    return 'shard: share must be {index, of} with integers 0 <= index < of'
+  }
+  if (!isTime(doc.startAt)) return 'shard: startAt must be epoch milliseconds'
+  if (typeof doc.connections !== 'number' || !(doc.connections >= 0)) return 'shard: connections must be a non-negative number'
+  var state = doc.state
+  if (['queued', 'claimed', 'running', 'done', 'lost', 'failed', 'aborted'].indexOf(state) < 0) {
+    return 'shard: state must be one of queued, claimed, running, done, lost, failed, aborted'
+  }
+  if (state === 'queued' && doc.engine !== undefined) return 'shard: a queued shard has no engine'
+  if ((state === 'claimed' || state === 'running') && (!isName(doc.engine) || !isTime(doc.leaseUntil))) {
+    return 'shard: a ' + state + ' shard needs its engine and leaseUntil'
+  }
+  if (state === 'done' && typeof doc.histogram !== 'string') return 'shard: a done shard carries its histogram'
+  if (doc.histogram !== undefined && typeof doc.histogram !== 'string') return 'shard: histogram must be an encoded string'
+  if (old && (old.rush !== doc.rush || old.region !== doc.region || old.startAt !== doc.startAt ||
+    old.share.index !== doc.share.index || old.share.of !== doc.share.of)) {
+    return 'shard: rush, region, share and startAt cannot change'
+  }
+  return null
+}
+
+export function validateAbort(doc: any, old: any): string | null {
+  if (doc.type !== 'abort') return 'abort: type must be "abort"'
+  if (typeof doc.rush !== 'string' || doc.rush.length === 0) return 'abort: rush must be a rush id'
+  if (doc._id !== 'abort:' + doc.rush) return 'abort: _id must be "abort:" + rush'
+  if (typeof doc.at !== 'number' || !(doc.at >= 0)) return 'abort: at must be epoch milliseconds'
+  if (old && old.at !== doc.at) return 'abort: an abort is written once and never changed'
+  return null
+}
+
+export function validateSamples(doc: any, old: any): string | null {
+  if (doc.type !== 'samples') return 'samples: type must be "samples"'
+  if (typeof doc.engine !== 'string' || doc.engine.length === 0) return 'samples: engine must be an instance id'
+  if (doc._id.indexOf('samples:' + doc.engine + ':') !== 0) return 'samples: _id must start with "samples:<engine>:"'
+  if (typeof doc.region !== 'string' || typeof doc.at !== 'number') return 'samples: region and at are required'
+  var entries = doc.entries
+  if (!entries || typeof entries.length !== 'number' || entries.length === 0) return 'samples: entries must be a non-empty list'
+  for (var i = 0; i < entries.length; i++) {
+    var e = entries[i] || {}
+    if (typeof e.rush !== 'string' || typeof e.shard !== 'string') return 'samples: entries[' + i + '] needs rush and shard'
+    if (typeof e.histogram !== 'string') return 'samples: entries[' + i + '].histogram must be an encoded string'
+    var p = e.point
+    if (!p || typeof p.t !== 'number' || !(p.t >= 0) || typeof p.hits !== 'number' || typeof p.sent !== 'number' ||
+      !p.errors || typeof p.errors !== 'object' || !p.statuses || typeof p.statuses !== 'object') {
+      return 'samples: entries[' + i + '].point must be a timeline point (t, sent, hits, errors, statuses, ...)'
+    }
+  }
+  if (old) return 'samples: a batch is written once and never changed'
+  return null
+}
+
+export type Validator = (doc: any, old: any) => string | null
+
+export const VALIDATORS: Record<DocType, Validator> = {
+  engine: validateEngine,
+  rush: validateRush,
+  shard: validateShard,
+  abort: validateAbort,
+  samples: validateSamples,
+}
+
+/** The reason `doc` is malformed, or null; the same answer `validate_doc_update` gives. */
+export function docProblem(doc: unknown, old?: unknown): string | null {
+  if (!doc || typeof doc !== 'object') return 'a document must be an object'
+  const { type, _id } = doc as { type?: unknown; _id?: unknown }
+  if (typeof _id !== 'string') return 'a document needs an _id'
+  const validator = VALIDATORS[type as DocType]
+  if (!validator) return `unknown document type ${JSON.stringify(type)}`
+  return validator(doc, old ?? null)
+}
+
+/** Throws `STAMPEDE_INVALID_DOC` with the validator's reason. */
+export function assertValidDoc<T extends StampedeDoc>(doc: T, old?: unknown): T {
+  const problem = docProblem(doc, old)
+  if (problem) throw new StampedeError('STAMPEDE_INVALID_DOC', `invalid document ${doc._id}: ${problem}`)
+  return doc
+}

@@ -1,0 +1,104 @@
+import type { RequestSpec } from '../load/spec.js'
+import { type LoadModel, type RushDoc, rushDocId, type ShardDoc, type ShardRef, shardId } from './documents.js'
+import { UsageError } from './errors.js'
+import { type Pattern, patternPeak, shareCount, validatePattern } from './pattern.js'
+
+/** What a user asks for; `newRush` turns it into a rush document. */
+export interface RushSpec {
+  model: LoadModel
+  request: RequestSpec
+  pattern: Pattern
+  /** Arrival rate: most requests in flight at once, for the whole rush. */
+  maxInFlight?: number
+  regions: string[]
+  /** Shards (engines) per region; default: enough that none holds more than `SHARD_CONNECTIONS`. */
+  shardsPerRegion?: number
+  /** Epoch ms of second 0; default: `startLeadMs` after submission. */
+  startAt?: number
+  /** Time for the shards to reach engines in every region before second 0. */
+  startLeadMs?: number
+  thresholds?: unknown
+  owner?: string
+}
+
+/** The most connections one shard is planned to hold when the split is automatic. */
+export const SHARD_CONNECTIONS = 2000
+/** Same default as the load library's in-flight cap, written on the rush so shards agree. */
+export const DEFAULT_MAX_IN_FLIGHT = 10_000
+export const DEFAULT_START_LEAD_MS = 2000
+
+const REGION = /^[a-z][a-z0-9-]{0,62}$/
+
+/** Peak connections of the whole rush: users (closed model) or the in-flight cap (open model). */
+export function rushConnections(rush: Pick<RushDoc, 'model' | 'pattern' | 'maxInFlight'>): number {
+  return rush.model === 'rush' ? Math.ceil(patternPeak(rush.pattern)) : (rush.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)
+}
+
+/**
+ * Lays shards out over regions round-robin (shard n in region n mod R), so each region
+ * gets an even, interleaved share of the users whatever the ramp.
+ */
+export function layoutShards(rush: string, regions: string[], perRegion: number): ShardRef[] {
+  const total = regions.length * perRegion
+  return Array.from({ length: total }, (_, n) => ({ id: shardId(rush, n), region: regions[n % regions.length]! }))
+}
+
+/** A rush document from a spec: checks it, fixes the start time and the shard layout. */
+export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
+  validatePattern(spec.pattern)
+  if (spec.regions.length === 0) throw new UsageError('a rush needs at least one region')
+  for (const region of spec.regions) {
+    if (!REGION.test(region)) throw new UsageError(`invalid region "${region}" (lower-case letters, digits and -)`)
+  }
+  if (new Set(spec.regions).size !== spec.regions.length) throw new UsageError('regions must not repeat')
+  const maxInFlight = spec.model === 'arrival-rate' ? (spec.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) : undefined
+  const connections = rushConnections({ model: spec.model, pattern: spec.pattern, maxInFlight })
+  const perRegion =
+    spec.shardsPerRegion ?? Math.max(1, Math.ceil(connections / spec.regions.length / SHARD_CONNECTIONS))
+  if (!Number.isInteger(perRegion) || perRegion < 1) throw new UsageError('shards per region must be a positive integer')
+  const rush: RushDoc = {
+    _id: rushDocId(id),
+    type: 'rush',
+    rush: id,
+    model: spec.model,
+    request: spec.request,
+    pattern: spec.pattern,
+    regions: [...spec.regions],
+    shards: layoutShards(id, spec.regions, perRegion),
+    startAt: spec.startAt ?? now + (spec.startLeadMs ?? DEFAULT_START_LEAD_MS),
+    state: 'queued',
+    createdAt: now,
+  }
+  if (maxInFlight !== undefined) rush.maxInFlight = maxInFlight
+  if (spec.thresholds !== undefined) rush.thresholds = spec.thresholds
+  if (spec.owner !== undefined) rush.owner = spec.owner
+  return rush
+}
+
+/**
+ * The shards of a rush: each carries the whole pattern and its share `{index: n, of: N}`,
+ * so at every second the shards' users (or requests) add up to the asked pattern exactly.
+ */
+export function splitRush(rush: RushDoc): ShardDoc[] {
+  const of = rush.shards.length
+  const total = rushConnections(rush)
+  return rush.shards.map((ref, n) => {
+    const share = { index: n, of }
+    const shard: ShardDoc = {
+      _id: ref.id,
+      type: 'shard',
+      rush: rush.rush,
+      n,
+      region: ref.region,
+      model: rush.model,
+      request: rush.request,
+      pattern: rush.pattern,
+      share,
+      startAt: rush.startAt,
+      connections: shareCount(total, share),
+      state: 'queued',
+    }
+    if (rush.maxInFlight !== undefined) shard.maxInFlight = rush.maxInFlight
+    return shard
+  })
+}
