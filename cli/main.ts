@@ -1,32 +1,8 @@
 #!/usr/bin/env node
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { VERSION } from '../lib/version.js'
-import { type CommandSpec, parseCommandLine, type ParsedOptions, renderHelp } from './options.js'
-import { RUSH, rushCommand } from './rush.js'
-import { SPRINT, sprintCommand } from './sprint.js'
-
-type Handler = (positionals: string[], values: ParsedOptions) => Promise<number>
-export const COMMANDS: [CommandSpec, Handler][] = [
-  [RUSH, rushCommand],
-  [SPRINT, sprintCommand],
-]
-
-export function mainHelp(): string {
-  const width = Math.max(...COMMANDS.map(([spec]) => spec.name.length)) + 2
-  return [
-    'Usage: stampede <command> [options]',
-    '',
-    'Stampede loads HTTP targets and measures them: a rush ramps concurrent users or an arrival',
-    'rate and reports a per-second timeline, exact percentiles and a pass/fail verdict; a sprint',
-    'sends one request and shows every detail.',
-    '',
-    'Commands:',
-    ...COMMANDS.map(([spec]) => `  ${spec.name.padEnd(width)}${spec.tagline}`),
-    '',
-    'Run "stampede <command> --help" for its options; "stampede --version" prints the version.',
-    '',
-  ].join('\n')
-}
+import { COMMANDS, mainHelp } from './commands.js'
+import { parseCommandLine, renderHelp } from './options.js'
 
 /** Runs the command line and returns the exit code; errors become one line, never a stack. */
 export async function main(argv: string[]): Promise<number> {
@@ -42,7 +18,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find(([spec]) => spec.name === name)
   try {
-    if (!command) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map(([spec]) => spec.name).join(', ')})`)
+    if (!command) {
+      throw new UsageError(
+        `unknown command "${name}" (commands: ${COMMANDS.map(([spec]) => spec.name).join(', ')})`,
+      )
+    }
     const [spec, handler] = command
     const { values, positionals } = parseCommandLine(spec, rest)
     if (values.help) {
@@ -51,7 +31,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await handler(positionals, values)
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof StampedeError && err.code === 'STAMPEDE_ADDRESS_REFUSED')) {
+    // Usage errors and refusals may come back from a worker process as plain coded errors.
+    const badInput =
+      err instanceof StampedeError &&
+      (err.code === 'STAMPEDE_USAGE' || err.code === 'STAMPEDE_ADDRESS_REFUSED')
+    if (err instanceof UsageError || badInput) {
       process.stderr.write(`stampede: ${err.message}\n`)
       return 2
     }
@@ -64,6 +48,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code
-})
+process.exitCode = await main(process.argv.slice(2))

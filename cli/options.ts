@@ -28,7 +28,10 @@ export interface CommandSpec {
 
 export type ParsedOptions = Record<string, string | boolean | string[] | undefined>
 
-export function parseCommandLine(command: CommandSpec, argv: string[]): { values: ParsedOptions; positionals: string[] } {
+export function parseCommandLine(
+  command: CommandSpec,
+  argv: string[],
+): { values: ParsedOptions; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {}
   for (const option of command.options) {
     options[option.name] = { type: option.type, multiple: option.multiple ?? false }
@@ -45,7 +48,9 @@ export function parseCommandLine(command: CommandSpec, argv: string[]): { values
       throw new UsageError(`unknown option ${option} (see: stampede ${command.name} --help)`)
     }
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      throw new UsageError(`${message.split('\n')[0]?.replace(/\.$/, '')} (see: stampede ${command.name} --help)`)
+      throw new UsageError(
+        `${message.split('\n')[0]?.replace(/\.$/, '')} (see: stampede ${command.name} --help)`,
+      )
     }
     throw new UsageError(message.split('\n')[0] ?? message)
   }
@@ -78,6 +83,7 @@ export function integerOption(values: ParsedOptions, name: string): number | und
   const text = stringOption(values, name)
   if (text === undefined) return undefined
   const value = Number(text)
-  if (!Number.isInteger(value) || value < 0) throw new UsageError(`--${name} must be a whole number, got "${text}"`)
+  if (!Number.isInteger(value) || value < 0)
+    throw new UsageError(`--${name} must be a whole number, got "${text}"`)
   return value
 }

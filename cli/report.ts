@@ -29,8 +29,15 @@ export function formatBytes(bytes: number): string {
 
 function table(rows: string[][]): string {
   const widths: number[] = []
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
-  return rows.map((row) => `  ${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   ')}`).join('\n')
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length)
+  }
+  return rows
+    .map(
+      (row) =>
+        `  ${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   ')}`,
+    )
+    .join('\n')
 }
 
 export interface RunHeading {
@@ -47,16 +54,35 @@ export function formatSummary(heading: RunHeading, summary: Summary, cutShort: b
     `Stampede ${heading.model}  ${heading.url}  ${what}  (${heading.workers === 0 ? 'in process' : `${heading.workers} load processes`})${cutShort ? '  STOPPED EARLY' : ''}`,
     '',
     table([
-      ['duration', `${decimal.format(summary.duration)} s`, 'peak concurrency', formatCount(summary.peakConcurrency)],
+      [
+        'duration',
+        `${decimal.format(summary.duration)} s`,
+        'peak concurrency',
+        formatCount(summary.peakConcurrency),
+      ],
       ['requests', formatCount(summary.requests), 'hits/s', decimal.format(summary.hitsPerSecond)],
-      ['hits', formatCount(summary.hits), 'errors', `${formatCount(summary.errors)} (${decimal.format(summary.errorRate * 100)}%)`],
+      [
+        'hits',
+        formatCount(summary.hits),
+        'errors',
+        `${formatCount(summary.errors)} (${decimal.format(summary.errorRate * 100)}%)`,
+      ],
       ['timeouts', formatCount(summary.timeouts), 'dropped', formatCount(summary.dropped)],
     ]),
     '',
     'Latency (ms)',
     table([
       ['min', 'mean', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max'],
-      [latency.min, latency.mean, latency.p50, latency.p90, latency.p95, latency.p99, latency.p999, latency.max].map(formatMs),
+      [
+        latency.min,
+        latency.mean,
+        latency.p50,
+        latency.p90,
+        latency.p95,
+        latency.p99,
+        latency.p999,
+        latency.max,
+      ].map(formatMs),
     ]),
   ]
   const failures = ERROR_KINDS.filter((kind) => summary.errorsByKind[kind] > 0)
@@ -67,7 +93,10 @@ export function formatSummary(heading: RunHeading, summary: Summary, cutShort: b
   }
   const statuses = Object.entries(summary.statuses).sort(([a], [b]) => Number(a) - Number(b))
   if (statuses.length > 0) {
-    lines.push('', `Statuses       ${statuses.map(([status, count]) => `${status} ${formatCount(count)}`).join('   ')}`)
+    lines.push(
+      '',
+      `Statuses       ${statuses.map(([status, count]) => `${status} ${formatCount(count)}`).join('   ')}`,
+    )
   }
   lines.push(
     `Transfer       sent ${formatBytes(summary.txBytes)}   received ${formatBytes(summary.rxBytes)}`,
@@ -79,7 +108,8 @@ export function formatSummary(heading: RunHeading, summary: Summary, cutShort: b
 function formatActual(result: ThresholdResult): string {
   const { metric, rate } = result.threshold
   if (rate) return `${decimal.format(result.actual * 100)}%`
-  if (['errors', 'timeouts', 'dropped', 'hits', 'hits/s'].includes(metric)) return decimal.format(result.actual)
+  if (['errors', 'timeouts', 'dropped', 'hits', 'hits/s'].includes(metric))
+    return decimal.format(result.actual)
   return `${formatMs(result.actual)} ms`
 }
 
@@ -175,7 +205,13 @@ export function formatSprint(result: SprintResult): string {
     lines.push(`HTTP ${result.status} ${result.statusText ?? ''}`.trimEnd())
     for (const [name, value] of result.headers) lines.push(`${name}: ${value}`)
     lines.push('', `Body: ${formatCount(result.bodyBytes)} bytes`)
-    if (result.bodySnippet) lines.push(...result.bodySnippet.split('\n').slice(0, 12).map((line) => `  | ${line}`))
+    if (result.bodySnippet)
+      lines.push(
+        ...result.bodySnippet
+          .split('\n')
+          .slice(0, 12)
+          .map((line) => `  | ${line}`),
+      )
     lines.push('')
   }
   if (result.tls) {

@@ -13,17 +13,65 @@ import { listOption, type OptionSpec, type ParsedOptions, stringOption } from '.
 
 /** The options that describe the request, shared by `rush` and `sprint`. */
 export const REQUEST_OPTIONS: OptionSpec[] = [
-  { name: 'method', short: 'X', type: 'string', value: 'METHOD', description: 'HTTP method (default GET, or POST with a body)' },
-  { name: 'header', short: 'H', type: 'string', multiple: true, value: "'NAME: VALUE'", description: 'request header' },
+  {
+    name: 'method',
+    short: 'X',
+    type: 'string',
+    value: 'METHOD',
+    description: 'HTTP method (default GET, or POST with a body)',
+  },
+  {
+    name: 'header',
+    short: 'H',
+    type: 'string',
+    multiple: true,
+    value: "'NAME: VALUE'",
+    description: 'request header',
+  },
   { name: 'data', short: 'd', type: 'string', value: 'BODY', description: 'request body' },
   { name: 'data-file', type: 'string', value: 'FILE', description: 'request body read from FILE' },
-  { name: 'user-agent', short: 'A', type: 'string', value: 'TEXT', description: `User-Agent (default stampede/${VERSION})` },
-  { name: 'cookie', short: 'b', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'cookie to send' },
+  {
+    name: 'user-agent',
+    short: 'A',
+    type: 'string',
+    value: 'TEXT',
+    description: `User-Agent (default stampede/${VERSION})`,
+  },
+  {
+    name: 'cookie',
+    short: 'b',
+    type: 'string',
+    multiple: true,
+    value: 'NAME=VALUE',
+    description: 'cookie to send',
+  },
   { name: 'auth', short: 'u', type: 'string', value: 'USER:PASS', description: 'basic authentication' },
-  { name: 'timeout', short: 't', type: 'string', value: 'DURATION', description: 'per-request timeout, connect included (default 1s)' },
-  { name: 'expect-status', type: 'string', value: 'CODES', description: 'statuses that count as success, e.g. 200, 2xx, 200-299,304' },
-  { name: 'insecure', short: 'k', type: 'boolean', description: 'accept TLS certificates that do not verify' },
-  { name: 'resolve', type: 'string', multiple: true, value: 'HOST:ADDR[,ADDR]', description: 'connect to these addresses for HOST instead of DNS' },
+  {
+    name: 'timeout',
+    short: 't',
+    type: 'string',
+    value: 'DURATION',
+    description: 'per-request timeout, connect included (default 1s)',
+  },
+  {
+    name: 'expect-status',
+    type: 'string',
+    value: 'CODES',
+    description: 'statuses that count as success, e.g. 200, 2xx, 200-299,304',
+  },
+  {
+    name: 'insecure',
+    short: 'k',
+    type: 'boolean',
+    description: 'accept TLS certificates that do not verify',
+  },
+  {
+    name: 'resolve',
+    type: 'string',
+    multiple: true,
+    value: 'HOST:ADDR[,ADDR]',
+    description: 'connect to these addresses for HOST instead of DNS',
+  },
 ]
 
 function parseHeader(text: string): [string, string] {
@@ -38,7 +86,9 @@ function parseHeader(text: string): [string, string] {
 export function requestSpecFromOptions(url: string | undefined, values: ParsedOptions): RequestSpec {
   if (!url) throw new UsageError('missing URL')
   parseTargetUrl(url)
-  const headers: Record<string, string> = { 'user-agent': stringOption(values, 'user-agent') ?? `stampede/${VERSION}` }
+  const headers: Record<string, string> = {
+    'user-agent': stringOption(values, 'user-agent') ?? `stampede/${VERSION}`,
+  }
   for (const header of listOption(values, 'header')) {
     const [name, value] = parseHeader(header)
     headers[name] = value
@@ -53,14 +103,17 @@ export function requestSpecFromOptions(url: string | undefined, values: ParsedOp
 
   const data = stringOption(values, 'data')
   const dataFile = stringOption(values, 'data-file')
-  if (data !== undefined && dataFile !== undefined) throw new UsageError('give --data or --data-file, not both')
+  if (data !== undefined && dataFile !== undefined)
+    throw new UsageError('give --data or --data-file, not both')
   let body: Buffer | undefined
   if (data !== undefined) body = Buffer.from(data)
   if (dataFile !== undefined) {
     try {
       body = readFileSync(dataFile)
     } catch (err) {
-      throw new UsageError(`cannot read --data-file ${dataFile}: ${(err as NodeJS.ErrnoException).code ?? err}`)
+      throw new UsageError(
+        `cannot read --data-file ${dataFile}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      )
     }
   }
 

@@ -20,8 +20,20 @@ export const RUSH: CommandSpec = {
     'are sent on schedule whether or not earlier ones answered; latency counts from the time a\n' +
     'request was due). Prints live progress and a summary; thresholds set the exit code.',
   options: [
-    { name: 'pattern', short: 'p', type: 'string', value: 'PATTERN', description: 'concurrent users, e.g. 1-250:60,250:30' },
-    { name: 'rate', short: 'r', type: 'string', value: 'PATTERN', description: 'requests per second, e.g. 100-2000:60' },
+    {
+      name: 'pattern',
+      short: 'p',
+      type: 'string',
+      value: 'PATTERN',
+      description: 'concurrent users, e.g. 1-250:60,250:30',
+    },
+    {
+      name: 'rate',
+      short: 'r',
+      type: 'string',
+      value: 'PATTERN',
+      description: 'requests per second, e.g. 100-2000:60',
+    },
     {
       name: 'max-in-flight',
       type: 'string',
@@ -29,9 +41,28 @@ export const RUSH: CommandSpec = {
       description: `with --rate: most requests in flight; later ones are dropped and counted (default ${DEFAULT_MAX_IN_FLIGHT})`,
     },
     ...REQUEST_OPTIONS,
-    { name: 'threshold', short: 'T', type: 'string', multiple: true, value: 'EXPR', description: 'pass/fail criterion, e.g. p95<500ms, errors<1%' },
-    { name: 'json', type: 'string', value: 'FILE', description: 'write the summary and timeline as JSON to FILE (- for stdout)' },
-    { name: 'workers', short: 'w', type: 'string', value: 'N|auto', description: 'load processes; 0 runs in this process (default auto: every core, more for many connections)' },
+    {
+      name: 'threshold',
+      short: 'T',
+      type: 'string',
+      multiple: true,
+      value: 'EXPR',
+      description: 'pass/fail criterion, e.g. p95<500ms, errors<1%',
+    },
+    {
+      name: 'json',
+      type: 'string',
+      value: 'FILE',
+      description: 'write the summary and timeline as JSON to FILE (- for stdout)',
+    },
+    {
+      name: 'workers',
+      short: 'w',
+      type: 'string',
+      value: 'N|auto',
+      description:
+        'load processes; 0 runs in this process (default auto: every core, more for many connections)',
+    },
     { name: 'quiet', short: 'q', type: 'boolean', description: 'no live progress' },
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
@@ -61,13 +92,16 @@ function workersOption(values: ParsedOptions): number | 'auto' {
 }
 
 export function jobFromOptions(positionals: string[], values: ParsedOptions): LoadJob {
-  if (positionals.length > 1) throw new UsageError(`expected one URL, got ${positionals.length}: ${positionals.join(' ')}`)
+  if (positionals.length > 1)
+    throw new UsageError(`expected one URL, got ${positionals.length}: ${positionals.join(' ')}`)
   const request = requestSpecFromOptions(positionals[0], values)
   const users = stringOption(values, 'pattern')
   const rate = stringOption(values, 'rate')
-  if ((users === undefined) === (rate === undefined)) throw new UsageError('give exactly one of --pattern (users) or --rate (requests per second)')
+  if ((users === undefined) === (rate === undefined))
+    throw new UsageError('give exactly one of --pattern (users) or --rate (requests per second)')
   const maxInFlight = integerOption(values, 'max-in-flight')
-  if (maxInFlight !== undefined && rate === undefined) throw new UsageError('--max-in-flight goes with --rate')
+  if (maxInFlight !== undefined && rate === undefined)
+    throw new UsageError('--max-in-flight goes with --rate')
   if (maxInFlight === 0) throw new UsageError('--max-in-flight must be at least 1')
   const job: LoadJob = {
     model: users !== undefined ? 'rush' : 'arrival-rate',
@@ -117,14 +151,27 @@ export async function rushCommand(positionals: string[], values: ParsedOptions):
     progress?.done()
   }
 
-  const heading = { model: job.model, url: job.request.url, pattern: formatPattern(job.pattern), workers: result.workers }
+  const heading = {
+    model: job.model,
+    url: job.request.url,
+    pattern: formatPattern(job.pattern),
+    workers: result.workers,
+  }
   const results = evaluateThresholds(thresholds, result.summary)
   summaryOut.write(formatSummary(heading, result.summary, result.cutShort))
   const verdict = formatThresholds(results)
   if (verdict) summaryOut.write(`\n${verdict}`)
   if (jsonFile !== undefined) {
     const json = `${JSON.stringify(
-      runReportJson({ heading, startedAt, cutShort: result.cutShort, summary: result.summary, thresholds: results, timeline: result.timeline, histogram: result.histogram }),
+      runReportJson({
+        heading,
+        startedAt,
+        cutShort: result.cutShort,
+        summary: result.summary,
+        thresholds: results,
+        timeline: result.timeline,
+        histogram: result.histogram,
+      }),
       null,
       2,
     )}\n`

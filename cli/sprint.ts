@@ -15,10 +15,16 @@ export const SPRINT: CommandSpec = {
     'took (DNS, connect, TLS, first byte, download).',
   options: [
     ...REQUEST_OPTIONS,
-    { name: 'json', type: 'string', value: 'FILE', description: 'write the details as JSON to FILE (- for stdout)' },
+    {
+      name: 'json',
+      type: 'string',
+      value: 'FILE',
+      description: 'write the details as JSON to FILE (- for stdout)',
+    },
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
-  notes: 'Exit status: 0 a response with an expected status, 99 another status, 1 no response, 2 bad usage\nor a refused target.',
+  notes:
+    'Exit status: 0 a response with an expected status, 99 another status, 1 no response, 2 bad usage\nor a refused target.',
 }
 
 export async function sprintCommand(positionals: string[], values: ParsedOptions): Promise<number> {

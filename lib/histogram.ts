@@ -6,11 +6,12 @@ import * as hdr from 'hdr-histogram-js'
  * (worker → engine → region → rush), and the encoded form crosses process and
  * database boundaries without loss.
  */
-export type LatencyHistogram = hdr.Histogram
+export type LatencyHistogram = hdr.JsHistogram
 
 const HIGHEST_US = 3_600_000_000
 
 export function createHistogram(): LatencyHistogram {
+  // The JavaScript implementation (not WebAssembly): it is what `build` returns here.
   return hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: HIGHEST_US,
@@ -18,7 +19,7 @@ export function createHistogram(): LatencyHistogram {
     // 64-bit counts: a merged hour-long rush can pass 2^31 in one bucket.
     bitBucketSize: 64,
     useWebAssembly: false,
-  })
+  }) as hdr.JsHistogram
 }
 
 /** Records one latency given in microseconds (clamped into the trackable range). */
@@ -34,7 +35,7 @@ export function decodeHistogram(encoded: string): LatencyHistogram {
   const decoded = hdr.decodeFromCompressedBase64(encoded, 64, false)
   // Re-home into the canonical configuration so later merges never need to resize.
   const histogram = createHistogram()
-  histogram.add(decoded)
+  histogram.add(decoded as hdr.JsHistogram)
   return histogram
 }
 
@@ -62,13 +63,15 @@ export function summarizeHistogram(histogram: LatencyHistogram): LatencySummary 
   if (count === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 }
   return {
     count,
-    min: ms(histogram.minNonZeroValue),
+    // Extremes as bucket edges, like the percentiles: a histogram that went through
+    // encode/decode (another process, CouchDB) then reports exactly the same figures.
+    min: ms(histogram.lowestEquivalentValue(histogram.minNonZeroValue)),
     mean: ms(histogram.mean),
     p50: ms(histogram.getValueAtPercentile(50)),
     p90: ms(histogram.getValueAtPercentile(90)),
     p95: ms(histogram.getValueAtPercentile(95)),
     p99: ms(histogram.getValueAtPercentile(99)),
     p999: ms(histogram.getValueAtPercentile(99.9)),
-    max: ms(histogram.maxValue),
+    max: ms(histogram.highestEquivalentValue(histogram.maxValue)),
   }
 }

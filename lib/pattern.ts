@@ -34,7 +34,8 @@ export function parsePattern(text: string, what = 'pattern'): Pattern {
   }
   return parts.map((part) => {
     const match = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?:(.+)$/.exec(part)
-    if (!match) throw new UsageError(`invalid ${what} interval "${part}" (expected START-END:SECONDS or LEVEL:SECONDS)`)
+    if (!match)
+      throw new UsageError(`invalid ${what} interval "${part}" (expected START-END:SECONDS or LEVEL:SECONDS)`)
     const start = Number(match[1])
     const end = match[2] === undefined ? start : Number(match[2])
     const duration = parseDurationSeconds(match[3]!)
@@ -45,10 +46,15 @@ export function parsePattern(text: string, what = 'pattern'): Pattern {
 
 /** Checks a pattern that arrives as data (JSON, CouchDB), not from the compact form. */
 export function validatePattern(pattern: unknown, what = 'pattern'): asserts pattern is Pattern {
-  if (!Array.isArray(pattern) || pattern.length === 0) throw new UsageError(`${what} must be a non-empty list of intervals`)
+  if (!Array.isArray(pattern) || pattern.length === 0)
+    throw new UsageError(`${what} must be a non-empty list of intervals`)
   for (const interval of pattern) {
     const { start, end, duration } = (interval ?? {}) as Partial<Interval>
-    for (const [name, value] of [['start', start], ['end', end], ['duration', duration]] as const) {
+    for (const [name, value] of [
+      ['start', start],
+      ['end', end],
+      ['duration', duration],
+    ] as const) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         throw new UsageError(`${what}: interval ${name} must be a non-negative number`)
       }
@@ -126,7 +132,9 @@ export function arrivalTime(pattern: Pattern, k: number): number | undefined {
   let arrived = 0
   for (const { start, end, duration } of pattern) {
     const inInterval = ((start + end) / 2) * duration
-    if (k < arrived + inInterval) {
+    // The tolerance matches arrivalCount: fractional rates that add up to a whole number
+    // must not schedule one request more than the count.
+    if (k < arrived + inInterval - 1e-9) {
       const x = k - arrived
       const a = (end - start) / (2 * duration)
       // Solve a·τ² + start·τ = x in its numerically stable form.

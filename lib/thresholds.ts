@@ -39,10 +39,17 @@ export function parseThreshold(text: string): Threshold {
   if (LATENCY_METRICS.has(metric)) {
     if (unit === '%') throw new UsageError(`threshold "${text}": ${metric} is a latency, not a percentage`)
     value = unit === 's' ? value * 1000 : unit === 'us' ? value / 1000 : value
-    return { source: text, metric: metric === 'avg' ? 'mean' : metric === 'p999' ? 'p99.9' : metric, operator, value, rate: false }
+    return {
+      source: text,
+      metric: metric === 'avg' ? 'mean' : metric === 'p999' ? 'p99.9' : metric,
+      operator,
+      value,
+      rate: false,
+    }
   }
   if (COUNTABLE.has(metric)) {
-    if (unit && unit !== '%') throw new UsageError(`threshold "${text}": ${metric} takes a count or a percentage`)
+    if (unit && unit !== '%')
+      throw new UsageError(`threshold "${text}": ${metric} takes a count or a percentage`)
     return { source: text, metric, operator, value: unit === '%' ? value / 100 : value, rate: unit === '%' }
   }
   if (metric === 'hits' || metric === 'hits/s' || metric === 'rps') {
@@ -56,14 +63,16 @@ export function parseThreshold(text: string): Threshold {
 
 function actualValue(threshold: Threshold, summary: Summary): number {
   const { metric, rate } = threshold
-  const share = (count: number) => (summary.requests + summary.dropped > 0 ? count / (summary.requests + summary.dropped) : 0)
+  const share = (count: number, of: number) => (of > 0 ? count / of : 0)
   switch (metric) {
     case 'errors':
       return rate ? summary.errorRate : summary.errors
     case 'timeouts':
-      return rate ? share(summary.timeouts) : summary.timeouts
+      // Like errors: a share of the requests that ended.
+      return rate ? share(summary.timeouts, summary.requests) : summary.timeouts
     case 'dropped':
-      return rate ? share(summary.dropped) : summary.dropped
+      // Dropped requests never started: a share of all that were due.
+      return rate ? share(summary.dropped, summary.requests + summary.dropped) : summary.dropped
     case 'hits':
       return summary.hits
     case 'hits/s':
@@ -75,7 +84,12 @@ function actualValue(threshold: Threshold, summary: Summary): number {
   }
 }
 
-function holds(actual: number, operator: Operator, value: number): boolean {
+/** Rates compare at 12 significant digits: 0.7/100 must equal 7/1000. */
+const exact = (value: number) => Number(value.toPrecision(12))
+
+function holds(actualValue: number, operator: Operator, thresholdValue: number): boolean {
+  const actual = exact(actualValue)
+  const value = exact(thresholdValue)
   switch (operator) {
     case '<':
       return actual < value

@@ -104,7 +104,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#status = statusCode
     // Status line and the blank line after the headers, then each "name: value\r\n".
     let bytes = 19
-    for (let i = 0; i < rawHeaders.length; i += 2) bytes += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 4
+    for (let i = 0; i < rawHeaders.length; i += 2)
+      bytes += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 4
     this.#rx += bytes
     return true
   }
@@ -196,4 +197,3 @@ export class TimeoutQueue {
     clearInterval(this.#timer)
   }
 }
-

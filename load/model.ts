@@ -38,7 +38,9 @@ export async function prepareModel(
   sink: SecondSink,
 ): Promise<(startAt: number) => RunningModel> {
   let recorder: Recorder | undefined
-  const target = await prepareTarget(job.request, job.policy, { onConnected: (micros) => recorder?.connected(micros) })
+  const target = await prepareTarget(job.request, job.policy, {
+    onConnected: (micros) => recorder?.connected(micros),
+  })
   const request = prepareRequest(job.request)
   const statusPassed = compileStatusMatcher(job.request.expectStatus)
   return (startAt) => {

@@ -56,17 +56,20 @@ export class Recorder {
   }
 
   sent(now: number, txBytes: number): void {
+    if (this.#finished) return
     if (now >= this.#boundary) this.roll(now)
     this.#point.sent++
     this.#point.txBytes += txBytes
   }
 
   connected(micros: number): void {
+    if (this.#finished) return
     this.#point.connects++
     this.#point.connectSum += micros
   }
 
   hit(now: number, latencyMicros: number, status: number, rxBytes: number, passed: boolean): void {
+    if (this.#finished) return
     if (now >= this.#boundary) this.roll(now)
     const point = this.#point
     point.hits++
@@ -81,18 +84,21 @@ export class Recorder {
   }
 
   error(now: number, kind: ErrorKind, rxBytes: number): void {
+    if (this.#finished) return
     if (now >= this.#boundary) this.roll(now)
     this.#point.errors[kind]++
     this.#point.rxBytes += rxBytes
   }
 
   timeout(now: number, rxBytes: number): void {
+    if (this.#finished) return
     if (now >= this.#boundary) this.roll(now)
     this.#point.timeouts++
     this.#point.rxBytes += rxBytes
   }
 
   dropped(now: number): void {
+    if (this.#finished) return
     if (now >= this.#boundary) this.roll(now)
     this.#point.dropped++
   }

@@ -3,9 +3,12 @@ import { parseTargetUrl, type RequestSpec } from './spec.js'
 
 export interface PreparedRequest {
   options: Dispatcher.DispatchOptions
-  /** The request's size on the wire as undici writes it. */
+  /** The request's size on the wire, as undici writes it. */
   bytes: number
 }
+
+/** Methods undici always sends a content-length for, 0 when there is no body. */
+const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
 
 /** Turns a spec into the one options object every request of the run reuses. */
 export function prepareRequest(spec: RequestSpec): PreparedRequest {
@@ -13,12 +16,35 @@ export function prepareRequest(spec: RequestSpec): PreparedRequest {
   const path = `${url.pathname}${url.search}`
   const body = spec.bodyBase64 !== undefined ? Buffer.from(spec.bodyBase64, 'base64') : undefined
   const headers: string[] = []
-  for (const [name, value] of Object.entries(spec.headers)) headers.push(name, value)
-  let bytes = `${spec.method} ${path} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: keep-alive\r\n`.length + 2
-  for (let i = 0; i < headers.length; i += 2) bytes += headers[i]!.length + headers[i + 1]!.length + 4
-  if (body) bytes += `content-length: ${body.length}\r\n`.length + body.length
+  let hostLine = `host: ${url.host}\r\n`
+  let connectionLine = 'connection: keep-alive\r\n'
+  let headerBytes = 0
+  for (const [name, value] of Object.entries(spec.headers)) {
+    headers.push(name, value)
+    // Mirrors undici: a host header replaces its own; a connection header is read
+    // (close: a new connection for every request), then undici writes its own.
+    if (name === 'host') hostLine = `host: ${value}\r\n`
+    else if (name === 'connection') {
+      if (/(^|,)\s*close\s*(,|$)/i.test(value)) connectionLine = 'connection: close\r\n'
+    } else headerBytes += name.length + value.length + 4
+  }
+  const contentLength =
+    body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(spec.method) ? 0 : undefined
+  const bytes =
+    `${spec.method} ${path} HTTP/1.1\r\n`.length +
+    hostLine.length +
+    connectionLine.length +
+    headerBytes +
+    (contentLength === undefined ? 0 : `content-length: ${contentLength}\r\n`.length + contentLength) +
+    2
   return {
-    options: { path, method: spec.method as Dispatcher.HttpMethod, headers, body: body ?? null, blocking: false },
+    options: {
+      path,
+      method: spec.method as Dispatcher.HttpMethod,
+      headers,
+      body: body ?? null,
+      blocking: false,
+    },
     bytes,
   }
 }

@@ -33,7 +33,10 @@ export interface LoadResult {
 }
 
 /** The worker entry point; a single-executable build points this at itself. */
-export const workerEntry = { path: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] as string[] }
+export const workerEntry = {
+  path: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
+  args: [] as string[],
+}
 
 /**
  * Runs a job to the end: in this process, or split over worker processes whose seconds

@@ -89,10 +89,13 @@ export function startRush(setup: ModelSetup): RunningModel {
   }
 
   let timer: NodeJS.Timeout | undefined
-  const first = setTimeout(() => {
-    if (stopping) return
-    tick()
-    if (!stopping) timer = setInterval(tick, TICK_MS)
-  }, Math.max(0, startAt - performance.now()))
+  const first = setTimeout(
+    () => {
+      if (stopping) return
+      tick()
+      if (!stopping) timer = setInterval(tick, TICK_MS)
+    },
+    Math.max(0, startAt - performance.now()),
+  )
   return { stop: () => stop(true), done }
 }

@@ -62,17 +62,26 @@ export function classifyAddress(address: string): AddressClass {
 export function assertAllowed(address: string, policy: AddressPolicy): void {
   switch (classifyAddress(address)) {
     case 'link-local':
-      throw new AddressRefusedError(address, 'link-local addresses (the cloud metadata service) are never a target')
+      throw new AddressRefusedError(
+        address,
+        'link-local addresses (the cloud metadata service) are never a target',
+      )
     case 'multicast':
       throw new AddressRefusedError(address, 'multicast and reserved addresses are not HTTP targets')
     case 'loopback':
       if (!policy.allowLoopback) {
-        throw new AddressRefusedError(address, 'loopback targets are not allowed here (operator option: allow loopback)')
+        throw new AddressRefusedError(
+          address,
+          'loopback targets are not allowed here (operator option: allow loopback)',
+        )
       }
       return
     case 'private':
       if (!policy.allowPrivate) {
-        throw new AddressRefusedError(address, 'private-range targets are not allowed here (operator option: allow private)')
+        throw new AddressRefusedError(
+          address,
+          'private-range targets are not allowed here (operator option: allow private)',
+        )
       }
       return
     case 'public':

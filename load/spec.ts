@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { UsageError } from '../lib/errors.js'
 
 /**
@@ -21,6 +22,8 @@ export interface RequestSpec {
 }
 
 export const DEFAULT_TIMEOUT_MS = 1000
+/** Headers undici does not take from callers: the body decides the length and framing. */
+const REFUSED_HEADERS = new Set(['content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect'])
 const METHOD = /^[A-Z]+$/
 
 /** Parses and checks a target URL; only http and https are load targets. */
@@ -44,6 +47,10 @@ export function validateRequestSpec(spec: RequestSpec): RequestSpec {
   parseTargetUrl(spec.url)
   if (!METHOD.test(spec.method)) throw new UsageError(`invalid HTTP method "${spec.method}"`)
   if (!(spec.timeoutMs > 0)) throw new UsageError('timeout must be positive')
+  for (const name of Object.keys(spec.headers)) {
+    if (REFUSED_HEADERS.has(name))
+      throw new UsageError(`the ${name} header cannot be set: Stampede frames the body itself`)
+  }
   if (spec.expectStatus !== undefined) compileStatusMatcher(spec.expectStatus)
   return spec
 }
@@ -69,7 +76,7 @@ export function compileStatusMatcher(expect: string | undefined): (status: numbe
     } else {
       throw new UsageError(`invalid expected status "${raw}" (use e.g. 200, 2xx, 200-299)`)
     }
-    if (low < 100 || high > 999 || low > high) throw new UsageError(`invalid expected status "${raw}"`)
+    if (low < 100 || high > 599 || low > high) throw new UsageError(`invalid expected status "${raw}"`)
     allowed.fill(1, low, high + 1)
   }
   return (status) => allowed[status] === 1
@@ -87,7 +94,8 @@ export function parseResolve(values: string[]): Record<string, string[]> | undef
       .slice(at + 1)
       .split(',')
       .map((address) => address.trim().replace(/^\[|\]$/g, ''))
-    if (addresses.some((address) => address === '')) throw new UsageError(`invalid --resolve "${value}"`)
+    const bad = addresses.find((address) => isIP(address) === 0)
+    if (bad !== undefined) throw new UsageError(`invalid --resolve "${value}": "${bad}" is not an IP address`)
     table[host] = [...(table[host] ?? []), ...addresses]
   }
   return table

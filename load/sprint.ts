@@ -1,5 +1,5 @@
 import { createServer, connect as netConnect, type Socket } from 'node:net'
-import { connect as tlsConnect, type TLSSocket } from 'node:tls'
+import { type TLSSocket, connect as tlsConnect } from 'node:tls'
 import { Client, type Dispatcher } from 'undici'
 import { StampedeError } from '../lib/errors.js'
 import type { ErrorKind } from '../lib/timeline.js'
@@ -30,7 +30,14 @@ export interface SprintResult {
   /** The start of the body as text (non-printable bytes replaced). */
   bodySnippet: string
   timings: Partial<SprintTimings>
-  tls?: { protocol: string | null; cipher: string; subject?: string; issuer?: string; validTo?: string; authorized: boolean }
+  tls?: {
+    protocol: string | null
+    cipher: string
+    subject?: string
+    issuer?: string
+    validTo?: string
+    authorized: boolean
+  }
   /** The response met the expected status (always true when none was asked). */
   passed: boolean
   error?: { kind: ErrorKind | 'timeout'; code: string; message: string }
@@ -72,7 +79,10 @@ export async function sprint(spec: RequestSpec, policy: AddressPolicy): Promise<
     const [first] = await resolveAddresses(hostname, spec, policy)
     result.timings.dns = since()
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80)
-    socket = await openSocket(() => netConnect({ host: first!.address, port, family: first!.family }), 'connect')
+    socket = await openSocket(
+      () => netConnect({ host: first!.address, port, family: first!.family }),
+      'connect',
+    )
     result.remote = `${socket.remoteAddress}:${socket.remotePort}`
     assertAllowed(socket.remoteAddress ?? '', policy)
     result.timings.connect = since()
@@ -147,7 +157,12 @@ function describeTls(socket: TLSSocket): SprintResult['tls'] {
 }
 
 /** Sends the request on the already open socket through undici and records the response. */
-function exchange(spec: RequestSpec, socket: Socket, result: SprintResult, since: () => number): Promise<void> {
+function exchange(
+  spec: RequestSpec,
+  socket: Socket,
+  result: SprintResult,
+  since: () => number,
+): Promise<void> {
   const { options } = prepareRequest(spec)
   const url = parseTargetUrl(spec.url)
   const client = new Client(url.origin, {
@@ -212,8 +227,21 @@ async function warmUp(): Promise<void> {
   const { port } = server.address() as { port: number }
   try {
     const socket = await openSocket(() => netConnect({ host: '127.0.0.1', port }), 'connect')
-    const spec: RequestSpec = { method: 'GET', url: `http://127.0.0.1:${port}/`, headers: {}, timeoutMs: 1000 }
-    const scratch: SprintResult = { method: 'GET', url: spec.url, headers: [], bodyBytes: 0, bodySnippet: '', timings: {}, passed: false }
+    const spec: RequestSpec = {
+      method: 'GET',
+      url: `http://127.0.0.1:${port}/`,
+      headers: {},
+      timeoutMs: 1000,
+    }
+    const scratch: SprintResult = {
+      method: 'GET',
+      url: spec.url,
+      headers: [],
+      bodyBytes: 0,
+      bodySnippet: '',
+      timings: {},
+      passed: false,
+    }
     await exchange(spec, socket, scratch, () => 0)
   } catch {
     // Warming is best effort; the timed request reports its own errors.

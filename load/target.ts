@@ -21,14 +21,22 @@ export interface Target {
 }
 
 const REFRESH_MS = 60_000
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void
 
 /** Bare host name of a URL (IPv6 brackets removed). */
 export function urlHostname(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '')
 }
 
-export async function resolveAddresses(hostname: string, spec: RequestSpec, policy: AddressPolicy): Promise<LookupAddress[]> {
+export async function resolveAddresses(
+  hostname: string,
+  spec: RequestSpec,
+  policy: AddressPolicy,
+): Promise<LookupAddress[]> {
   const override = spec.resolve?.[hostname.toLowerCase()]
   let addresses: LookupAddress[]
   if (isIP(hostname)) {
@@ -43,7 +51,9 @@ export async function resolveAddresses(hostname: string, spec: RequestSpec, poli
     addresses = await new Promise<LookupAddress[]>((resolve, reject) => {
       dnsLookup(hostname, { all: true }, (err, found) => (err ? reject(err) : resolve(found)))
     }).catch((err: NodeJS.ErrnoException) => {
-      throw new StampedeError('STAMPEDE_DNS', `cannot resolve ${hostname}: ${err.code ?? err.message}`, { cause: err })
+      throw new StampedeError('STAMPEDE_DNS', `cannot resolve ${hostname}: ${err.code ?? err.message}`, {
+        cause: err,
+      })
     })
   }
   for (const { address } of addresses) assertAllowed(address, policy)
@@ -109,7 +119,8 @@ export async function prepareTarget(
       }
       const remote = (socket as Socket).remoteAddress
       try {
-        if (!remote) throw new StampedeError('STAMPEDE_ADDRESS_UNKNOWN', 'connected socket has no remote address')
+        if (!remote)
+          throw new StampedeError('STAMPEDE_ADDRESS_UNKNOWN', 'connected socket has no remote address')
         assertAllowed(remote, policy)
       } catch (refusal) {
         socket.destroy()

@@ -17,11 +17,25 @@ t.test('a rush reports exactly the hits the target counted, in one timeline seco
   for (const workers of ['0', '2']) {
     target.reset()
     const out = jsonPath()
-    const run = await runCli(['rush', `${target.url}/`, '--pattern', '1-8:2,8:1', '--workers', workers, '--json', out, '-q'])
+    const run = await runCli([
+      'rush',
+      `${target.url}/`,
+      '--pattern',
+      '1-8:2,8:1',
+      '--workers',
+      workers,
+      '--json',
+      out,
+      '-q',
+    ])
     t.equal(run.code, 0, `exit 0 with ${workers} workers; stderr: ${run.stderr}`)
     const report = readJson(out)
     t.ok(report.summary.hits > 100, `real load was sent (${report.summary.hits} hits)`)
-    t.equal(report.summary.hits, target.requests, `hits equal the requests the target counted (workers ${workers})`)
+    t.equal(
+      report.summary.hits,
+      target.requests,
+      `hits equal the requests the target counted (workers ${workers})`,
+    )
     t.equal(report.summary.errors, 0)
     t.same(
       report.timeline.map((point: { t: number }) => point.t),
@@ -30,7 +44,11 @@ t.test('a rush reports exactly the hits the target counted, in one timeline seco
     )
     const timelineHits = report.timeline.reduce((sum: number, point: { hits: number }) => sum + point.hits, 0)
     t.equal(timelineHits, report.summary.hits, 'the timeline adds up to the summary')
-    t.equal(decodeHistogram(report.histogram).totalCount, report.summary.hits, 'the histogram holds every latency')
+    t.equal(
+      decodeHistogram(report.histogram).totalCount,
+      report.summary.hits,
+      'the histogram holds every latency',
+    )
     t.match(run.stdout, /Latency \(ms\)/, 'a summary table is printed')
   }
 })
@@ -39,7 +57,15 @@ t.test('the ramp really reaches the asked concurrency, and never goes past it', 
   const target = await startTarget()
   t.teardown(() => target.close())
   // Each user waits 200 ms for its answer: with 30 users all of them are in flight at once.
-  const run = await runCli(['rush', `${target.url}/delay/200`, '--pattern', '1-30:1,30:1.5', '-q', '--json', jsonPath()])
+  const run = await runCli([
+    'rush',
+    `${target.url}/delay/200`,
+    '--pattern',
+    '1-30:1,30:1.5',
+    '-q',
+    '--json',
+    jsonPath(),
+  ])
   t.equal(run.code, 0, run.stderr)
   t.equal(target.peakInFlight, 30, 'the target saw 30 requests in flight at once')
   t.ok(target.connections <= 30, `one connection per user (${target.connections})`)
@@ -60,7 +86,19 @@ t.test('an arrival rate sends the scheduled number of requests and counts what i
   const capped = jsonPath()
   // 50/s against a target that takes 3 s, at most 5 in flight: 5 are sent, the rest dropped.
   const slow = await runCli([
-    'rush', `${target.url}/delay/3000`, '--rate', '50:1', '--max-in-flight', '5', '--timeout', '5s', '--json', capped, '-q', '-w', '1',
+    'rush',
+    `${target.url}/delay/3000`,
+    '--rate',
+    '50:1',
+    '--max-in-flight',
+    '5',
+    '--timeout',
+    '5s',
+    '--json',
+    capped,
+    '-q',
+    '-w',
+    '1',
   ])
   t.equal(slow.code, 0, slow.stderr)
   const cappedReport = readJson(capped)
@@ -70,43 +108,57 @@ t.test('an arrival rate sends the scheduled number of requests and counts what i
   t.ok(cappedReport.summary.latency.p50 >= 2900, 'latency counts from the due time')
 })
 
-t.test('timeouts, connection failures, resets, parse errors and status failures are told apart', async (t) => {
-  const target = await startTarget()
-  t.teardown(() => target.close())
-  const rush = async (path: string, ...extra: string[]) => {
+t.test(
+  'timeouts, connection failures, resets, parse errors and status failures are told apart',
+  async (t) => {
+    const target = await startTarget()
+    t.teardown(() => target.close())
+    const rush = async (path: string, ...extra: string[]) => {
+      const out = jsonPath()
+      const run = await runCli([
+        'rush',
+        `${target.url}${path}`,
+        '--pattern',
+        '2:1',
+        '--json',
+        out,
+        '-q',
+        '-w',
+        '0',
+        ...extra,
+      ])
+      return { run, summary: readJson(out).summary }
+    }
+
+    const slow = await rush('/delay/2000', '--timeout', '300ms')
+    t.ok(slow.summary.timeouts >= 2, `slow answers time out (${slow.summary.timeouts})`)
+    t.equal(slow.summary.hits, 0)
+    t.equal(slow.summary.errors, slow.summary.timeouts, 'and count as failed requests')
+
+    const status = await rush('/status/503', '--expect-status', '2xx')
+    t.ok(status.summary.hits > 0)
+    t.equal(status.summary.errorsByKind.status, status.summary.hits, 'every 503 fails the status assertion')
+    t.same(Object.keys(status.summary.statuses), ['503'])
+
+    const garbage = await rush('/garbage')
+    t.ok(garbage.summary.errorsByKind.parse > 0, 'a response that is not HTTP is a parse error')
+    t.equal(garbage.summary.hits, 0)
+
+    const reset = await rush('/reset')
+    t.ok(reset.summary.errorsByKind.socket > 0, 'a connection dropped mid-request is a socket error')
+    t.equal(reset.summary.hits, 0)
+
+    const closedPort = await startTarget()
+    const url = closedPort.url
+    await closedPort.close()
     const out = jsonPath()
-    const run = await runCli(['rush', `${target.url}${path}`, '--pattern', '2:1', '--json', out, '-q', '-w', '0', ...extra])
-    return { run, summary: readJson(out).summary }
-  }
-
-  const slow = await rush('/delay/2000', '--timeout', '300ms')
-  t.ok(slow.summary.timeouts >= 2, `slow answers time out (${slow.summary.timeouts})`)
-  t.equal(slow.summary.hits, 0)
-  t.equal(slow.summary.errors, slow.summary.timeouts, 'and count as failed requests')
-
-  const status = await rush('/status/503', '--expect-status', '2xx')
-  t.ok(status.summary.hits > 0)
-  t.equal(status.summary.errorsByKind.status, status.summary.hits, 'every 503 fails the status assertion')
-  t.same(Object.keys(status.summary.statuses), ['503'])
-
-  const garbage = await rush('/garbage')
-  t.ok(garbage.summary.errorsByKind.parse > 0, 'a response that is not HTTP is a parse error')
-  t.equal(garbage.summary.hits, 0)
-
-  const reset = await rush('/reset')
-  t.ok(reset.summary.errorsByKind.socket > 0, 'a connection dropped mid-request is a socket error')
-  t.equal(reset.summary.hits, 0)
-
-  const closedPort = await startTarget()
-  const url = closedPort.url
-  await closedPort.close()
-  const out = jsonPath()
-  const refused = await runCli(['rush', `${url}/`, '--pattern', '1:1', '--json', out, '-q', '-w', '0'])
-  const summary = readJson(out).summary
-  t.equal(refused.code, 0)
-  t.ok(summary.errorsByKind.connect > 0, 'a closed port is a connect error')
-  t.equal(summary.hits, 0)
-})
+    const refused = await runCli(['rush', `${url}/`, '--pattern', '1:1', '--json', out, '-q', '-w', '0'])
+    const summary = readJson(out).summary
+    t.equal(refused.code, 0)
+    t.ok(summary.errorsByKind.connect > 0, 'a closed port is a connect error')
+    t.equal(summary.hits, 0)
+  },
+)
 
 t.test('TLS: a certificate that does not verify is a tls error, unless --insecure', async (t) => {
   const target = await startTarget({ https: true })
@@ -116,7 +168,18 @@ t.test('TLS: a certificate that does not verify is a tls error, unless --insecur
   t.ok(readJson(strict).summary.errorsByKind.tls > 0, 'self-signed certificate refused')
   t.equal(target.requests, 0)
   const insecure = jsonPath()
-  await runCli(['rush', `${target.url}/`, '--pattern', '1:1', '--json', insecure, '-q', '-w', '0', '--insecure'])
+  await runCli([
+    'rush',
+    `${target.url}/`,
+    '--pattern',
+    '1:1',
+    '--json',
+    insecure,
+    '-q',
+    '-w',
+    '0',
+    '--insecure',
+  ])
   const summary = readJson(insecure).summary
   t.ok(summary.hits > 0)
   t.equal(summary.hits, target.requests)
@@ -147,8 +210,22 @@ t.test('the request is sent as described: method, headers, cookies, basic auth, 
   const { writeFileSync } = await import('node:fs')
   writeFileSync(body, '{"hello":"world"}')
   const run = await runCli([
-    'sprint', `${target.url}/echo?q=1`, '-X', 'PUT', '-H', 'X-Custom: yes', '-b', 'a=1', '-b', 'b=2',
-    '-u', 'user:secret', '-A', 'tester/1.0', '--data-file', body,
+    'sprint',
+    `${target.url}/echo?q=1`,
+    '-X',
+    'PUT',
+    '-H',
+    'X-Custom: yes',
+    '-b',
+    'a=1',
+    '-b',
+    'b=2',
+    '-u',
+    'user:secret',
+    '-A',
+    'tester/1.0',
+    '--data-file',
+    body,
   ])
   t.equal(run.code, 0, run.stderr)
   const last = target.last!

@@ -31,26 +31,41 @@ function runIsolated(args: string[]) {
   })
 }
 
-t.test('link-local targets are refused before any connect', { skip: isolated ? false : 'needs unshare (root)' }, async (t) => {
-  const cases: [string, string[]][] = [
-    ['an IPv4 link-local literal', ['sprint', 'http://169.254.169.254/latest/meta-data/']],
-    ['an IPv4-mapped IPv6 literal', ['sprint', 'http://[::ffff:169.254.169.254]/']],
-    ['an IPv6 link-local literal', ['rush', 'http://[fe80::1]/', '-p', '1:1', '-w', '0']],
-    ['a name that resolves there', ['rush', 'http://metadata.test/', '-p', '1:1', '-w', '0']],
-    ['a name that resolves there, in a sprint', ['sprint', 'http://metadata6.test/']],
-    ['a --resolve override', ['rush', 'http://example.test/', '--resolve', 'example.test:169.254.169.254', '-p', '1:1']],
-  ]
-  for (const [what, args] of cases) {
-    const run = await runIsolated(args)
-    t.equal(run.code, 2, `${what}: exit 2 (stderr: ${run.stderr.trim()})`)
-    t.match(run.stderr, /^stampede: refusing to connect to [0-9a-f.:]+: link-local/m, `${what}: one clear line`)
-    t.notMatch(run.stderr, /\n\s+at /, `${what}: no stack trace`)
-  }
-})
+t.test(
+  'link-local targets are refused before any connect',
+  { skip: isolated ? false : 'needs unshare (root)' },
+  async (t) => {
+    const cases: [string, string[]][] = [
+      ['an IPv4 link-local literal', ['sprint', 'http://169.254.169.254/latest/meta-data/']],
+      ['an IPv4-mapped IPv6 literal', ['sprint', 'http://[::ffff:169.254.169.254]/']],
+      ['an IPv6 link-local literal', ['rush', 'http://[fe80::1]/', '-p', '1:1', '-w', '0']],
+      ['a name that resolves there', ['rush', 'http://metadata.test/', '-p', '1:1', '-w', '0']],
+      ['a name that resolves there, in a sprint', ['sprint', 'http://metadata6.test/']],
+      [
+        'a --resolve override',
+        ['rush', 'http://example.test/', '--resolve', 'example.test:169.254.169.254', '-p', '1:1'],
+      ],
+    ]
+    for (const [what, args] of cases) {
+      const run = await runIsolated(args)
+      t.equal(run.code, 2, `${what}: exit 2 (stderr: ${run.stderr.trim()})`)
+      t.match(
+        run.stderr,
+        /^stampede: refusing to connect to [0-9a-f.:]+: link-local/m,
+        `${what}: one clear line`,
+      )
+      t.notMatch(run.stderr, /\n\s+at /, `${what}: no stack trace`)
+    }
+  },
+)
 
-t.test('loopback stays allowed on the local command line', { skip: isolated ? false : 'needs unshare (root)' }, async (t) => {
-  // In the empty namespace loopback is down: the run gets as far as a connect error, not a refusal.
-  const run = await runIsolated(['sprint', 'http://127.0.0.1:9/'])
-  t.equal(run.code, 1)
-  t.notMatch(run.stderr + run.stdout, /refusing/)
-})
+t.test(
+  'loopback stays allowed on the local command line',
+  { skip: isolated ? false : 'needs unshare (root)' },
+  async (t) => {
+    // In the empty namespace loopback is down: the run gets as far as a connect error, not a refusal.
+    const run = await runIsolated(['sprint', 'http://127.0.0.1:9/'])
+    t.equal(run.code, 1)
+    t.notMatch(run.stderr + run.stdout, /refusing/)
+  },
+)

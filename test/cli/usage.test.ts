@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -16,13 +15,34 @@ t.test('bad input gets one clear line and exit 2, never a stack trace', async (t
     ['a zero duration', ['rush', 'http://127.0.0.1/', '-p', '5:0'], /duration must be positive/],
     ['both models', ['rush', 'http://127.0.0.1/', '-p', '1:1', '-r', '1:1'], /exactly one of --pattern/],
     ['no model', ['rush', 'http://127.0.0.1/'], /exactly one of --pattern/],
-    ['a missing body file', ['sprint', 'http://127.0.0.1/', '--data-file', '/nonexistent/body'], /cannot read --data-file \/nonexistent\/body: ENOENT/],
-    ['a bad threshold', ['rush', 'http://127.0.0.1/', '-p', '1:1', '-T', 'p95 under 5'], /invalid threshold "p95 under 5"/],
+    [
+      'a missing body file',
+      ['sprint', 'http://127.0.0.1/', '--data-file', '/nonexistent/body'],
+      /cannot read --data-file \/nonexistent\/body: ENOENT/,
+    ],
+    [
+      'a bad threshold',
+      ['rush', 'http://127.0.0.1/', '-p', '1:1', '-T', 'p95 under 5'],
+      /invalid threshold "p95 under 5"/,
+    ],
     ['a bad header', ['sprint', 'http://127.0.0.1/', '-H', 'nocolon'], /invalid header "nocolon"/],
+    [
+      'a framing header',
+      ['rush', 'http://127.0.0.1/', '-p', '1:1', '-H', 'Content-Length: 5'],
+      /content-length header cannot be set/,
+    ],
     ['a bad timeout', ['sprint', 'http://127.0.0.1/', '--timeout', 'soon'], /invalid duration "soon"/],
     ['credentials in the URL', ['sprint', 'http://u:p@127.0.0.1/'], /--auth USER:PASS/],
-    ['an unwritable --json path', ['rush', 'http://127.0.0.1:9/', '-p', '1:1', '--json', '/nonexistent/out.json'], /cannot write --json/],
-    ['too few workers for the connections', ['rush', 'http://127.0.0.1:9/', '-p', '50000:1', '-w', '1'], /need at least \d+ load processes/],
+    [
+      'an unwritable --json path',
+      ['rush', 'http://127.0.0.1:9/', '-p', '1:1', '--json', '/nonexistent/out.json'],
+      /cannot write --json/,
+    ],
+    [
+      'too few workers for the connections',
+      ['rush', 'http://127.0.0.1:9/', '-p', '50000:1', '-w', '1'],
+      /need at least \d+ load processes/,
+    ],
   ]
   for (const [what, args, message] of cases) {
     const run = await runCli(args)
@@ -40,7 +60,16 @@ t.test('--help explains each command, --version prints the version', async (t) =
   t.match(main.stdout, /sprint\s+send one request/)
   const rush = await runCli(['rush', '--help'])
   t.equal(rush.code, 0)
-  for (const option of ['--pattern', '--rate', '--threshold', '--json', '--workers', '--timeout', '--expect-status', '--max-in-flight']) {
+  for (const option of [
+    '--pattern',
+    '--rate',
+    '--threshold',
+    '--json',
+    '--workers',
+    '--timeout',
+    '--expect-status',
+    '--max-in-flight',
+  ]) {
     t.match(rush.stdout, option, `rush --help documents ${option}`)
   }
   t.match(rush.stdout, /Exit status: 0 .* 99 a threshold failed/s)
@@ -57,15 +86,24 @@ t.test('a sprint shows the status, headers, body and the time of each phase', as
   t.match(run.stdout, /^HTTP 201 Created$/m)
   t.match(run.stdout, /^Body: 6 bytes$/m)
   t.match(run.stdout, /\| status/)
-  for (const phase of ['dns', 'connect', 'tls', 'first byte', 'download', 'total']) t.match(run.stdout, new RegExp(`^\\s+${phase}\\s`, 'm'))
+  for (const phase of ['dns', 'connect', 'tls', 'first byte', 'download', 'total'])
+    t.match(run.stdout, new RegExp(`^\\s+${phase}\\s`, 'm'))
   const json = join(mkdtempSync(join(tmpdir(), 'stampede-sprint-')), 'sprint.json')
-  const failed = await runCli(['sprint', `${target.url}/status/500`, '--expect-status', '2xx', '--json', json])
+  const failed = await runCli([
+    'sprint',
+    `${target.url}/status/500`,
+    '--expect-status',
+    '2xx',
+    '--json',
+    json,
+  ])
   t.equal(failed.code, 99, 'an unexpected status fails the sprint')
   const detail = JSON.parse(readFileSync(json, 'utf8'))
   t.equal(detail.status, 500)
   t.equal(detail.passed, false)
   t.equal(detail.remote, `127.0.0.1:${target.port}`)
-  for (const phase of ['dns', 'connect', 'firstByte', 'total']) t.type(detail.timings[phase], 'number', `${phase} timed`)
+  for (const phase of ['dns', 'connect', 'firstByte', 'total'])
+    t.type(detail.timings[phase], 'number', `${phase} timed`)
   t.equal(detail.timings.tls, null, 'no TLS on http')
   const tls = await startTarget({ https: true })
   t.teardown(() => tls.close())

@@ -13,7 +13,10 @@ export interface CliRun {
  * Runs the built `stampede` command (tests run against dist/, as users do) and collects
  * its output. `prefix` runs it under another command, e.g. `unshare -n`.
  */
-export function runCli(args: string[], options: { prefix?: string[]; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  options: { prefix?: string[]; timeoutMs?: number } = {},
+): Promise<CliRun> {
   const argv = [...(options.prefix ?? []), process.execPath, CLI, ...args]
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -11,13 +11,18 @@ import type { AddressInfo } from 'node:net'
  *   /garbage       answer bytes that are not HTTP
  *   /reset         drop the connection without answering
  *   /echo          answer 200 with what was received (method, headers, body) as JSON
- *   anything else  answer 200 "ok"
+ *   anything else  answer 200 "ok" (after `delayMs`, if given)
+ * Shared by every test folder: the job-plane tests use `count` and `arrivals` too.
  */
 export interface Target {
   url: string
   port: number
   /** Requests received (fully read), whatever the answer. */
   readonly requests: number
+  /** The same as `requests`. */
+  readonly count: number
+  /** Epoch ms at which each request arrived. */
+  readonly arrivals: number[]
   /** The most requests in progress at once. */
   readonly peakInFlight: number
   /** Connections accepted. */
@@ -31,7 +36,16 @@ export interface Target {
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url))
 
-export async function startTarget(options: { https?: boolean } = {}): Promise<Target> {
+export interface TargetOptions {
+  https?: boolean
+  /** Delay of the default answer, milliseconds. */
+  delayMs?: number
+}
+
+/** Starts a target; a number is taken as `{ delayMs }`. */
+export async function startTarget(optionsOrDelay: TargetOptions | number = {}): Promise<Target> {
+  const options = typeof optionsOrDelay === 'number' ? { delayMs: optionsOrDelay } : optionsOrDelay
+  const arrivals: number[] = []
   let requests = 0
   let inFlight = 0
   let peakInFlight = 0
@@ -44,6 +58,10 @@ export async function startTarget(options: { https?: boolean } = {}): Promise<Ta
     get requests() {
       return requests
     },
+    get count() {
+      return requests
+    },
+    arrivals,
     get peakInFlight() {
       return peakInFlight
     },
@@ -53,6 +71,7 @@ export async function startTarget(options: { https?: boolean } = {}): Promise<Ta
     byPath,
     reset() {
       requests = 0
+      arrivals.length = 0
       peakInFlight = inFlight
       connections = 0
       byPath.clear()
@@ -68,6 +87,7 @@ export async function startTarget(options: { https?: boolean } = {}): Promise<Ta
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
       requests++
+      arrivals.push(Date.now())
       const segments = (req.url ?? '/').split('?')[0]!.split('/')
       byPath.set(segments[1] ?? '', (byPath.get(segments[1] ?? '') ?? 0) + 1)
       inFlight++
@@ -101,7 +121,10 @@ export async function startTarget(options: { https?: boolean } = {}): Promise<Ta
           res.end(JSON.stringify(target.last))
           return
         default:
-          res.end('ok')
+          if (options.delayMs) {
+            const timer = setTimeout(() => res.end('ok'), options.delayMs)
+            res.on('close', () => clearTimeout(timer))
+          } else res.end('ok')
       }
     })
   }

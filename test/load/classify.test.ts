@@ -66,3 +66,10 @@ t.test('codes are matched exactly, not by prefix', async (t) => {
   t.equal(classifyError(withCode('econnrefused'), false), 'other')
   t.equal(classifyError(withCode('EPROTONOSUPPORT'), false), 'other', 'EPROTO is TLS, EPROTONOSUPPORT is not')
 })
+
+t.test("undici's HTTPParserError is a parse failure even without a code", async (t) => {
+  const err = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), {
+    name: 'HTTPParserError',
+  })
+  t.equal(classifyError(err, true), 'parse')
+})
