@@ -235,7 +235,7 @@ export function formatSprint(result: SprintResult): string {
     else rows.push([name, formatMs(end - (begin ?? 0)), formatMs(end)])
   }
   if (t.total !== undefined) rows.push(['total', formatMs(t.total), ''])
-  lines.push('Timing', table(rows))
+  if (rows.length > 1) lines.push('Timing', table(rows))
   if (result.error) lines.push('', `Failed: ${result.error.kind} error: ${result.error.message}`)
   else if (!result.passed) lines.push('', `Failed: status ${result.status} is not an expected status`)
   return `${lines.join('\n')}\n`

@@ -46,6 +46,8 @@ export function runWorker(): void {
         return
     }
   })
+  // Ctrl-C reaches the whole process group: the supervisor decides, and tells us to stop.
+  process.on('SIGINT', () => {})
   // The supervisor went away: stop sending load at once.
   process.on('disconnect', () => {
     running?.stop()

@@ -236,3 +236,28 @@ t.test('the request is sent as described: method, headers, cookies, basic auth, 
   t.equal(last.headers['user-agent'], 'tester/1.0')
   t.equal(last.body, '{"hello":"world"}')
 })
+
+t.test('Ctrl-C stops the rush, prints what it measured and exits 130', async (t) => {
+  const target = await startTarget()
+  t.teardown(() => target.close())
+  const { spawn } = await import('node:child_process')
+  const { CLI } = await import('../harness/cli.js')
+  const out = jsonPath()
+  // Its own process group, as in a terminal: the interrupt reaches the load processes too.
+  const child = spawn(process.execPath, [CLI, 'rush', `${target.url}/delay/10`, '-p', '4:60', '-w', '2', '--json', out], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  // Interrupt once the load has visibly started.
+  while (target.requests < 50) await new Promise((resolve) => setTimeout(resolve, 50))
+  process.kill(-child.pid!, 'SIGINT')
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  t.equal(code, 130)
+  t.match(stdout, /STOPPED EARLY/)
+  const report = readJson(out)
+  t.equal(report.cutShort, true)
+  t.ok(report.summary.duration < 60, 'the summary covers the seconds that ran')
+  t.equal(report.summary.hits, target.requests, 'every request the target saw is counted')
+})
