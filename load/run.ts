@@ -32,10 +32,14 @@ export interface LoadResult {
   workers: number
 }
 
-/** The worker entry point; a single-executable build points this at itself. */
-export const workerEntry = {
+/**
+ * How to start a load worker process. A single-executable build has no worker file: it
+ * points `path` at its own binary and sets `env` so that the binary starts as a worker.
+ */
+export const workerEntry: { path: string; args: string[]; env: Record<string, string> } = {
   path: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
-  args: [] as string[],
+  args: [],
+  env: {},
 }
 
 /**
@@ -107,7 +111,10 @@ async function runWorkers(
   const exits: Promise<void>[] = []
 
   for (let index = 0; index < count; index++) {
-    const child = fork(workerEntry.path, workerEntry.args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = fork(workerEntry.path, workerEntry.args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, ...workerEntry.env },
+    })
     children.push(child)
     let finished = false
     child.on('message', (message: FromWorker) => {
