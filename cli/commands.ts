@@ -2,12 +2,15 @@ import { DEMO, demoCommand } from './demo.js'
 import type { CommandSpec, ParsedOptions } from './options.js'
 import { RUSH, rushCommand } from './rush.js'
 import { SPRINT, sprintCommand } from './sprint.js'
+import { ABORT, abortCommand, STATUS, statusCommand } from './status.js'
 
 export type Handler = (positionals: string[], values: ParsedOptions) => Promise<number>
 
 export const COMMANDS: [CommandSpec, Handler][] = [
   [RUSH, rushCommand],
   [SPRINT, sprintCommand],
+  [STATUS, statusCommand],
+  [ABORT, abortCommand],
   [DEMO, demoCommand],
 ]
 

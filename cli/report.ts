@@ -44,14 +44,15 @@ export interface RunHeading {
   model: 'rush' | 'arrival-rate'
   url: string
   pattern: string
-  workers: number
+  /** Where the load ran: in process, N load processes, or a rush's shards and regions. */
+  where: string
 }
 
 export function formatSummary(heading: RunHeading, summary: Summary, cutShort: boolean): string {
   const { latency } = summary
   const what = heading.model === 'rush' ? `users ${heading.pattern}` : `rate ${heading.pattern}/s`
   const lines = [
-    `Stampede ${heading.model}  ${heading.url}  ${what}  (${heading.workers === 0 ? 'in process' : `${heading.workers} load processes`})${cutShort ? '  STOPPED EARLY' : ''}`,
+    `Stampede ${heading.model}  ${heading.url}  ${what}  (${heading.where})${cutShort ? '  STOPPED EARLY' : ''}`,
     '',
     table([
       [
@@ -164,7 +165,7 @@ export function runReportJson(report: RunReport) {
     model: report.heading.model,
     url: report.heading.url,
     pattern: report.heading.pattern,
-    workers: report.heading.workers,
+    where: report.heading.where,
     startedAt: report.startedAt,
     cutShort: report.cutShort,
     passed: report.thresholds.every((result) => result.passed),

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs'
 import { UsageError } from '../lib/errors.js'
 import { parseDurationSeconds } from '../lib/pattern.js'
-import { VERSION } from '../lib/version.js'
 import {
   DEFAULT_TIMEOUT_MS,
   parseResolve,
   parseTargetUrl,
   type RequestSpec,
   validateRequestSpec,
-} from '../load/spec.js'
+} from '../lib/request-spec.js'
+import { VERSION } from '../lib/version.js'
 import { listOption, type OptionSpec, type ParsedOptions, stringOption } from './options.js'
 
 /** The options that describe the request, shared by `rush` and `sprint`. */

@@ -1,13 +1,15 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
+import { abortRush, submitRush, watchRush } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
 import { formatPattern, parsePattern, patternDuration, WHOLE } from '../lib/pattern.js'
-import { evaluateThresholds, parseThreshold } from '../lib/thresholds.js'
+import { evaluateThresholds, parseThreshold, type Threshold } from '../lib/thresholds.js'
 import { DEFAULT_MAX_IN_FLIGHT, type LoadJob } from '../load/job.js'
 import { runLoad } from '../load/run.js'
 import { LOCAL_POLICY } from '../load/safety.js'
+import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions, couchUrlOption } from './couch-options.js'
 import { type CommandSpec, integerOption, listOption, type ParsedOptions, stringOption } from './options.js'
 import { Progress } from './progress.js'
-import { formatSummary, formatThresholds, runReportJson } from './report.js'
+import { formatSummary, formatThresholds, type RunReport, runReportJson } from './report.js'
 import { REQUEST_OPTIONS, requestSpecFromOptions } from './request-options.js'
 
 export const RUSH: CommandSpec = {
@@ -18,7 +20,9 @@ export const RUSH: CommandSpec = {
     'Load URL with a ramped number of concurrent users (--pattern, closed model: each user sends,\n' +
     'waits for the answer, sends again) or a ramped arrival rate (--rate, open model: requests\n' +
     'are sent on schedule whether or not earlier ones answered; latency counts from the time a\n' +
-    'request was due). Prints live progress and a summary; thresholds set the exit code.',
+    'request was due). Prints live progress and a summary; thresholds set the exit code.\n' +
+    'Without --couch the load runs on this machine; with --couch it is submitted to the\n' +
+    "appliance's engines in --regions, and the merged results stream back.",
   options: [
     {
       name: 'pattern',
@@ -61,9 +65,23 @@ export const RUSH: CommandSpec = {
       type: 'string',
       value: 'N|auto',
       description:
-        'load processes; 0 runs in this process (default auto: every core, more for many connections)',
+        'local load processes; 0 runs in this process (default auto: every core, more for many connections)',
     },
     { name: 'quiet', short: 'q', type: 'boolean', description: 'no live progress' },
+    ...COUCH_OPTIONS,
+    {
+      name: 'regions',
+      type: 'string',
+      value: 'LIST',
+      description: 'with --couch: regions to load from, comma-separated (e.g. us-east-1,eu-west-1)',
+    },
+    {
+      name: 'shards-per-region',
+      type: 'string',
+      value: 'N',
+      description: 'with --couch: engines per region (default: one per 2,000 connections)',
+    },
+    { name: 'detach', type: 'boolean', description: 'with --couch: submit, print the rush id and return' },
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
   notes: [
@@ -75,20 +93,22 @@ export const RUSH: CommandSpec = {
     'a percentage of requests; hits and hits/s take a number. Errors count every failed request:',
     'connection, TLS, parse and socket errors, timeouts and responses outside --expect-status.',
     '',
+    COUCH_NOTES,
+    '',
     'Exit status: 0 done and every threshold passed, 99 a threshold failed, 2 bad usage or a',
-    'refused target, 1 the run could not be done, 130 interrupted.',
+    'refused target, 1 the run could not be done (or, with --couch, did not finish), 130 interrupted.',
     '',
     'Examples:',
     '  stampede rush http://127.0.0.1:8080/ --pattern 1-250:60 --threshold "p95<500ms"',
     '  stampede rush https://example.test/api --rate 100-2000:60,2000:60 -T "errors<1%" --json out.json',
+    '  stampede rush https://example.test/ -p 1-5000:120 --couch https://couch.example.test:6984 \\',
+    '    --regions us-east-1,eu-west-1',
   ].join('\n'),
 }
 
 function workersOption(values: ParsedOptions): number | 'auto' {
   const text = stringOption(values, 'workers') ?? 'auto'
-  if (text === 'auto') return 'auto'
-  const count = integerOption(values, 'workers')!
-  return count
+  return text === 'auto' ? 'auto' : integerOption(values, 'workers')!
 }
 
 export function jobFromOptions(positionals: string[], values: ParsedOptions): LoadJob {
@@ -97,8 +117,9 @@ export function jobFromOptions(positionals: string[], values: ParsedOptions): Lo
   const request = requestSpecFromOptions(positionals[0], values)
   const users = stringOption(values, 'pattern')
   const rate = stringOption(values, 'rate')
-  if ((users === undefined) === (rate === undefined))
+  if ((users === undefined) === (rate === undefined)) {
     throw new UsageError('give exactly one of --pattern (users) or --rate (requests per second)')
+  }
   const maxInFlight = integerOption(values, 'max-in-flight')
   if (maxInFlight !== undefined && rate === undefined)
     throw new UsageError('--max-in-flight goes with --rate')
@@ -122,65 +143,151 @@ function openOutput(file: string): number {
   }
 }
 
+/** Ctrl-C and SIGTERM abort the signal while `work` runs. */
+async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const interrupt = new AbortController()
+  const onSignal = () => interrupt.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    return await work(interrupt.signal)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+/** A finished run, wherever it ran, and why it may not count as done. */
+type Outcome = RunReport & { unfinished?: string; interrupted?: boolean }
+
+async function runHere(
+  job: LoadJob,
+  values: ParsedOptions,
+  progress: Progress | undefined,
+): Promise<Outcome> {
+  const startedAt = new Date().toISOString()
+  const result = await interruptible((signal) =>
+    runLoad(job, {
+      workers: workersOption(values),
+      signal,
+      onSecond: progress ? (point, histogram) => progress.second(point, histogram) : undefined,
+    }),
+  )
+  const where = result.workers === 0 ? 'in process' : `${result.workers} load processes`
+  return {
+    heading: { model: job.model, url: job.request.url, pattern: formatPattern(job.pattern), where },
+    startedAt,
+    cutShort: result.cutShort,
+    interrupted: result.cutShort,
+    summary: result.summary,
+    thresholds: [],
+    timeline: result.timeline,
+    histogram: result.histogram,
+  }
+}
+
+async function runThroughCouch(
+  job: LoadJob,
+  values: ParsedOptions,
+  thresholds: Threshold[],
+  progress: Progress | undefined,
+): Promise<Outcome | string> {
+  if (stringOption(values, 'workers') !== undefined) {
+    throw new UsageError('--workers is for local runs: with --couch the engines decide')
+  }
+  const regions = (stringOption(values, 'regions') ?? '')
+    .split(',')
+    .map((region) => region.trim())
+    .filter(Boolean)
+  if (regions.length === 0) throw new UsageError('with --couch, give --regions (comma-separated)')
+  const shardsPerRegion = integerOption(values, 'shards-per-region')
+  if (shardsPerRegion === 0) throw new UsageError('--shards-per-region must be at least 1')
+  const couch = connectFromOptions(values)!
+  const id = await submitRush(couch, {
+    model: job.model,
+    request: job.request,
+    pattern: job.pattern,
+    regions,
+    thresholds: thresholds.map((threshold) => threshold.source),
+    ...(job.maxInFlight !== undefined && { maxInFlight: job.maxInFlight }),
+    ...(shardsPerRegion !== undefined && { shardsPerRegion }),
+  })
+  if (values.detach) return id
+  process.stderr.write(`rush ${id} submitted to ${regions.join(', ')}; Ctrl-C aborts it\n`)
+  let interrupted = false
+  const result = await interruptible(async (signal) => {
+    signal.addEventListener('abort', () => {
+      interrupted = true
+      abortRush(couch, id, 'interrupted from the command line').catch(() => {})
+    })
+    return watchRush(couch, id, (point, histogram) => progress?.second(point, histogram), { signal })
+  })
+  const shards = result.shards.length
+  const planned = patternDuration(job.pattern)
+  const lost = result.shards.filter((shard) => shard.state !== 'done')
+  return {
+    heading: {
+      model: job.model,
+      url: job.request.url,
+      pattern: formatPattern(job.pattern),
+      where: `rush ${id}, ${shards} shards in ${regions.join(', ')}`,
+    },
+    startedAt: new Date(result.rush.startAt).toISOString(),
+    cutShort: result.timeline.length < planned,
+    interrupted,
+    summary: result.summary,
+    thresholds: [],
+    timeline: result.timeline,
+    histogram: result.histogram,
+    ...(result.state !== 'done' && {
+      unfinished: `rush ${id} ended ${result.state}: ${lost.map((shard) => `${shard._id} ${shard.state}${shard.reason ? ` (${shard.reason})` : ''}`).join(', ')}`,
+    }),
+  }
+}
+
 /** `stampede rush`: returns the exit code. */
 export async function rushCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const job = jobFromOptions(positionals, values)
   const thresholds = listOption(values, 'threshold').map(parseThreshold)
   const jsonFile = stringOption(values, 'json')
+  const remote = couchUrlOption(values) !== undefined
+  for (const option of ['regions', 'shards-per-region', 'detach']) {
+    if (!remote && values[option] !== undefined) throw new UsageError(`--${option} goes with --couch`)
+  }
   // Open the JSON file before the run: a bad path must fail now, not lose the results later.
   const jsonFd = jsonFile !== undefined && jsonFile !== '-' ? openOutput(jsonFile) : undefined
-  const workers = workersOption(values)
   const summaryOut = jsonFile === '-' ? process.stderr : process.stdout
   const progress = values.quiet ? undefined : new Progress(process.stderr, patternDuration(job.pattern))
 
-  const interrupt = new AbortController()
-  const onSignal = () => interrupt.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  const startedAt = new Date().toISOString()
-  let result: Awaited<ReturnType<typeof runLoad>>
+  let outcome: Outcome | string
   try {
-    result = await runLoad(job, {
-      workers,
-      signal: interrupt.signal,
-      onSecond: progress ? (point, histogram) => progress.second(point, histogram) : undefined,
-    })
+    outcome = remote
+      ? await runThroughCouch(job, values, thresholds, progress)
+      : await runHere(job, values, progress)
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
     progress?.done()
   }
-
-  const heading = {
-    model: job.model,
-    url: job.request.url,
-    pattern: formatPattern(job.pattern),
-    workers: result.workers,
+  if (typeof outcome === 'string') {
+    process.stdout.write(`${outcome}\n`)
+    return 0
   }
-  const results = evaluateThresholds(thresholds, result.summary)
-  summaryOut.write(formatSummary(heading, result.summary, result.cutShort))
-  const verdict = formatThresholds(results)
+
+  outcome.thresholds = evaluateThresholds(thresholds, outcome.summary)
+  summaryOut.write(formatSummary(outcome.heading, outcome.summary, outcome.cutShort))
+  const verdict = formatThresholds(outcome.thresholds)
   if (verdict) summaryOut.write(`\n${verdict}`)
   if (jsonFile !== undefined) {
-    const json = `${JSON.stringify(
-      runReportJson({
-        heading,
-        startedAt,
-        cutShort: result.cutShort,
-        summary: result.summary,
-        thresholds: results,
-        timeline: result.timeline,
-        histogram: result.histogram,
-      }),
-      null,
-      2,
-    )}\n`
+    const json = `${JSON.stringify(runReportJson(outcome), null, 2)}\n`
     if (jsonFd === undefined) process.stdout.write(json)
     else {
       writeSync(jsonFd, json)
       closeSync(jsonFd)
     }
   }
-  if (result.cutShort) return 130
-  return results.every((r) => r.passed) ? 0 : 99
+  if (outcome.interrupted) return 130
+  if (outcome.unfinished) {
+    process.stderr.write(`stampede: ${outcome.unfinished}\n`)
+    return 1
+  }
+  return outcome.thresholds.every((result) => result.passed) ? 0 : 99
 }

@@ -1,7 +1,8 @@
-import type { RequestSpec } from '../load/spec.js'
 import { StampedeError } from './errors.js'
 import type { Pattern, Share } from './pattern.js'
+import type { RequestSpec } from './request-spec.js'
 import type { Point } from './timeline.js'
+import type { LoadModelName } from './workload.js'
 
 /**
  * The documents of the job plane, as TypeScript types, and one validator per document
@@ -19,11 +20,19 @@ import type { Point } from './timeline.js'
 export type EngineState = 'booting' | 'idle' | 'busy' | 'draining' | 'gone'
 export type RushState = 'queued' | 'running' | 'done' | 'failed' | 'aborted'
 export type ShardState = 'queued' | 'claimed' | 'running' | 'done' | 'lost' | 'failed' | 'aborted'
-export type LoadModel = 'rush' | 'arrival-rate'
+export type LoadModel = LoadModelName
 
 export const ENGINE_STATES: readonly EngineState[] = ['booting', 'idle', 'busy', 'draining', 'gone']
 export const RUSH_STATES: readonly RushState[] = ['queued', 'running', 'done', 'failed', 'aborted']
-export const SHARD_STATES: readonly ShardState[] = ['queued', 'claimed', 'running', 'done', 'lost', 'failed', 'aborted']
+export const SHARD_STATES: readonly ShardState[] = [
+  'queued',
+  'claimed',
+  'running',
+  'done',
+  'lost',
+  'failed',
+  'aborted',
+]
 /** Shard states that never change again. */
 export const FINAL_SHARD_STATES: readonly ShardState[] = ['done', 'lost', 'failed', 'aborted']
 
@@ -149,8 +158,10 @@ export const engineId = (instanceId: string): string => `engine:${instanceId}`
 export const rushDocId = (rush: string): string => `rush:${rush}`
 export const shardId = (rush: string, n: number): string => `shard:${rush}:${n}`
 export const abortId = (rush: string): string => `abort:${rush}`
-export const samplesId = (engine: string, bootId: string, k: number): string => `samples:${engine}:${bootId}:${k}`
+export const samplesId = (engine: string, bootId: string, k: number): string =>
+  `samples:${engine}:${bootId}:${k}`
 
+// biome-ignore-start lint: CouchDB runs this source: ES5 on purpose (var, concatenation, isFinite, untyped input)
 // ---------------------------------------------------------------------------------------
 // Validators. Self-contained ES5 (see the top of this file); tests check both uses.
 // ---------------------------------------------------------------------------------------
@@ -179,7 +190,8 @@ export function validateEngine(doc: any, old: any): string | null {
   if (cp !== null && typeof cp !== 'string' && typeof cp !== 'number') {
     return 'engine: checkpoint must be a sequence (string or number) or null'
   }
-  if (!isTime(doc.heartbeatAt) || !isTime(doc.startedAt)) return 'engine: heartbeatAt and startedAt must be epoch milliseconds'
+  if (!isTime(doc.heartbeatAt) || !isTime(doc.startedAt))
+    return 'engine: heartbeatAt and startedAt must be epoch milliseconds'
   if (!isName(doc.bootId)) return 'engine: bootId must be a non-empty string'
   if (old && old.region !== doc.region) return 'engine: region cannot change'
   return null
@@ -193,10 +205,12 @@ export function validateRush(doc: any, old: any): string | null {
     return typeof v === 'number' && isFinite(v) && v >= 0
   }
   function patternProblem(p: any) {
-    if (!p || typeof p.length !== 'number' || p.length === 0) return 'pattern must be a non-empty list of intervals'
+    if (!p || typeof p.length !== 'number' || p.length === 0)
+      return 'pattern must be a non-empty list of intervals'
     for (var i = 0; i < p.length; i++) {
       var iv = p[i] || {}
-      if (!isTime(iv.start) || !isTime(iv.end)) return 'pattern interval ' + i + ': start and end must be non-negative numbers'
+      if (!isTime(iv.start) || !isTime(iv.end))
+        return 'pattern interval ' + i + ': start and end must be non-negative numbers'
       if (typeof iv.duration !== 'number' || !(iv.duration > 0) || !isFinite(iv.duration)) {
         return 'pattern interval ' + i + ': duration must be positive'
       }
@@ -205,8 +219,10 @@ export function validateRush(doc: any, old: any): string | null {
   }
   function requestProblem(r: any) {
     if (!r || typeof r !== 'object') return 'request must be an object'
-    if (typeof r.method !== 'string' || !/^[A-Z]+$/.test(r.method)) return 'request.method must be an upper-case HTTP method'
-    if (typeof r.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(r.url)) return 'request.url must be an http(s) URL'
+    if (typeof r.method !== 'string' || !/^[A-Z]+$/.test(r.method))
+      return 'request.method must be an upper-case HTTP method'
+    if (typeof r.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(r.url))
+      return 'request.url must be an http(s) URL'
     if (!r.headers || typeof r.headers !== 'object') return 'request.headers must be an object'
     if (typeof r.timeoutMs !== 'number' || !(r.timeoutMs > 0)) return 'request.timeoutMs must be positive'
     return null
@@ -214,22 +230,27 @@ export function validateRush(doc: any, old: any): string | null {
   if (doc.type !== 'rush') return 'rush: type must be "rush"'
   if (!isName(doc.rush)) return 'rush: rush (the id) must be a non-empty string without ":"'
   if (doc._id !== 'rush:' + doc.rush) return 'rush: _id must be "rush:" + rush'
-  if (doc.model !== 'rush' && doc.model !== 'arrival-rate') return 'rush: model must be "rush" or "arrival-rate"'
+  if (doc.model !== 'rush' && doc.model !== 'arrival-rate')
+    return 'rush: model must be "rush" or "arrival-rate"'
   var problem = requestProblem(doc.request) || patternProblem(doc.pattern)
   if (problem) return 'rush: ' + problem
   if (!doc.regions || typeof doc.regions.length !== 'number' || doc.regions.length === 0) {
     return 'rush: regions must be a non-empty list'
   }
-  for (var r = 0; r < doc.regions.length; r++) if (!isName(doc.regions[r])) return 'rush: every region must be a name'
+  for (var r = 0; r < doc.regions.length; r++)
+    if (!isName(doc.regions[r])) return 'rush: every region must be a name'
   if (!doc.shards || typeof doc.shards.length !== 'number' || doc.shards.length === 0) {
     return 'rush: shards must be a non-empty list'
   }
   for (var s = 0; s < doc.shards.length; s++) {
     var ref = doc.shards[s] || {}
-    if (ref.id !== 'shard:' + doc.rush + ':' + s) return 'rush: shards[' + s + '].id must be "shard:<rush>:' + s + '"'
-    if (doc.regions.indexOf(ref.region) < 0) return 'rush: shards[' + s + '].region must be one of the regions'
+    if (ref.id !== 'shard:' + doc.rush + ':' + s)
+      return 'rush: shards[' + s + '].id must be "shard:<rush>:' + s + '"'
+    if (doc.regions.indexOf(ref.region) < 0)
+      return 'rush: shards[' + s + '].region must be one of the regions'
   }
-  if (!isTime(doc.startAt) || !isTime(doc.createdAt)) return 'rush: startAt and createdAt must be epoch milliseconds'
+  if (!isTime(doc.startAt) || !isTime(doc.createdAt))
+    return 'rush: startAt and createdAt must be epoch milliseconds'
   if (['queued', 'running', 'done', 'failed', 'aborted'].indexOf(doc.state) < 0) {
     return 'rush: state must be one of queued, running, done, failed, aborted'
   }
@@ -248,16 +269,19 @@ export function validateShard(doc: any, old: any): string | null {
   }
   if (doc.type !== 'shard') return 'shard: type must be "shard"'
   if (!isName(doc.rush) || doc.rush.indexOf(':') >= 0) return 'shard: rush must be a rush id'
-  if (typeof doc.n !== 'number' || !(doc.n >= 0) || Math.floor(doc.n) !== doc.n) return 'shard: n must be a non-negative integer'
+  if (typeof doc.n !== 'number' || !(doc.n >= 0) || Math.floor(doc.n) !== doc.n)
+    return 'shard: n must be a non-negative integer'
   if (doc._id !== 'shard:' + doc.rush + ':' + doc.n) return 'shard: _id must be "shard:<rush>:<n>"'
   if (!isName(doc.region)) return 'shard: region must be a non-empty string'
-  if (doc.model !== 'rush' && doc.model !== 'arrival-rate') return 'shard: model must be "rush" or "arrival-rate"'
+  if (doc.model !== 'rush' && doc.model !== 'arrival-rate')
+    return 'shard: model must be "rush" or "arrival-rate"'
   var r = doc.request
   if (!r || typeof r.url !== 'string' || typeof r.method !== 'string' || typeof r.timeoutMs !== 'number') {
     return 'shard: request must have method, url and timeoutMs'
   }
   var p = doc.pattern
-  if (!p || typeof p.length !== 'number' || p.length === 0) return 'shard: pattern must be a non-empty list of intervals'
+  if (!p || typeof p.length !== 'number' || p.length === 0)
+    return 'shard: pattern must be a non-empty list of intervals'
   for (var i = 0; i < p.length; i++) {
     var iv = p[i] || {}
     if (!isTime(iv.start) || !isTime(iv.end) || typeof iv.duration !== 'number' || !(iv.duration > 0)) {
@@ -265,13 +289,21 @@ export function validateShard(doc: any, old: any): string | null {
     }
   }
   var share = doc.share
-  if (!share || typeof share.of !== 'number' || typeof share.index !== 'number' || !(share.of >= 1) ||
-    !(share.index >= 0) || !(share.index < share.of) || Math.floor(share.index) !== share.index ||
-    Math.floor(share.of) !== share.of) {
+  if (
+    !share ||
+    typeof share.of !== 'number' ||
+    typeof share.index !== 'number' ||
+    !(share.of >= 1) ||
+    !(share.index >= 0) ||
+    !(share.index < share.of) ||
+    Math.floor(share.index) !== share.index ||
+    Math.floor(share.of) !== share.of
+  ) {
     return 'shard: share must be {index, of} with integers 0 <= index < of'
   }
   if (!isTime(doc.startAt)) return 'shard: startAt must be epoch milliseconds'
-  if (typeof doc.connections !== 'number' || !(doc.connections >= 0)) return 'shard: connections must be a non-negative number'
+  if (typeof doc.connections !== 'number' || !(doc.connections >= 0))
+    return 'shard: connections must be a non-negative number'
   var state = doc.state
   if (['queued', 'claimed', 'running', 'done', 'lost', 'failed', 'aborted'].indexOf(state) < 0) {
     return 'shard: state must be one of queued, claimed, running, done, lost, failed, aborted'
@@ -280,10 +312,18 @@ export function validateShard(doc: any, old: any): string | null {
   if ((state === 'claimed' || state === 'running') && (!isName(doc.engine) || !isTime(doc.leaseUntil))) {
     return 'shard: a ' + state + ' shard needs its engine and leaseUntil'
   }
-  if (state === 'done' && typeof doc.histogram !== 'string') return 'shard: a done shard carries its histogram'
-  if (doc.histogram !== undefined && typeof doc.histogram !== 'string') return 'shard: histogram must be an encoded string'
-  if (old && (old.rush !== doc.rush || old.region !== doc.region || old.startAt !== doc.startAt ||
-    old.share.index !== doc.share.index || old.share.of !== doc.share.of)) {
+  if (state === 'done' && typeof doc.histogram !== 'string')
+    return 'shard: a done shard carries its histogram'
+  if (doc.histogram !== undefined && typeof doc.histogram !== 'string')
+    return 'shard: histogram must be an encoded string'
+  if (
+    old &&
+    (old.rush !== doc.rush ||
+      old.region !== doc.region ||
+      old.startAt !== doc.startAt ||
+      old.share.index !== doc.share.index ||
+      old.share.of !== doc.share.of)
+  ) {
     return 'shard: rush, region, share and startAt cannot change'
   }
   return null
@@ -300,26 +340,45 @@ export function validateAbort(doc: any, old: any): string | null {
 
 export function validateSamples(doc: any, old: any): string | null {
   if (doc.type !== 'samples') return 'samples: type must be "samples"'
-  if (typeof doc.engine !== 'string' || doc.engine.length === 0) return 'samples: engine must be an instance id'
-  if (doc._id.indexOf('samples:' + doc.engine + ':') !== 0) return 'samples: _id must start with "samples:<engine>:"'
-  if (typeof doc.region !== 'string' || typeof doc.at !== 'number') return 'samples: region and at are required'
+  if (typeof doc.engine !== 'string' || doc.engine.length === 0)
+    return 'samples: engine must be an instance id'
+  if (doc._id.indexOf('samples:' + doc.engine + ':') !== 0)
+    return 'samples: _id must start with "samples:<engine>:"'
+  if (typeof doc.region !== 'string' || typeof doc.at !== 'number')
+    return 'samples: region and at are required'
   var entries = doc.entries
-  if (!entries || typeof entries.length !== 'number' || entries.length === 0) return 'samples: entries must be a non-empty list'
+  if (!entries || typeof entries.length !== 'number' || entries.length === 0)
+    return 'samples: entries must be a non-empty list'
   for (var i = 0; i < entries.length; i++) {
     var e = entries[i] || {}
-    if (typeof e.rush !== 'string' || typeof e.shard !== 'string') return 'samples: entries[' + i + '] needs rush and shard'
-    if (typeof e.histogram !== 'string') return 'samples: entries[' + i + '].histogram must be an encoded string'
+    if (typeof e.rush !== 'string' || typeof e.shard !== 'string')
+      return 'samples: entries[' + i + '] needs rush and shard'
+    if (typeof e.histogram !== 'string')
+      return 'samples: entries[' + i + '].histogram must be an encoded string'
     var p = e.point
-    if (!p || typeof p.t !== 'number' || !(p.t >= 0) || typeof p.hits !== 'number' || typeof p.sent !== 'number' ||
-      !p.errors || typeof p.errors !== 'object' || !p.statuses || typeof p.statuses !== 'object') {
-      return 'samples: entries[' + i + '].point must be a timeline point (t, sent, hits, errors, statuses, ...)'
+    if (
+      !p ||
+      typeof p.t !== 'number' ||
+      !(p.t >= 0) ||
+      typeof p.hits !== 'number' ||
+      typeof p.sent !== 'number' ||
+      !p.errors ||
+      typeof p.errors !== 'object' ||
+      !p.statuses ||
+      typeof p.statuses !== 'object'
+    ) {
+      return (
+        'samples: entries[' + i + '].point must be a timeline point with t, sent, hits, errors and statuses'
+      )
     }
   }
   if (old) return 'samples: a batch is written once and never changed'
   return null
 }
 
-export type Validator = (doc: any, old: any) => string | null
+// biome-ignore-end lint: end of the ES5 validators
+
+export type Validator = (doc: unknown, old: unknown) => string | null
 
 export const VALIDATORS: Record<DocType, Validator> = {
   engine: validateEngine,

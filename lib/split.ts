@@ -1,7 +1,15 @@
-import type { RequestSpec } from '../load/spec.js'
-import { type LoadModel, type RushDoc, rushDocId, type ShardDoc, type ShardRef, shardId } from './documents.js'
+import {
+  type LoadModel,
+  type RushDoc,
+  rushDocId,
+  type ShardDoc,
+  type ShardRef,
+  shardId,
+} from './documents.js'
 import { UsageError } from './errors.js'
-import { type Pattern, patternPeak, shareCount, validatePattern } from './pattern.js'
+import { type Pattern, shareCount, validatePattern } from './pattern.js'
+import type { RequestSpec } from './request-spec.js'
+import { DEFAULT_MAX_IN_FLIGHT, peakConnections } from './workload.js'
 
 /** What a user asks for; `newRush` turns it into a rush document. */
 export interface RushSpec {
@@ -23,16 +31,9 @@ export interface RushSpec {
 
 /** The most connections one shard is planned to hold when the split is automatic. */
 export const SHARD_CONNECTIONS = 2000
-/** Same default as the load library's in-flight cap, written on the rush so shards agree. */
-export const DEFAULT_MAX_IN_FLIGHT = 10_000
 export const DEFAULT_START_LEAD_MS = 2000
 
 const REGION = /^[a-z][a-z0-9-]{0,62}$/
-
-/** Peak connections of the whole rush: users (closed model) or the in-flight cap (open model). */
-export function rushConnections(rush: Pick<RushDoc, 'model' | 'pattern' | 'maxInFlight'>): number {
-  return rush.model === 'rush' ? Math.ceil(patternPeak(rush.pattern)) : (rush.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)
-}
 
 /**
  * Lays shards out over regions round-robin (shard n in region n mod R), so each region
@@ -40,7 +41,10 @@ export function rushConnections(rush: Pick<RushDoc, 'model' | 'pattern' | 'maxIn
  */
 export function layoutShards(rush: string, regions: string[], perRegion: number): ShardRef[] {
   const total = regions.length * perRegion
-  return Array.from({ length: total }, (_, n) => ({ id: shardId(rush, n), region: regions[n % regions.length]! }))
+  return Array.from({ length: total }, (_, n) => ({
+    id: shardId(rush, n),
+    region: regions[n % regions.length]!,
+  }))
 }
 
 /** A rush document from a spec: checks it, fixes the start time and the shard layout. */
@@ -48,14 +52,16 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
   validatePattern(spec.pattern)
   if (spec.regions.length === 0) throw new UsageError('a rush needs at least one region')
   for (const region of spec.regions) {
-    if (!REGION.test(region)) throw new UsageError(`invalid region "${region}" (lower-case letters, digits and -)`)
+    if (!REGION.test(region))
+      throw new UsageError(`invalid region "${region}" (lower-case letters, digits and -)`)
   }
   if (new Set(spec.regions).size !== spec.regions.length) throw new UsageError('regions must not repeat')
   const maxInFlight = spec.model === 'arrival-rate' ? (spec.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) : undefined
-  const connections = rushConnections({ model: spec.model, pattern: spec.pattern, maxInFlight })
+  const connections = peakConnections({ model: spec.model, pattern: spec.pattern, maxInFlight })
   const perRegion =
     spec.shardsPerRegion ?? Math.max(1, Math.ceil(connections / spec.regions.length / SHARD_CONNECTIONS))
-  if (!Number.isInteger(perRegion) || perRegion < 1) throw new UsageError('shards per region must be a positive integer')
+  if (!Number.isInteger(perRegion) || perRegion < 1)
+    throw new UsageError('shards per region must be a positive integer')
   const rush: RushDoc = {
     _id: rushDocId(id),
     type: 'rush',
@@ -81,7 +87,7 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
  */
 export function splitRush(rush: RushDoc): ShardDoc[] {
   const of = rush.shards.length
-  const total = rushConnections(rush)
+  const total = peakConnections(rush)
   return rush.shards.map((ref, n) => {
     const share = { index: n, of }
     const shard: ShardDoc = {

@@ -1,8 +1,9 @@
-import { type Pattern, patternPeak, type Share } from '../lib/pattern.js'
+import type { Pattern, Share } from '../lib/pattern.js'
+import type { RequestSpec } from '../lib/request-spec.js'
+import type { LoadModelName } from '../lib/workload.js'
 import type { AddressPolicy } from './safety.js'
-import type { RequestSpec } from './spec.js'
 
-export type LoadModelName = 'rush' | 'arrival-rate'
+export { DEFAULT_MAX_IN_FLIGHT, type LoadModelName, peakConnections } from '../lib/workload.js'
 
 /**
  * One process's work, as plain data (it is sent to worker processes as JSON).
@@ -18,12 +19,4 @@ export interface LoadJob {
   policy: AddressPolicy
   /** Arrival rate: most requests in flight at once, for the whole job. */
   maxInFlight?: number
-}
-
-export const DEFAULT_MAX_IN_FLIGHT = 10_000
-
-/** The most connections the job (all shares together) will hold open. */
-export function peakConnections(job: Pick<LoadJob, 'model' | 'pattern' | 'maxInFlight'>): number {
-  if (job.model === 'rush') return Math.ceil(patternPeak(job.pattern))
-  return job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
 }

@@ -1,10 +1,10 @@
 import { patternDuration } from '../lib/pattern.js'
+import { compileStatusMatcher } from '../lib/request-spec.js'
 import type { ExchangeContext } from './exchange.js'
 import { TimeoutQueue } from './exchange.js'
 import type { LoadJob } from './job.js'
 import { Recorder, type SecondSink } from './recorder.js'
 import { prepareRequest } from './request.js'
-import { compileStatusMatcher } from './spec.js'
 import { prepareTarget } from './target.js'
 
 /** A load model at work in this process. */

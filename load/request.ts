@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { parseTargetUrl, type RequestSpec } from './spec.js'
+import { parseTargetUrl, type RequestSpec } from '../lib/request-spec.js'
 
 export interface PreparedRequest {
   options: Dispatcher.DispatchOptions

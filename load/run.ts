@@ -21,6 +21,11 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Milliseconds between every process being ready and the common start. */
   startDelayMs?: number
+  /**
+   * Wall-clock time (ms since the epoch) of second 0, shared with other engines; wins over
+   * `startDelayMs`. A run that is ready late starts at once, on that clock.
+   */
+  startAtEpoch?: number
 }
 
 export interface LoadResult {
@@ -63,10 +68,11 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     options.onSecond?.(point, secondHistogram)
   })
   const delay = options.startDelayMs ?? 100
+  const startEpoch = () => options.startAtEpoch ?? performance.timeOrigin + performance.now() + delay
 
   if (workers === 0) {
     const start = await prepareModel(job, MODELS[job.model], (point, h) => merger.add(0, point, h))
-    const running = start(performance.now() + delay)
+    const running = start(startEpoch() - performance.timeOrigin)
     const onAbort = () => {
       cutShort = true
       running.stop()
@@ -76,7 +82,7 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     options.signal?.removeEventListener('abort', onAbort)
     merger.finish(0)
   } else {
-    cutShort = await runWorkers(job, workers, merger, delay, options.signal)
+    cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal)
   }
   const duration = cutShort ? timeline.length : patternDuration(job.pattern)
   return { timeline, histogram, summary: summarize(timeline, histogram, duration), cutShort, workers }
@@ -86,7 +92,7 @@ async function runWorkers(
   job: LoadJob,
   count: number,
   merger: SecondMerger,
-  delay: number,
+  startEpoch: () => number,
   signal?: AbortSignal,
 ): Promise<boolean> {
   const children: ChildProcess[] = []
@@ -159,7 +165,7 @@ async function runWorkers(
   try {
     await ready
     if (!failure) {
-      const startAtEpoch = performance.timeOrigin + performance.now() + delay
+      const startAtEpoch = startEpoch()
       for (const child of children) tell(child, { type: 'start', startAtEpoch })
     }
     await Promise.all(exits)

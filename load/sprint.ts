@@ -2,11 +2,11 @@ import { createServer, connect as netConnect, type Socket } from 'node:net'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
 import { Client, type Dispatcher } from 'undici'
 import { StampedeError } from '../lib/errors.js'
+import { compileStatusMatcher, parseTargetUrl, type RequestSpec } from '../lib/request-spec.js'
 import type { ErrorKind } from '../lib/timeline.js'
 import { classifyError } from './classify.js'
 import { prepareRequest } from './request.js'
 import { type AddressPolicy, assertAllowed } from './safety.js'
-import { compileStatusMatcher, parseTargetUrl, type RequestSpec } from './spec.js'
 import { resolveAddresses, urlHostname } from './target.js'
 
 /** Milliseconds from the start of the sprint at which each phase ended. */

@@ -2,8 +2,8 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import { isIP, type Socket } from 'node:net'
 import { buildConnector } from 'undici'
 import { StampedeError, UsageError } from '../lib/errors.js'
+import { parseTargetUrl, type RequestSpec } from '../lib/request-spec.js'
 import { type AddressPolicy, assertAllowed } from './safety.js'
-import { parseTargetUrl, type RequestSpec } from './spec.js'
 
 /**
  * A resolved, policy-checked target. The host name is resolved once at the start (as wrk

@@ -43,14 +43,22 @@ export function statusOf(err: unknown): number | undefined {
 export function couchFailure(err: unknown, doing: string): StampedeError {
   if (err instanceof StampedeError) return err
   const status = statusOf(err)
-  const reason = (err as { reason?: string; message?: string }).reason ?? (err as Error).message ?? String(err)
-  if (status === 403) return new StampedeError('STAMPEDE_DOC_REJECTED', `${doing}: rejected: ${reason}`, { cause: err })
+  const reason =
+    (err as { reason?: string; message?: string }).reason ?? (err as Error).message ?? String(err)
+  if (status === 403)
+    return new StampedeError('STAMPEDE_DOC_REJECTED', `${doing}: rejected: ${reason}`, { cause: err })
   if (status === 409) return new StampedeError('STAMPEDE_CONFLICT', `${doing}: conflict`, { cause: err })
-  return new StampedeError('STAMPEDE_COUCH', `${doing}: ${status ? `HTTP ${status} ` : ''}${reason}`, { cause: err })
+  return new StampedeError('STAMPEDE_COUCH', `${doing}: ${status ? `HTTP ${status} ` : ''}${reason}`, {
+    cause: err,
+  })
 }
 
 /** The document, or undefined when there is none (404). */
-export async function getDoc<T>(db: Db, id: string, params: Nano.DocumentGetParams = {}): Promise<T | undefined> {
+export async function getDoc<T>(
+  db: Db,
+  id: string,
+  params: Nano.DocumentGetParams = {},
+): Promise<T | undefined> {
   try {
     return (await db.get(id, params)) as T
   } catch (err) {
@@ -75,7 +83,10 @@ export async function getDocs<T>(db: Db, ids: string[]): Promise<T[]> {
  * Writes a document with its `_rev` (none: create). Returns the new rev, or undefined
  * when someone else wrote first (409): the caller decides what losing means.
  */
-export async function tryWrite<T extends { _id: string; _rev?: string }>(db: Db, doc: T): Promise<string | undefined> {
+export async function tryWrite<T extends { _id: string; _rev?: string }>(
+  db: Db,
+  doc: T,
+): Promise<string | undefined> {
   try {
     const response = await db.insert(doc as Nano.MaybeDocument)
     return response.rev
@@ -108,7 +119,10 @@ export async function updateDoc<T extends { _id: string; _rev?: string }>(
     const rev = await tryWrite(db, { ...next, _id: id, _rev: current?._rev })
     if (rev !== undefined) return { ...next, _id: id, _rev: rev }
   }
-  throw new StampedeError('STAMPEDE_CONFLICT', `updating ${db.config.db}/${id}: still conflicting after ${attempts} attempts`)
+  throw new StampedeError(
+    'STAMPEDE_CONFLICT',
+    `updating ${db.config.db}/${id}: still conflicting after ${attempts} attempts`,
+  )
 }
 
 export interface BulkResult {

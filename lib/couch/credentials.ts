@@ -49,9 +49,12 @@ export function parseCouchUrl(text: string, where: string): URL {
   } catch {
     throw new UsageError(`${where}: invalid CouchDB URL "${text}"`)
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${where}: CouchDB URL must be http(s)`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`${where}: CouchDB URL must be http(s)`)
   if (url.username || url.password) {
-    throw new UsageError(`${where}: put CouchDB credentials in the environment or a credentials file, not in the URL`)
+    throw new UsageError(
+      `${where}: put CouchDB credentials in the environment or a credentials file, not in the URL`,
+    )
   }
   return url
 }

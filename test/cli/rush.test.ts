@@ -244,10 +244,14 @@ t.test('Ctrl-C stops the rush, prints what it measured and exits 130', async (t)
   const { CLI } = await import('../harness/cli.js')
   const out = jsonPath()
   // Its own process group, as in a terminal: the interrupt reaches the load processes too.
-  const child = spawn(process.execPath, [CLI, 'rush', `${target.url}/delay/10`, '-p', '4:60', '-w', '2', '--json', out], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    [CLI, 'rush', `${target.url}/delay/10`, '-p', '4:60', '-w', '2', '--json', out],
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let stdout = ''
   child.stdout.on('data', (chunk) => (stdout += chunk))
   // Interrupt once the load has visibly started.

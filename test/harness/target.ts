@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 
@@ -116,7 +121,11 @@ export async function startTarget(optionsOrDelay: TargetOptions | number = {}): 
           req.socket.destroy()
           return
         case 'echo':
-          target.last = { method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() }
+          target.last = {
+            method: req.method ?? '',
+            headers: req.headers,
+            body: Buffer.concat(chunks).toString(),
+          }
           res.setHeader('content-type', 'application/json')
           res.end(JSON.stringify(target.last))
           return

@@ -63,9 +63,17 @@ t.test('malformed documents are rejected with the same reason in code and on the
     ['an engine with a bad capacity', { ...engine, capacity: 0 }, /capacity must be a positive integer/],
     ['an engine whose id does not match', { ...engine, _id: 'engine:i-2' }, /_id must be/],
     ['an engine with an object checkpoint', { ...engine, checkpoint: { seq: 1 } }, /checkpoint must be/],
-    ['a rush with a zero-length interval', { ...rush, pattern: [{ start: 1, end: 2, duration: 0 }] }, /duration must be positive/],
+    [
+      'a rush with a zero-length interval',
+      { ...rush, pattern: [{ start: 1, end: 2, duration: 0 }] },
+      /duration must be positive/,
+    ],
     ['a rush with an ftp URL', { ...rush, request: { ...rush.request, url: 'ftp://x/' } }, /http\(s\) URL/],
-    ['samples without entries', { _id: 'samples:i-1:b:0', type: 'samples', engine: 'i-1', region: 'r', at: 1, entries: [] }, /non-empty/],
+    [
+      'samples without entries',
+      { _id: 'samples:i-1:b:0', type: 'samples', engine: 'i-1', region: 'r', at: 1, entries: [] },
+      /non-empty/,
+    ],
     ['a document of no known type', { _id: 'x', type: 'mystery' }, /unknown document type/],
   ]
   for (const [what, doc, reason] of cases) {
@@ -91,7 +99,10 @@ t.test('a database accepts only its own document types; deletions and design doc
 })
 
 t.test('assertValidDoc throws a coded error naming the document', async (t) => {
-  t.throws(() => assertValidDoc({ ...shard, connections: -1 }), { code: 'STAMPEDE_INVALID_DOC', message: /shard:r1:0.*connections/ })
+  t.throws(() => assertValidDoc({ ...shard, connections: -1 }), {
+    code: 'STAMPEDE_INVALID_DOC',
+    message: /shard:r1:0.*connections/,
+  })
 })
 
 t.test('validators are plain ES5 that an old JavaScript engine runs', async (t) => {

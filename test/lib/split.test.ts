@@ -14,44 +14,100 @@ t.test('the shards of a rush add up to the asked users at every moment', async (
       duration: randomInt(random, 1, 30),
     }))
     const regions = ['a', 'b', 'c'].slice(0, randomInt(random, 1, 3))
-    const rush = newRush({ model: 'rush', request, pattern, regions, shardsPerRegion: randomInt(random, 1, 5) }, 'r', 0)
+    const rush = newRush(
+      { model: 'rush', request, pattern, regions, shardsPerRegion: randomInt(random, 1, 5) },
+      'r',
+      0,
+    )
     const shards = splitRush(rush)
     for (let tenth = 0; tenth <= patternDuration(pattern) * 10; tenth++) {
       const wanted = concurrencyAt(pattern, tenth / 10)
-      const sum = shards.reduce((total, shard) => total + shareCount(concurrencyAt(shard.pattern, tenth / 10), shard.share), 0)
+      const sum = shards.reduce(
+        (total, shard) => total + shareCount(concurrencyAt(shard.pattern, tenth / 10), shard.share),
+        0,
+      )
       if (sum !== wanted) t.fail(`trial ${trial} at ${tenth / 10}s: shards sum to ${sum}, asked ${wanted}`)
     }
     const connections = shards.reduce((total, shard) => total + shard.connections, 0)
-    t.equal(connections, Math.ceil(Math.max(...pattern.flatMap((i) => [i.start, i.end]))), `trial ${trial}: peak connections split exactly`)
+    t.equal(
+      connections,
+      Math.ceil(Math.max(...pattern.flatMap((i) => [i.start, i.end]))),
+      `trial ${trial}: peak connections split exactly`,
+    )
   }
 })
 
 t.test('an arrival-rate rush splits its requests exactly', async (t) => {
   const pattern = [{ start: 10, end: 97, duration: 13 }]
-  const rush = newRush({ model: 'arrival-rate', request, pattern, regions: ['a', 'b'], shardsPerRegion: 3, maxInFlight: 50 }, 'r', 0)
+  const rush = newRush(
+    { model: 'arrival-rate', request, pattern, regions: ['a', 'b'], shardsPerRegion: 3, maxInFlight: 50 },
+    'r',
+    0,
+  )
   const shards = splitRush(rush)
-  t.equal(shards.reduce((total, shard) => total + shareCount(arrivalCount(pattern), shard.share), 0), arrivalCount(pattern))
-  t.equal(shards.reduce((total, shard) => total + shard.connections, 0), 50, 'the in-flight cap is split too')
+  t.equal(
+    shards.reduce((total, shard) => total + shareCount(arrivalCount(pattern), shard.share), 0),
+    arrivalCount(pattern),
+  )
+  t.equal(
+    shards.reduce((total, shard) => total + shard.connections, 0),
+    50,
+    'the in-flight cap is split too',
+  )
 })
 
 t.test('shards are laid out round-robin over regions with a common start', async (t) => {
-  const rush = newRush({ model: 'rush', request, pattern: [{ start: 4, end: 4, duration: 1 }], regions: ['a', 'b'], shardsPerRegion: 2, startLeadMs: 500 }, 'r', 1000)
+  const rush = newRush(
+    {
+      model: 'rush',
+      request,
+      pattern: [{ start: 4, end: 4, duration: 1 }],
+      regions: ['a', 'b'],
+      shardsPerRegion: 2,
+      startLeadMs: 500,
+    },
+    'r',
+    1000,
+  )
   const shards = splitRush(rush)
-  t.same(shards.map((s) => [s._id, s.region, s.share.index, s.share.of]), [
-    ['shard:r:0', 'a', 0, 4],
-    ['shard:r:1', 'b', 1, 4],
-    ['shard:r:2', 'a', 2, 4],
-    ['shard:r:3', 'b', 3, 4],
-  ])
+  t.same(
+    shards.map((s) => [s._id, s.region, s.share.index, s.share.of]),
+    [
+      ['shard:r:0', 'a', 0, 4],
+      ['shard:r:1', 'b', 1, 4],
+      ['shard:r:2', 'a', 2, 4],
+      ['shard:r:3', 'b', 3, 4],
+    ],
+  )
   t.ok(shards.every((s) => s.startAt === 1500))
 })
 
 t.test('a rush without an explicit split gets enough shards for its peak', async (t) => {
-  const rush = newRush({ model: 'rush', request, pattern: [{ start: 0, end: 9000, duration: 10 }], regions: ['a', 'b'] }, 'r', 0)
+  const rush = newRush(
+    { model: 'rush', request, pattern: [{ start: 0, end: 9000, duration: 10 }], regions: ['a', 'b'] },
+    'r',
+    0,
+  )
   t.equal(rush.shards.length, 6, '9000 users over two regions at 2000 a shard: 3 per region')
 })
 
 t.test('bad regions are a usage error', async (t) => {
-  t.throws(() => newRush({ model: 'rush', request, pattern: [{ start: 1, end: 1, duration: 1 }], regions: ['US East'] }, 'r', 0), { code: 'STAMPEDE_USAGE' })
-  t.throws(() => newRush({ model: 'rush', request, pattern: [{ start: 1, end: 1, duration: 1 }], regions: ['a', 'a'] }, 'r', 0), { code: 'STAMPEDE_USAGE' })
+  t.throws(
+    () =>
+      newRush(
+        { model: 'rush', request, pattern: [{ start: 1, end: 1, duration: 1 }], regions: ['US East'] },
+        'r',
+        0,
+      ),
+    { code: 'STAMPEDE_USAGE' },
+  )
+  t.throws(
+    () =>
+      newRush(
+        { model: 'rush', request, pattern: [{ start: 1, end: 1, duration: 1 }], regions: ['a', 'a'] },
+        'r',
+        0,
+      ),
+    { code: 'STAMPEDE_USAGE' },
+  )
 })

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:net'
 import t from 'tap'
 import { Client, type Dispatcher } from 'undici'
+import type { RequestSpec } from '../../lib/request-spec.js'
 import { prepareRequest } from '../../load/request.js'
-import type { RequestSpec } from '../../load/spec.js'
 
 const spec = (overrides: Partial<RequestSpec>): RequestSpec => ({
   method: 'GET',

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { UsageError } from '../lib/errors.js'
+import { UsageError } from './errors.js'
 
 /**
  * What to send, as plain data: it crosses process boundaries to load workers and, later,

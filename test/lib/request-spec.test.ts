@@ -6,7 +6,7 @@ import {
   parseTargetUrl,
   type RequestSpec,
   validateRequestSpec,
-} from '../../load/spec.js'
+} from '../../lib/request-spec.js'
 
 t.test('parseTargetUrl', async (t) => {
   t.test('accepts http and https URLs', async (t) => {

@@ -1,0 +1,77 @@
+import { abortRush, rushResult, rushStatus } from '../lib/couch/rushes.js'
+import { UsageError } from '../lib/errors.js'
+import { formatPattern } from '../lib/pattern.js'
+import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions } from './couch-options.js'
+import type { CommandSpec, ParsedOptions } from './options.js'
+import { formatCount, formatMs } from './report.js'
+
+export const STATUS: CommandSpec = {
+  name: 'status',
+  usage: 'stampede status RUSH-ID --couch URL [--json]',
+  tagline: "show a submitted rush: its state, each shard's engine and progress, results so far",
+  summary:
+    'Show a rush submitted with --couch: its state, where each shard runs and how far it got,\nand the merged results so far.',
+  options: [
+    ...COUCH_OPTIONS,
+    { name: 'json', type: 'boolean', description: 'print the status as JSON' },
+    { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
+  ],
+  notes: COUCH_NOTES,
+}
+
+export const ABORT: CommandSpec = {
+  name: 'abort',
+  usage: 'stampede abort RUSH-ID --couch URL',
+  tagline: 'stop a submitted rush on every engine in every region',
+  summary:
+    'Abort a rush submitted with --couch: every engine running one of its shards stops within a\nsecond, in every region; shards not started yet never start.',
+  options: [...COUCH_OPTIONS, { name: 'help', short: 'h', type: 'boolean', description: 'show this help' }],
+  notes: COUCH_NOTES,
+}
+
+function rushIdArgument(positionals: string[]): string {
+  if (positionals.length !== 1) throw new UsageError('give one rush id')
+  return positionals[0]!
+}
+
+export async function statusCommand(positionals: string[], values: ParsedOptions): Promise<number> {
+  const id = rushIdArgument(positionals)
+  const couch = connectFromOptions(values)!
+  const status = await rushStatus(couch, id)
+  const result = await rushResult(couch, id)
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ...status, seconds: result.timeline.length, summary: result.summary }, null, 2)}\n`,
+    )
+    return 0
+  }
+  const { rush } = status
+  const lines = [
+    `rush ${id}  ${status.state}`,
+    `  ${rush.model === 'rush' ? 'users' : 'rate'} ${formatPattern(rush.pattern)}  ${rush.request.method} ${rush.request.url}`,
+    `  regions ${rush.regions.join(', ')}, second 0 at ${new Date(rush.startAt).toISOString()}`,
+    '',
+    '  shard                                 region          state     engine               second',
+  ]
+  for (const shard of status.shards) {
+    lines.push(
+      `  ${shard.id.padEnd(38)}${shard.region.padEnd(16)}${shard.state.padEnd(10)}${(shard.engine ?? '-').padEnd(21)}${shard.progress ?? '-'}${shard.reason ? `  (${shard.reason})` : ''}`,
+    )
+  }
+  const { summary } = result
+  if (result.timeline.length > 0) {
+    lines.push(
+      '',
+      `  ${result.timeline.length} merged seconds: ${formatCount(summary.hits)} hits, ${formatCount(summary.errors)} errors, p50 ${formatMs(summary.latency.p50)} ms, p95 ${formatMs(summary.latency.p95)} ms, p99 ${formatMs(summary.latency.p99)} ms`,
+    )
+  }
+  process.stdout.write(`${lines.join('\n')}\n`)
+  return 0
+}
+
+export async function abortCommand(positionals: string[], values: ParsedOptions): Promise<number> {
+  const id = rushIdArgument(positionals)
+  await abortRush(connectFromOptions(values)!, id)
+  process.stdout.write(`rush ${id} aborted\n`)
+  return 0
+}

@@ -1,0 +1,380 @@
+import { randomBytes } from 'node:crypto'
+import {
+  bulkWrite,
+  type Couch,
+  getDoc,
+  tryWrite,
+  updateDoc,
+  updateSeq,
+  viewRows,
+} from '../lib/couch/client.js'
+import { type Change, followChanges, type Seq, sleep } from '../lib/couch/follow.js'
+import { readShard, settleShard } from '../lib/couch/shards.js'
+import { type AbortDoc, type EngineDoc, type EngineState, engineId, type ShardDoc } from '../lib/documents.js'
+import type { AddressPolicy } from '../load/safety.js'
+import { decideShard } from './decide.js'
+import type { Identity, IdentitySource } from './identity.js'
+import type { Logger } from './log.js'
+import { SampleWriter } from './samples.js'
+import { ShardRun } from './shard-run.js'
+
+export interface EngineOptions {
+  couch: Couch
+  identity: IdentitySource
+  version: string
+  /** Most concurrent connections over all its shards. */
+  capacity: number
+  policy: AddressPolicy
+  /** Load processes per shard ('auto': one per core); 0 runs the load in this process. */
+  workers: number | 'auto'
+  log: Logger
+  heartbeatMs?: number
+  leaseMs?: number
+  /** Longest a handled change waits before the checkpoint is written. */
+  checkpointMs?: number
+  sampleIntervalMs?: number
+  feedHeartbeatMs?: number
+  /** Notified of what the engine does (tests and benchmarks wait on it). */
+  onEvent?: (event: EngineEvent) => void
+}
+
+export type EngineEvent =
+  | { type: 'following'; since: Seq }
+  | { type: 'claimed'; shard: string }
+  | { type: 'claim-lost'; shard: string }
+  | { type: 'stopping'; shard: string; reason: string }
+  | { type: 'finished'; shard: string; state: string }
+  | { type: 'recovered'; shard: string; state: string }
+
+export interface EngineStats {
+  /** Write requests, all databases together. */
+  writes: number
+  startedAt: number
+}
+
+/**
+ * The engine daemon's supervisor: registers in fleet, follows its region's dispatch feed
+ * from its checkpoint, claims shards with their `_rev`, runs them, writes samples and
+ * heartbeats, and hands back what it held when it restarts or stops.
+ */
+export class Engine {
+  readonly #options: EngineOptions
+  readonly #runs = new Map<string, ShardRun>()
+  readonly #aborted = new Set<string>()
+  readonly #stop = new AbortController()
+  #identity!: Identity
+  #doc!: EngineDoc
+  #samples!: SampleWriter
+  #serial: Promise<unknown> = Promise.resolve()
+  #checkpoint: Seq | null = null
+  #savedCheckpoint: Seq | null = null
+  #lastSave = 0
+  #timer: NodeJS.Timeout | undefined
+  #following: Promise<void> | undefined
+  #draining = false
+  readonly stats: EngineStats = { writes: 0, startedAt: Date.now() }
+
+  constructor(options: EngineOptions) {
+    this.#options = options
+  }
+
+  get instanceId(): string {
+    return this.#identity.instanceId
+  }
+
+  get running(): string[] {
+    return [...this.#runs.keys()]
+  }
+
+  get #dispatch() {
+    return this.#options.couch.db(this.#options.couch.names.dispatch(this.#identity.region))
+  }
+
+  get #fleet() {
+    return this.#options.couch.db(this.#options.couch.names.fleet)
+  }
+
+  async start(): Promise<void> {
+    const { couch, log } = this.#options
+    this.#identity = await this.#options.identity.identify()
+    const { instanceId, region } = this.#identity
+    const bootId = randomBytes(6).toString('hex')
+    this.#samples = new SampleWriter({
+      engine: instanceId,
+      region,
+      bootId,
+      intervalMs: this.#options.sampleIntervalMs,
+      write: (docs) => bulkWrite(couch.db(couch.names.results), docs),
+      onError: (err) =>
+        log.warn({ err: (err as Error).message }, 'writing samples failed; retrying with the next batch'),
+    })
+    const previous = await getDoc<EngineDoc>(this.#fleet, engineId(instanceId))
+    await this.#recover()
+    // Aborts written before this start: the feed resumes after them.
+    for (const row of await viewRows(this.#dispatch, 'aborts', {})) this.#aborted.add(String(row.key))
+    const now = Date.now()
+    this.#doc = {
+      _id: engineId(instanceId),
+      type: 'engine',
+      instanceId,
+      region,
+      az: this.#identity.az,
+      version: this.#options.version,
+      state: 'idle',
+      capacity: this.#options.capacity,
+      inUse: 0,
+      checkpoint: previous?.checkpoint ?? null,
+      heartbeatAt: now,
+      startedAt: now,
+      bootId,
+    }
+    if (this.#identity.instanceType) this.#doc.instanceType = this.#identity.instanceType
+    await this.#saveEngine()
+    const since = previous?.checkpoint ?? (await updateSeq(this.#dispatch))
+    this.#checkpoint = this.#savedCheckpoint = previous?.checkpoint ?? null
+    await this.#serialized(() => this.#scanQueued())
+    this.#samples.start()
+    this.#timer = setInterval(
+      () => void this.#tickEngineDoc(),
+      Math.min(this.#heartbeatMs, this.#checkpointMs),
+    )
+    this.#following = followChanges<ShardDoc | AbortDoc>({
+      couch,
+      db: couch.names.dispatch(region),
+      since,
+      signal: this.#stop.signal,
+      heartbeatMs: this.#options.feedHeartbeatMs,
+      onChange: (change) => this.#serialized(() => this.#handle(change)),
+      onError: (err, wait) => log.warn({ err: err.message, retryInMs: wait }, 'dispatch feed interrupted'),
+    })
+    log.info(
+      { instanceId, region, since, checkpoint: previous?.checkpoint ?? null },
+      'engine following dispatch',
+    )
+    this.#event({ type: 'following', since })
+  }
+
+  /**
+   * Stops: no more claims; running shards get `drainMs` to finish, then stop and are
+   * marked lost; samples are written; the engine doc says `gone`.
+   */
+  async stop(options: { drainMs?: number } = {}): Promise<void> {
+    if (this.#stop.signal.aborted) return
+    this.#draining = true
+    this.#stop.abort()
+    await this.#following
+    await this.#serial
+    const runs = [...this.#runs.values()]
+    if (runs.length > 0 && (options.drainMs ?? 0) > 0) {
+      await Promise.race([Promise.all(runs.map((run) => run.done)), sleep(options.drainMs!)])
+    }
+    for (const run of this.#runs.values()) run.stop('engine stopping')
+    await Promise.all([...this.#runs.values()].map((run) => run.done))
+    clearInterval(this.#timer)
+    await this.#samples.stop()
+    this.stats.writes += this.#samples.writes
+    this.#samples.writes = 0
+    try {
+      await this.#saveEngine('gone')
+    } catch (err) {
+      // CouchDB unreachable: the garbage collector retires the doc once heartbeats stop.
+      this.#options.log.warn({ err: (err as Error).message }, 'could not mark the engine gone')
+    }
+    this.#options.log.info({ instanceId: this.instanceId }, 'engine stopped')
+  }
+
+  get #heartbeatMs(): number {
+    return this.#options.heartbeatMs ?? 10_000
+  }
+
+  get #checkpointMs(): number {
+    return this.#options.checkpointMs ?? 5_000
+  }
+
+  #serialized<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.#serial.then(task)
+    this.#serial = next.catch((err) =>
+      this.#options.log.error({ err: (err as Error).message }, 'engine task failed'),
+    )
+    return next
+  }
+
+  #event(event: EngineEvent): void {
+    this.#options.onEvent?.(event)
+  }
+
+  /**
+   * After a crash: shards this engine claimed but never started go back to the queue;
+   * shards it was running are marked lost (never re-run: their seconds were partly sent).
+   */
+  async #recover(): Promise<void> {
+    const { instanceId } = this.#identity
+    const rows = await viewRows(this.#dispatch, 'by-engine', {
+      startkey: [instanceId],
+      endkey: [instanceId, {}],
+    })
+    for (const row of rows) {
+      const [, state] = row.key as [string, string]
+      if (state !== 'claimed' && state !== 'running') continue
+      const written = await updateDoc<ShardDoc>(this.#dispatch, row.id, (shard) => {
+        this.stats.writes++
+        if (!shard || shard.engine !== instanceId || (shard.state !== 'claimed' && shard.state !== 'running'))
+          return undefined
+        if (shard.state === 'claimed') {
+          const { engine, claimedAt, leaseUntil, ...rest } = shard
+          return { ...rest, state: 'queued' }
+        }
+        const { leaseUntil, ...rest } = shard
+        return { ...rest, state: 'lost', reason: 'engine restarted', finishedAt: Date.now() }
+      })
+      if (written) {
+        this.#options.log.info({ shard: row.id, state: written.state }, 'recovered shard held before restart')
+        this.#event({ type: 'recovered', shard: row.id, state: written.state })
+      }
+    }
+  }
+
+  /** Queued shards of the region: at start (the feed starts from the checkpoint) and when capacity frees up. */
+  async #scanQueued(): Promise<void> {
+    const rows = await viewRows<unknown, ShardDoc>(this.#dispatch, 'demand', {
+      reduce: false,
+      include_docs: true,
+      startkey: ['queued'],
+      endkey: ['queued', {}],
+    })
+    for (const row of rows) if (row.doc) await this.#handleShard(row.doc)
+  }
+
+  async #handle(change: Change<ShardDoc | AbortDoc>): Promise<void> {
+    const doc = change.doc
+    if (doc && !change.deleted) {
+      if (doc.type === 'abort') this.#handleAbort(doc)
+      else if (doc.type === 'shard') await this.#handleShard(doc)
+    }
+    this.#checkpoint = change.seq
+  }
+
+  #handleAbort(abort: AbortDoc): void {
+    this.#aborted.add(abort.rush)
+    for (const run of this.#runs.values()) {
+      if (run.shard.rush === abort.rush) {
+        this.#event({ type: 'stopping', shard: run.id, reason: 'aborted' })
+        run.stop('aborted')
+      }
+    }
+  }
+
+  async #handleShard(seen: ShardDoc): Promise<void> {
+    const read = await readShard(this.#dispatch, seen._id, seen._conflicts ? undefined : seen)
+    if (!read) return
+    if (read.conflict) {
+      this.stats.writes++
+      await settleShard(this.#dispatch, read)
+    }
+    const shard = read.doc
+    const decision = decideShard(shard, {
+      instanceId: this.#identity.instanceId,
+      region: this.#identity.region,
+      running: new Set(this.#runs.keys()),
+      free: this.#options.capacity - this.#inUse(),
+      aborted: this.#aborted,
+      draining: this.#draining,
+      now: Date.now(),
+    })
+    if (decision.kind === 'stop') {
+      this.#event({ type: 'stopping', shard: shard._id, reason: decision.reason })
+      this.#runs.get(shard._id)?.stop(decision.reason === 'aborted' ? 'aborted' : 'claim lost')
+    } else if (decision.kind === 'claim') {
+      await this.#claim(shard)
+    }
+  }
+
+  /** Claims with the shard's `_rev`: a conflict means another engine won; move on. */
+  async #claim(shard: ShardDoc): Promise<void> {
+    const { instanceId } = this.#identity
+    const now = Date.now()
+    const claimed: ShardDoc = {
+      ...shard,
+      state: 'claimed',
+      engine: instanceId,
+      claimedAt: now,
+      leaseUntil: now + (this.#options.leaseMs ?? 30_000),
+    }
+    this.stats.writes++
+    const rev = await tryWrite(this.#dispatch, claimed)
+    if (!rev) {
+      this.#options.log.debug({ shard: shard._id }, 'claim lost to another engine')
+      this.#event({ type: 'claim-lost', shard: shard._id })
+      return
+    }
+    this.#options.log.info({ shard: shard._id, startInMs: shard.startAt - now }, 'shard claimed')
+    this.#event({ type: 'claimed', shard: shard._id })
+    const run = new ShardRun(
+      {
+        db: this.#dispatch,
+        instanceId,
+        policy: this.#options.policy,
+        workers: this.#options.workers,
+        leaseMs: this.#options.leaseMs ?? 30_000,
+        samples: this.#samples,
+        log: this.#options.log,
+        wrote: () => {
+          this.stats.writes++
+        },
+      },
+      { ...claimed, _rev: rev },
+    )
+    this.#runs.set(shard._id, run)
+    void run.done
+      .catch((err) =>
+        this.#options.log.error({ shard: shard._id, err: (err as Error).message }, 'shard run failed'),
+      )
+      .finally(() => {
+        this.#runs.delete(shard._id)
+        this.#event({ type: 'finished', shard: shard._id, state: run.shard.state })
+        // Room again: look for queued work the feed went past while this engine was full.
+        if (!this.#draining) void this.#serialized(() => this.#scanQueued())
+      })
+  }
+
+  #inUse(): number {
+    let total = 0
+    for (const run of this.#runs.values()) total += run.shard.connections
+    return total
+  }
+
+  /** Heartbeat and checkpoint in one write: at most every checkpointMs, at least every heartbeatMs. */
+  async #tickEngineDoc(): Promise<void> {
+    const due = Date.now() - this.#lastSave >= this.#heartbeatMs
+    if (!due && this.#checkpoint === this.#savedCheckpoint) return
+    try {
+      await this.#saveEngine()
+    } catch (err) {
+      this.#options.log.warn({ err: (err as Error).message }, 'heartbeat failed')
+    }
+  }
+
+  async #saveEngine(state?: EngineState): Promise<void> {
+    const checkpoint = this.#checkpoint ?? this.#doc.checkpoint
+    const next: EngineDoc = {
+      ...this.#doc,
+      state: state ?? (this.#draining ? 'draining' : this.#runs.size > 0 ? 'busy' : 'idle'),
+      inUse: this.#inUse(),
+      checkpoint,
+      heartbeatAt: Date.now(),
+    }
+    const written = await updateDoc<EngineDoc>(this.#fleet, next._id, (current) => {
+      this.stats.writes++
+      return { ...next, _rev: current?._rev }
+    })
+    this.#doc = written ?? next
+    this.#savedCheckpoint = checkpoint
+    this.#lastSave = Date.now()
+  }
+
+  /** Writes per second so far, all databases together. */
+  writesPerSecond(): number {
+    const seconds = (Date.now() - this.stats.startedAt) / 1000
+    return seconds > 0 ? (this.stats.writes + this.#samples.writes) / seconds : 0
+  }
+}

@@ -1,0 +1,189 @@
+import type Nano from 'nano'
+import { tryWrite } from '../lib/couch/client.js'
+import { sleep } from '../lib/couch/follow.js'
+import { readShard } from '../lib/couch/shards.js'
+import type { ShardDoc, ShardState } from '../lib/documents.js'
+import { encodeHistogram } from '../lib/histogram.js'
+import { totalErrors } from '../lib/timeline.js'
+import type { LoadJob } from '../load/job.js'
+import { type LoadResult, runLoad } from '../load/run.js'
+import type { AddressPolicy } from '../load/safety.js'
+import type { Logger } from './log.js'
+import type { SampleWriter } from './samples.js'
+
+export interface ShardRunContext {
+  db: Nano.DocumentScope<unknown>
+  instanceId: string
+  policy: AddressPolicy
+  workers: number | 'auto'
+  leaseMs: number
+  samples: SampleWriter
+  log: Logger
+  /** Counts a write to the dispatch database. */
+  wrote: () => void
+}
+
+/** Why a run ended early: an abort wins; otherwise the shard is lost to this engine. */
+export type StopReason = 'aborted' | 'engine stopping' | 'claim lost'
+
+/**
+ * One claimed shard at work: waits for the rush's common start, runs the load on the
+ * rush's clock, renews its lease with progress, and writes the outcome with the final
+ * histogram once its samples are written.
+ */
+export class ShardRun {
+  readonly shard: ShardDoc
+  readonly done: Promise<void>
+  readonly #context: ShardRunContext
+  readonly #controller = new AbortController()
+  #rev: string
+  #stopReason: StopReason | undefined
+  #progress = -1
+  #started = false
+
+  constructor(context: ShardRunContext, claimed: ShardDoc) {
+    this.#context = context
+    this.shard = claimed
+    this.#rev = claimed._rev!
+    this.done = this.#run()
+  }
+
+  get id(): string {
+    return this.shard._id
+  }
+
+  get started(): boolean {
+    return this.#started
+  }
+
+  stop(reason: StopReason): void {
+    if (this.#controller.signal.aborted) return
+    this.#stopReason = reason
+    this.#controller.abort()
+  }
+
+  async #run(): Promise<void> {
+    const { log } = this.#context
+    const signal = this.#controller.signal
+    const shard = this.shard
+    // Forking load processes takes a moment: start preparing a little ahead of second 0.
+    const margin = this.#context.workers === 0 ? 20 : 500
+    await sleep(shard.startAt - margin - Date.now(), signal)
+    let result: LoadResult | undefined
+    let failure: Error | undefined
+    if (!signal.aborted && (await this.#write('running', { startedAt: Date.now() }))) {
+      this.#started = true
+      log.info({ shard: shard._id, lateMs: Math.max(0, Date.now() - shard.startAt) }, 'shard running')
+      const renewal = setInterval(() => void this.#renew(), Math.max(100, this.#context.leaseMs / 3))
+      try {
+        result = await runLoad(this.#job(), {
+          workers: this.#context.workers,
+          signal,
+          // The rush's clock is absolute: every engine starts second 0 at the same instant
+          // (one that is late joins the rush in progress).
+          startAtEpoch: shard.startAt,
+          onSecond: (point, histogram) => {
+            this.#progress = point.t
+            this.#context.samples.add({
+              rush: shard.rush,
+              shard: shard._id,
+              point,
+              histogram: encodeHistogram(histogram),
+            })
+          },
+        })
+      } catch (err) {
+        failure = err as Error
+        log.warn({ shard: shard._id, err: failure.message }, 'shard failed')
+      } finally {
+        clearInterval(renewal)
+      }
+    }
+    // Samples first: a reader that sees the shard finished may count on its seconds.
+    await this.#context.samples.flushed()
+    const state: ShardState = failure
+      ? 'failed'
+      : this.#stopReason === 'aborted'
+        ? 'aborted'
+        : this.#stopReason
+          ? 'lost'
+          : 'done'
+    const final: Partial<ShardDoc> = { finishedAt: Date.now() }
+    if (failure) final.reason = failure.message
+    else if (this.#stopReason) final.reason = this.#stopReason
+    if (result) {
+      final.histogram = encodeHistogram(result.histogram)
+      let errors = 0
+      for (const point of result.timeline) errors += totalErrors(point.errors) + point.timeouts
+      final.totals = {
+        sent: result.summary.sent,
+        hits: result.summary.hits,
+        errors,
+        seconds: result.timeline.length,
+      }
+    }
+    await this.#write(state, final)
+    log.info({ shard: shard._id, state, hits: final.totals?.hits }, 'shard finished')
+  }
+
+  #job(): LoadJob {
+    const { model, request, pattern, share, maxInFlight } = this.shard
+    const job: LoadJob = { model, request, pattern, share, policy: this.#context.policy }
+    if (maxInFlight !== undefined) job.maxInFlight = maxInFlight
+    return job
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#controller.signal.aborted) return
+    await this.#write('running', {})
+  }
+
+  /**
+   * Writes this engine's view of the shard on top of the latest revision. On a conflict it
+   * reads again: an abort (or the shard held by someone else) stops the run and is kept —
+   * the final write then only adds the histogram to an aborted shard. False: not written.
+   */
+  async #write(state: ShardState, fields: Partial<ShardDoc>): Promise<boolean> {
+    const { instanceId, leaseMs, log } = this.#context
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const base = attempt === 0 ? { ...this.shard, _rev: this.#rev } : await this.#reread()
+      if (!base) return false
+      const final = state !== 'running'
+      if (base.state === 'aborted' || (base.engine !== undefined && base.engine !== instanceId)) {
+        this.stop(base.state === 'aborted' ? 'aborted' : 'claim lost')
+        if (!final || base.state !== 'aborted') return false
+        // Keep the abort; record what ran.
+        const rev = await this.#put({ ...base, ...fields, state: 'aborted' })
+        if (rev) return true
+        continue
+      }
+      const next: ShardDoc = { ...base, ...fields, state, engine: instanceId }
+      if (state === 'running') {
+        next.leaseUntil = Date.now() + leaseMs
+        if (this.#progress >= 0) next.progress = this.#progress
+      } else {
+        delete next.leaseUntil
+      }
+      const rev = await this.#put(next)
+      if (rev) return true
+    }
+    log.warn({ shard: this.shard._id, state }, 'shard write kept conflicting')
+    return false
+  }
+
+  async #put(doc: ShardDoc): Promise<string | undefined> {
+    this.#context.wrote()
+    const rev = await tryWrite(this.#context.db, doc)
+    if (rev) {
+      this.#rev = rev
+      Object.assign(this.shard, doc, { _rev: rev })
+    }
+    return rev
+  }
+
+  async #reread(): Promise<ShardDoc | undefined> {
+    const read = await readShard(this.#context.db, this.shard._id)
+    if (read) this.#rev = read.doc._rev!
+    return read?.doc
+  }
+}

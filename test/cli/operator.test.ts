@@ -1,0 +1,106 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { rushStatus } from '../../lib/couch/rushes.js'
+import { runCli } from '../harness/cli.js'
+import { cleanups, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
+import { migrateRegions, startEngine } from '../harness/plane.js'
+import { startTarget } from '../harness/target.js'
+
+/** The operator's path: the CLI submits to CouchDB, engines run it, the CLI reports. */
+t.test('rush --couch runs on the engines and reports the merged result and verdict', async (t) => {
+  const later = cleanups(t)
+  const prefix = uniquePrefix()
+  const couch = await startCouch({ prefix })
+  later(() => couch.stop())
+  const target = await startTarget(5)
+  later(() => target.close())
+  await migrateRegions({ 'eu-west-1': couch }, prefix)
+  const engines = [
+    await startEngine(couch.url, prefix, 'eu-1', 'eu-west-1'),
+    await startEngine(couch.url, prefix, 'eu-2', 'eu-west-1'),
+  ]
+  later(() => Promise.all(engines.map((e) => e.engine.stop())))
+
+  const json = join(mkdtempSync(join(tmpdir(), 'stampede-operator-')), 'out.json')
+  const couchArgs = ['--couch', couch.url, '--prefix', prefix]
+  const run = await runCli([
+    'rush',
+    `${target.url}/`,
+    '-p',
+    '1-6:2',
+    ...couchArgs,
+    '--regions',
+    'eu-west-1',
+    '--shards-per-region',
+    '2',
+    '-T',
+    'errors<1%',
+    '-T',
+    'p50<1ms',
+    '--json',
+    json,
+    '-q',
+  ])
+  t.equal(run.code, 99, `p50<1ms fails against a 5 ms target (stderr: ${run.stderr})`)
+  const report = JSON.parse(readFileSync(json, 'utf8'))
+  t.ok(report.summary.hits > 0)
+  t.equal(report.summary.hits, target.requests, 'merged hits equal what the target counted')
+  t.same(
+    report.timeline.map((p: { t: number }) => p.t),
+    [0, 1],
+    'every second once',
+  )
+  t.match(report.where, /shards in eu-west-1/)
+  t.match(run.stdout, /PASS\s+errors<1%/)
+  t.match(run.stdout, /FAIL\s+p50<1ms/)
+  const id = /rush (\S+), 2 shards/.exec(report.where)?.[1]
+  t.ok(id, 'the rush id is reported')
+
+  const status = await runCli(['status', id!, ...couchArgs])
+  t.equal(status.code, 0, status.stderr)
+  t.match(status.stdout, new RegExp(`rush ${id}  done`))
+  t.match(status.stdout, /eu-west-1\s+done\s+eu-[12]/)
+})
+
+t.test('abort stops a detached rush on its engines', async (t) => {
+  const later = cleanups(t)
+  const prefix = uniquePrefix()
+  const couch = await startCouch({ prefix })
+  later(() => couch.stop())
+  const target = await startTarget(5)
+  later(() => target.close())
+  await migrateRegions({ 'eu-west-1': couch }, prefix)
+  const engine = await startEngine(couch.url, prefix, 'eu-1', 'eu-west-1')
+  later(() => engine.engine.stop())
+  const couchArgs = ['--couch', couch.url, '--prefix', prefix]
+
+  const submit = await runCli([
+    'rush',
+    `${target.url}/`,
+    '-p',
+    '2:120',
+    ...couchArgs,
+    '--regions',
+    'eu-west-1',
+    '--detach',
+  ])
+  t.equal(submit.code, 0, submit.stderr)
+  const id = submit.stdout.trim()
+  await waitFor('load to reach the target', () => target.requests > 20, 20_000)
+  const abort = await runCli(['abort', id, ...couchArgs])
+  t.equal(abort.code, 0, abort.stderr)
+  t.equal(abort.stdout.trim(), `rush ${id} aborted`)
+  await waitFor('the shard to stop', async () =>
+    (await rushStatus(couch.couch, id)).shards.every((s) => s.state === 'aborted'),
+  )
+  const settled = target.requests
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal(target.requests, settled, 'no request reaches the target after the abort settled')
+
+  const missing = await runCli(['status', 'no-such-rush', ...couchArgs])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /no-such-rush/)
+  t.equal(missing.stderr.trim().split('\n').length, 1)
+})

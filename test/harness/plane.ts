@@ -1,0 +1,76 @@
+import { migrate } from '../../controller/migrate.js'
+import { Engine, type EngineEvent, type EngineOptions } from '../../daemon/engine.js'
+import { StaticIdentity } from '../../daemon/identity.js'
+import { silentLogger } from '../../daemon/log.js'
+import { type Couch, connectCouch } from '../../lib/couch/client.js'
+import type { TestCouch } from './couch.js'
+
+/** Migrates the given regions (region name → test server) with one prefix. */
+export async function migrateRegions(servers: Record<string, TestCouch>, prefix: string) {
+  return migrate({
+    prefix,
+    regions: Object.entries(servers).map(([name, server]) => ({ name, url: server.url })),
+  })
+}
+
+export interface TestEngine {
+  engine: Engine
+  events: EngineEvent[]
+  /** Resolves with the first event (past or future) that matches. */
+  when(match: (event: EngineEvent) => boolean, timeoutMs?: number): Promise<EngineEvent>
+}
+
+/** An in-process engine on `url`, loopback allowed (the tests' target is 127.0.0.1). */
+export async function startEngine(
+  url: string,
+  prefix: string,
+  instanceId: string,
+  region: string,
+  overrides: Partial<EngineOptions> = {},
+): Promise<TestEngine> {
+  const events: EngineEvent[] = []
+  const waiters: { match: (event: EngineEvent) => boolean; resolve: (event: EngineEvent) => void }[] = []
+  const couch: Couch = connectCouch(url, { prefix })
+  const engine = new Engine({
+    couch,
+    identity: new StaticIdentity({ instanceId, region, az: `${region}a` }),
+    version: 'test',
+    capacity: 1000,
+    policy: { allowLoopback: true, allowPrivate: false },
+    workers: 0,
+    log: silentLogger(),
+    feedHeartbeatMs: 2000,
+    ...overrides,
+    onEvent: (event) => {
+      events.push(event)
+      for (const waiter of [...waiters]) {
+        if (waiter.match(event)) {
+          waiters.splice(waiters.indexOf(waiter), 1)
+          waiter.resolve(event)
+        }
+      }
+    },
+  })
+  await engine.start()
+  return {
+    engine,
+    events,
+    when(match, timeoutMs = 20_000) {
+      const past = events.find(match)
+      if (past) return Promise.resolve(past)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${instanceId}: no matching event within ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+        waiters.push({
+          match,
+          resolve: (event) => {
+            clearTimeout(timer)
+            resolve(event)
+          },
+        })
+      })
+    },
+  }
+}
