@@ -124,10 +124,11 @@ async function pollOnce<D>(
   }
 }
 
+/** Waits `ms` (a time already past waits not at all), or until `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve()
-    const timer = setTimeout(done, ms)
+    const timer = setTimeout(done, Math.max(0, ms))
     function done() {
       clearTimeout(timer)
       signal?.removeEventListener('abort', done)
