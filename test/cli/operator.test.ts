@@ -8,8 +8,8 @@ import { cleanups, startCouch, uniquePrefix, waitFor } from '../harness/couch.js
 import { migrateRegions, startEngine } from '../harness/plane.js'
 import { startTarget } from '../harness/target.js'
 
-/** The operator's path: the CLI submits to CouchDB, engines run it, the CLI reports. */
-t.test('rush --couch runs on the engines and reports the merged result and verdict', async (t) => {
+/** One region (eu-west-1) with its database, `engineCount` engines and a 5 ms target. */
+async function appliance(t: Parameters<typeof cleanups>[0], engineCount: number) {
   const later = cleanups(t)
   const prefix = uniquePrefix()
   const couch = await startCouch({ prefix })
@@ -17,14 +17,17 @@ t.test('rush --couch runs on the engines and reports the merged result and verdi
   const target = await startTarget(5)
   later(() => target.close())
   await migrateRegions({ 'eu-west-1': couch }, prefix)
-  const engines = [
-    await startEngine(couch.url, prefix, 'eu-1', 'eu-west-1'),
-    await startEngine(couch.url, prefix, 'eu-2', 'eu-west-1'),
-  ]
-  later(() => Promise.all(engines.map((e) => e.engine.stop())))
+  for (let n = 1; n <= engineCount; n++) {
+    const engine = await startEngine(couch.url, prefix, `eu-${n}`, 'eu-west-1')
+    later(() => engine.engine.stop())
+  }
+  return { couch, target, couchArgs: ['--couch', couch.url, '--prefix', prefix] }
+}
 
+/** The operator's path: the CLI submits to CouchDB, engines run it, the CLI reports. */
+t.test('rush --couch runs on the engines and reports the merged result and verdict', async (t) => {
+  const { target, couchArgs } = await appliance(t, 2)
   const json = join(mkdtempSync(join(tmpdir(), 'stampede-operator-')), 'out.json')
-  const couchArgs = ['--couch', couch.url, '--prefix', prefix]
   const run = await runCli([
     'rush',
     `${target.url}/`,
@@ -65,16 +68,7 @@ t.test('rush --couch runs on the engines and reports the merged result and verdi
 })
 
 t.test('abort stops a detached rush on its engines', async (t) => {
-  const later = cleanups(t)
-  const prefix = uniquePrefix()
-  const couch = await startCouch({ prefix })
-  later(() => couch.stop())
-  const target = await startTarget(5)
-  later(() => target.close())
-  await migrateRegions({ 'eu-west-1': couch }, prefix)
-  const engine = await startEngine(couch.url, prefix, 'eu-1', 'eu-west-1')
-  later(() => engine.engine.stop())
-  const couchArgs = ['--couch', couch.url, '--prefix', prefix]
+  const { couch, target, couchArgs } = await appliance(t, 1)
 
   const submit = await runCli([
     'rush',
