@@ -32,7 +32,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #origin = 0
   #status = 0
   #rx = 0
+  /** The request reached a connected socket: failures after this are not connect failures. */
   #connected = false
+  #fromWrite = false
   timedOut = false
   inFlight = false
   /** Wanted by its model: a user that is still part of the rush. */
@@ -46,28 +48,32 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#context = context
   }
 
-  /** Sends the request now; latency counts from `origin` (defaults to now). */
-  send(now: number, origin = now): void {
+  /**
+   * Sends the request now. Latency counts from `origin` when given (the open model: when
+   * the request was due), otherwise from when the request is written to a connected
+   * socket, so opening a connection never counts as request latency (it is recorded on its
+   * own as connect time).
+   */
+  send(now: number, origin?: number): void {
     const context = this.#context
     if (this.#client === null) {
       this.#client = new Client(context.target.origin, {
         connect: context.target.connect,
-        pipelining: 1,
+        // One request at a time per connection all the same (a user sends its next request
+        // only once the last one ended). Above 1, undici writes the next request as soon as
+        // it is queued instead of waiting a whole event-loop turn after every response.
+        pipelining: 2,
         // Timeouts are ours (one queue for all requests): keep undici's timers off the path.
         headersTimeout: 0,
         bodyTimeout: 0,
       })
-      this.#client.on('connect', () => {
-        this.#connected = true
-      })
-      this.#client.on('disconnect', () => {
-        this.#connected = false
-      })
     }
-    this.#origin = origin
+    this.#fromWrite = origin === undefined
+    this.#origin = origin ?? now
     this.#status = 0
     this.#rx = 0
     this.#abort = null
+    this.#connected = false
     this.timedOut = false
     this.inFlight = true
     context.timeouts.push(this, now)
@@ -95,8 +101,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (client) client.destroy().catch(() => {})
   }
 
+  /** undici calls this when the request is about to be written on a connected socket. */
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort
+    this.#connected = true
+    if (this.#fromWrite) this.#origin = performance.now()
     if (this.timedOut) abort(TIMED_OUT)
   }
 

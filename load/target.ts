@@ -80,13 +80,14 @@ export async function prepareTarget(
   // Spread connections over every address the name has, round-robin.
   const pick = (): LookupAddress => addresses[nextAddress++ % addresses.length]!
 
+  // One address per connection, round-robin. Node's net.connect asks for `all` (to race
+  // address families): answering with every address would make every connection try the
+  // first one first, piling them all on one address.
   const lookup = (_host: string, options: { all?: boolean }, callback: LookupCallback): void => {
     const answer = () => {
-      if (options.all) callback(null, addresses)
-      else {
-        const { address, family } = pick()
-        callback(null, address, family)
-      }
+      const chosen = pick()
+      if (options.all) callback(null, [chosen])
+      else callback(null, chosen.address, chosen.family)
     }
     if (Date.now() - resolvedAt < REFRESH_MS || isIP(hostname) || spec.resolve?.[hostname.toLowerCase()]) {
       answer()
