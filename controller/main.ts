@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { loadCredentials } from '../lib/couch/credentials.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { migrate, type Validation } from './migrate.js'
+import { reconcileCommand } from './reconcile/command.js'
 import { readTopology } from './topology.js'
 
 const HELP = `Usage: stampede-controller <command> [options]
@@ -10,6 +11,8 @@ const HELP = `Usage: stampede-controller <command> [options]
 Commands:
   migrate --topology FILE   create the databases of every region, install or upgrade the
                             design documents, set up replication between every pair of regions
+  reconcile --topology FILE (--once | --loop)
+                            match the EC2 fleet to demand and collect garbage (see reconcile --help)
 
 migrate options:
   --topology FILE           {"prefix"?: "stampede", "regions": [{"name": "us-east-1", "url": "https://…"}]}
@@ -28,7 +31,9 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0
   }
   try {
-    if (command !== 'migrate') throw new UsageError(`unknown command "${command}" (commands: migrate)`)
+    if (command === 'reconcile') return await reconcileCommand(rest)
+    if (command !== 'migrate')
+      throw new UsageError(`unknown command "${command}" (commands: migrate, reconcile)`)
     let values: { topology?: string; validation?: string; 'dry-run'?: boolean; help?: boolean }
     try {
       ;({ values } = parseArgs({

@@ -151,7 +151,21 @@ export interface SamplesDoc extends CouchMeta {
   entries: SampleEntry[]
 }
 
-export type StampedeDoc = EngineDoc | RushDoc | ShardDoc | AbortDoc | SamplesDoc
+/**
+ * `lease:<name>` in fleet: who may act as the controller. Its `_rev` is the lock (every write
+ * by the holder names the revision it read, so a 409 means the lease was lost); `state` is the
+ * controller's own memory between runs (launch ledger, idle times), owned by `controller/`.
+ */
+export interface LeaseDoc extends CouchMeta {
+  type: 'lease'
+  holder: string
+  acquiredAt: number
+  /** Epoch ms after which another run may take the lease. */
+  expiresAt: number
+  state?: unknown
+}
+
+export type StampedeDoc = EngineDoc | RushDoc | ShardDoc | AbortDoc | SamplesDoc | LeaseDoc
 export type DocType = StampedeDoc['type']
 
 export const engineId = (instanceId: string): string => `engine:${instanceId}`
@@ -376,6 +390,19 @@ export function validateSamples(doc: any, old: any): string | null {
   return null
 }
 
+export function validateLease(doc: any, old: any): string | null {
+  if (doc.type !== 'lease') return 'lease: type must be "lease"'
+  if (typeof doc._id !== 'string' || doc._id.indexOf('lease:') !== 0)
+    return 'lease: _id must start with "lease:"'
+  if (typeof doc.holder !== 'string' || doc.holder.length === 0)
+    return 'lease: holder must be a non-empty string'
+  if (typeof doc.acquiredAt !== 'number' || typeof doc.expiresAt !== 'number' || !isFinite(doc.expiresAt)) {
+    return 'lease: acquiredAt and expiresAt must be epoch milliseconds'
+  }
+  if (old && old.type !== 'lease') return 'lease: type cannot change'
+  return null
+}
+
 // biome-ignore-end lint: end of the ES5 validators
 
 export type Validator = (doc: unknown, old: unknown) => string | null
@@ -386,6 +413,7 @@ export const VALIDATORS: Record<DocType, Validator> = {
   shard: validateShard,
   abort: validateAbort,
   samples: validateSamples,
+  lease: validateLease,
 }
 
 /** The reason `doc` is malformed, or null; the same answer `validate_doc_update` gives. */

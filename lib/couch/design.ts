@@ -19,7 +19,7 @@ export type DbKind = 'dispatch' | 'fleet' | 'results'
 /** The document types each kind of database accepts. */
 export const DOC_TYPES: Record<DbKind, DocType[]> = {
   dispatch: ['shard', 'abort'],
-  fleet: ['engine', 'rush'],
+  fleet: ['engine', 'rush', 'lease'],
   results: ['samples'],
 }
 
