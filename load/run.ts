@@ -72,14 +72,18 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
 
   if (workers === 0) {
     const start = await prepareModel(job, MODELS[job.model], (point, h) => merger.add(0, point, h))
-    const running = start(startEpoch() - performance.timeOrigin)
-    const onAbort = () => {
-      cutShort = true
-      running.stop()
+    // Aborted while the target was being resolved: nothing was sent, nothing starts.
+    if (options.signal?.aborted) cutShort = true
+    else {
+      const running = start(startEpoch() - performance.timeOrigin)
+      const onAbort = () => {
+        cutShort = true
+        running.stop()
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      await running.done
+      options.signal?.removeEventListener('abort', onAbort)
     }
-    options.signal?.addEventListener('abort', onAbort, { once: true })
-    await running.done
-    options.signal?.removeEventListener('abort', onAbort)
     merger.finish(0)
   } else {
     cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal)
@@ -98,6 +102,7 @@ async function runWorkers(
   const children: ChildProcess[] = []
   let failure: StampedeError | undefined
   let cutShort = false
+  let started = false
   const tell = (child: ChildProcess, message: ToWorker) => {
     if (child.connected) child.send(message)
   }
@@ -109,11 +114,15 @@ async function runWorkers(
     stopAll()
   }
 
-  let readyCount = 0
-  let allReady: () => void
-  const ready = new Promise<void>((resolve) => {
-    allReady = resolve
+  // Every worker either reports ready or ends (stopped before the start, or failed).
+  let settledCount = 0
+  let allSettled: () => void
+  const settled = new Promise<void>((resolve) => {
+    allSettled = resolve
   })
+  const settle = () => {
+    if (++settledCount === count) allSettled()
+  }
   const exits: Promise<void>[] = []
 
   for (let index = 0; index < count; index++) {
@@ -123,22 +132,30 @@ async function runWorkers(
     })
     children.push(child)
     let finished = false
+    let settledHere = false
+    const settleHere = () => {
+      if (settledHere) return
+      settledHere = true
+      settle()
+    }
     child.on('message', (message: FromWorker) => {
       switch (message.type) {
         case 'ready':
-          if (++readyCount === count) allReady()
+          settleHere()
           return
         case 'second':
           merger.add(index, message.point, decodeHistogram(message.histogram))
           return
         case 'done':
+          // A worker stopped before the start is done without having been ready.
+          if (!started) settleHere()
           finished = true
           merger.finish(index)
           return
         case 'failed':
           failure ??= new StampedeError(message.code, message.message)
           stopAll()
-          allReady()
+          allSettled()
           return
       }
     })
@@ -152,7 +169,7 @@ async function runWorkers(
             )
             merger.finish(index)
             stopAll()
-            allReady()
+            allSettled()
           }
           resolve()
         })
@@ -162,9 +179,11 @@ async function runWorkers(
   }
 
   signal?.addEventListener('abort', onAbort, { once: true })
+  if (signal?.aborted) onAbort()
   try {
-    await ready
-    if (!failure) {
+    await settled
+    if (!failure && !cutShort) {
+      started = true
       const startAtEpoch = startEpoch()
       for (const child of children) tell(child, { type: 'start', startAtEpoch })
     }

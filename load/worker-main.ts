@@ -9,7 +9,8 @@ import type { FromWorker, ToWorker } from './protocol.js'
  * prepares it, starts on the common clock and reports each finished second.
  */
 function send(message: FromWorker): void {
-  process.send?.(message)
+  // After a stop before the start the channel may be closed already: nothing to tell.
+  if (process.connected) process.send?.(message)
 }
 
 function fail(err: unknown): void {
@@ -41,8 +42,12 @@ export function runWorker(): void {
         }, fail)
         return
       case 'stop':
-        running?.stop()
-        if (!running) process.disconnect?.()
+        if (running) running.stop()
+        else {
+          // Stopped before the start: done, having sent nothing.
+          send({ type: 'done' })
+          process.disconnect?.()
+        }
         return
     }
   })
