@@ -13,6 +13,7 @@ import { readShard, settleShard } from '../lib/couch/shards.js'
 import { type AbortDoc, type EngineDoc, type EngineState, engineId, type ShardDoc } from '../lib/documents.js'
 import type { AddressPolicy } from '../load/safety.js'
 import { decideShard } from './decide.js'
+import { type HeldShard, planDrain } from './drain.js'
 import type { Identity, IdentitySource } from './identity.js'
 import type { Logger } from './log.js'
 import { SampleWriter } from './samples.js'
@@ -45,6 +46,16 @@ export type EngineEvent =
   | { type: 'stopping'; shard: string; reason: string }
   | { type: 'finished'; shard: string; state: string }
   | { type: 'recovered'; shard: string; state: string }
+  | { type: 'draining'; reason: string }
+  | { type: 'released'; shard: string }
+  | { type: 'gone' }
+
+export interface DrainOptions {
+  /** From now until running shards are stopped; shards that cannot end by then are stopped at once. */
+  timeoutMs: number
+  /** Why the engine leaves (`SIGTERM`, `spot interruption …`): logged, and in stopped shards' reason. */
+  reason: string
+}
 
 export interface EngineStats {
   /** Write requests, all databases together. */
@@ -72,6 +83,7 @@ export class Engine {
   #timer: NodeJS.Timeout | undefined
   #following: Promise<void> | undefined
   #draining = false
+  #drain: { deadline: number; reason: string; hurry: AbortController; done: Promise<void> } | undefined
   readonly stats: EngineStats = { writes: 0, startedAt: Date.now() }
 
   constructor(options: EngineOptions) {
@@ -154,22 +166,79 @@ export class Engine {
     this.#event({ type: 'following', since })
   }
 
+  /** Drains at once: what is not started goes back to the queue, what runs is stopped (`lost`). */
+  async stop(options: { drainMs?: number; reason?: string } = {}): Promise<void> {
+    await this.drain({ timeoutMs: options.drainMs ?? 0, reason: options.reason ?? 'stopped' })
+  }
+
   /**
-   * Stops: no more claims; running shards get `drainMs` to finish, then stop and are
-   * marked lost; samples are written; the engine doc says `gone`.
+   * Leaves the fleet within `timeoutMs` (see `planDrain`): no more claims, the doc says
+   * `draining` at once; shards not started go back to `queued`; running ones finish if they
+   * can before the deadline, else they are stopped and marked `lost` with the reason. The
+   * feed and the heartbeat go on meanwhile (an abort still stops a finishing shard). Then
+   * samples are written and the doc says `gone`. A second call can only bring the deadline
+   * closer (a second SIGTERM: stop now).
    */
-  async stop(options: { drainMs?: number } = {}): Promise<void> {
-    if (this.#stop.signal.aborted) return
+  drain(options: DrainOptions): Promise<void> {
+    const deadline = Date.now() + Math.max(0, options.timeoutMs)
+    if (this.#drain) {
+      if (deadline < this.#drain.deadline) {
+        this.#drain.deadline = deadline
+        this.#drain.reason = options.reason
+        this.#drain.hurry.abort()
+      }
+      return this.#drain.done
+    }
+    const state = { deadline, reason: options.reason, hurry: new AbortController(), done: Promise.resolve() }
+    this.#drain = state
+    state.done = this.#drainUntil(options.reason)
+    return state.done
+  }
+
+  async #drainUntil(reason: string): Promise<void> {
+    const { log } = this.#options
+    const drain = this.#drain!
     this.#draining = true
+    log.info({ reason, timeoutMs: drain.deadline - Date.now(), shards: this.running }, 'draining')
+    this.#event({ type: 'draining', reason })
+    await this.#saveEngine().catch((err) =>
+      log.warn({ err: (err as Error).message }, 'could not mark the engine draining'),
+    )
+    // A claim in flight lands in #runs first; no claim comes after (draining).
+    await this.#serial
+    for (const step of planDrain(this.#held(), drain.deadline)) {
+      const run = this.#runs.get(step.shard)
+      if (!run) continue
+      let action = step.action
+      if (action === 'release') {
+        if (run.release()) {
+          this.#event({ type: 'released', shard: run.id })
+          continue
+        }
+        // Too late to hand back: it has just started, so the finish-or-stop rule applies.
+        action = planDrain([{ id: run.id, phase: 'running', endsAt: run.endsAt }], drain.deadline)[0]!.action
+      }
+      if (action === 'stop') {
+        this.#event({ type: 'stopping', shard: run.id, reason: 'draining' })
+        run.stop('engine stopping', `${reason}; cannot finish before the drain deadline`)
+      }
+    }
+    while (this.#runs.size > 0 && Date.now() < drain.deadline) {
+      // Aborted either way: by a closer deadline, or once the runs end (its timer must not keep the process).
+      drain.hurry = new AbortController()
+      const finished = Promise.allSettled([...this.#runs.values()].map((run) => run.done))
+      await Promise.race([finished, sleep(drain.deadline - Date.now(), drain.hurry.signal)])
+      drain.hurry.abort()
+      await settle()
+    }
+    for (const run of this.#runs.values()) {
+      this.#event({ type: 'stopping', shard: run.id, reason: 'drain deadline' })
+      run.stop('engine stopping', `${drain.reason}; drain deadline reached`)
+    }
+    await Promise.allSettled([...this.#runs.values()].map((run) => run.done))
     this.#stop.abort()
     await this.#following
     await this.#serial
-    const runs = [...this.#runs.values()]
-    if (runs.length > 0 && (options.drainMs ?? 0) > 0) {
-      await Promise.race([Promise.all(runs.map((run) => run.done)), sleep(options.drainMs!)])
-    }
-    for (const run of this.#runs.values()) run.stop('engine stopping')
-    await Promise.all([...this.#runs.values()].map((run) => run.done))
     clearInterval(this.#timer)
     await this.#samples.stop()
     this.stats.writes += this.#samples.writes
@@ -178,9 +247,14 @@ export class Engine {
       await this.#saveEngine('gone')
     } catch (err) {
       // CouchDB unreachable: the garbage collector retires the doc once heartbeats stop.
-      this.#options.log.warn({ err: (err as Error).message }, 'could not mark the engine gone')
+      log.warn({ err: (err as Error).message }, 'could not mark the engine gone')
     }
-    this.#options.log.info({ instanceId: this.instanceId }, 'engine stopped')
+    log.info({ instanceId: this.instanceId, reason }, 'engine gone')
+    this.#event({ type: 'gone' })
+  }
+
+  #held(): HeldShard[] {
+    return [...this.#runs.values()].map((run) => ({ id: run.id, phase: run.phase, endsAt: run.endsAt }))
   }
 
   get #heartbeatMs(): number {
@@ -365,7 +439,14 @@ export class Engine {
     }
     const written = await updateDoc<EngineDoc>(this.#fleet, next._id, (current) => {
       this.stats.writes++
-      return { ...next, _rev: current?._rev }
+      if (state === undefined && current?.state === 'draining' && !this.#draining) {
+        // The controller chose this idle engine for scale-in: claim nothing more. Its
+        // instance's termination (SIGTERM) then drains and ends the process.
+        this.#draining = true
+        this.#options.log.info('draining: the controller marked this engine for scale-in')
+        this.#event({ type: 'draining', reason: 'marked by the controller for scale-in' })
+      }
+      return { ...next, ...(state === undefined && this.#draining && { state: 'draining' as const }), _rev: current?._rev }
     })
     this.#doc = written ?? next
     this.#savedCheckpoint = checkpoint
@@ -377,4 +458,9 @@ export class Engine {
     const seconds = (Date.now() - this.stats.startedAt) / 1000
     return seconds > 0 ? (this.stats.writes + this.#samples.writes) / seconds : 0
   }
+}
+
+/** Lets pending promise callbacks (a finished run leaving #runs) run first. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
 }

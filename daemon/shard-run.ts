@@ -4,6 +4,7 @@ import { sleep } from '../lib/couch/follow.js'
 import { readShard } from '../lib/couch/shards.js'
 import type { ShardDoc, ShardState } from '../lib/documents.js'
 import { encodeHistogram } from '../lib/histogram.js'
+import { patternDuration } from '../lib/pattern.js'
 import { totalErrors } from '../lib/timeline.js'
 import type { LoadJob } from '../load/job.js'
 import { type LoadResult, runLoad } from '../load/run.js'
@@ -27,6 +28,12 @@ export interface ShardRunContext {
 export type StopReason = 'aborted' | 'engine stopping' | 'claim lost'
 
 /**
+ * Where a run is: `waiting` for the rush's start (nothing sent yet: it can still be handed
+ * back), `starting` (writing `running`), `running` (load is going out), `finished`.
+ */
+export type RunPhase = 'waiting' | 'starting' | 'running' | 'finished'
+
+/**
  * One claimed shard at work: waits for the rush's common start, runs the load on the
  * rush's clock, renews its lease with progress, and writes the outcome with the final
  * histogram once its samples are written.
@@ -38,8 +45,10 @@ export class ShardRun {
   readonly #controller = new AbortController()
   #rev: string
   #stopReason: StopReason | undefined
+  #stopDetail: string | undefined
+  #released = false
+  #phase: RunPhase = 'waiting'
   #progress = -1
-  #started = false
 
   constructor(context: ShardRunContext, claimed: ShardDoc) {
     this.#context = context
@@ -52,14 +61,37 @@ export class ShardRun {
     return this.shard._id
   }
 
+  /** Whether load may have gone out: from the `running` write on. */
   get started(): boolean {
-    return this.#started
+    return this.#phase !== 'waiting' && !this.#released
   }
 
-  stop(reason: StopReason): void {
+  get phase(): RunPhase {
+    return this.#phase
+  }
+
+  /** Epoch ms at which the shard's pattern ends. */
+  get endsAt(): number {
+    return this.shard.startAt + patternDuration(this.shard.pattern) * 1000
+  }
+
+  /** Stops the run; `detail` goes into the shard's `reason` after the stop reason. */
+  stop(reason: StopReason, detail?: string): void {
     if (this.#controller.signal.aborted) return
     this.#stopReason = reason
+    this.#stopDetail = detail
     this.#controller.abort()
+  }
+
+  /**
+   * Hands the shard back to the queue if it has not started (nothing was sent, so another
+   * engine may run it in full). False when it is too late: the run has started or ended.
+   */
+  release(): boolean {
+    if (this.#phase !== 'waiting' || this.#controller.signal.aborted) return false
+    this.#released = true
+    this.#controller.abort()
+    return true
   }
 
   async #run(): Promise<void> {
@@ -69,10 +101,16 @@ export class ShardRun {
     // Forking load processes takes a moment: start preparing a little ahead of second 0.
     const margin = this.#context.workers === 0 ? 20 : 500
     await sleep(shard.startAt - margin - Date.now(), signal)
+    if (this.#released) {
+      await this.#handBack()
+      this.#phase = 'finished'
+      return
+    }
     let result: LoadResult | undefined
     let failure: Error | undefined
+    if (!signal.aborted) this.#phase = 'starting'
     if (!signal.aborted && (await this.#write('running', { startedAt: Date.now() }))) {
-      this.#started = true
+      this.#phase = 'running'
       log.info({ shard: shard._id, lateMs: Math.max(0, Date.now() - shard.startAt) }, 'shard running')
       const renewal = setInterval(() => void this.#renew(), Math.max(100, this.#context.leaseMs / 3))
       try {
@@ -110,7 +148,8 @@ export class ShardRun {
           : 'done'
     const final: Partial<ShardDoc> = { finishedAt: Date.now() }
     if (failure) final.reason = failure.message
-    else if (this.#stopReason) final.reason = this.#stopReason
+    else if (this.#stopReason)
+      final.reason = this.#stopDetail ? `${this.#stopReason}: ${this.#stopDetail}` : this.#stopReason
     if (result) {
       final.histogram = encodeHistogram(result.histogram)
       let errors = 0
@@ -123,7 +162,25 @@ export class ShardRun {
       }
     }
     await this.#write(state, final)
+    this.#phase = 'finished'
     log.info({ shard: shard._id, state, hits: final.totals?.hits }, 'shard finished')
+  }
+
+  /**
+   * Back to `queued` without engine or lease, on top of the latest revision. An abort or
+   * another holder that got there first is left as it is.
+   */
+  async #handBack(): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const base = attempt === 0 ? { ...this.shard, _rev: this.#rev } : await this.#reread()
+      if (base?.state !== 'claimed' || base.engine !== this.#context.instanceId) return
+      const { engine, claimedAt, leaseUntil, ...rest } = base
+      if (await this.#put({ ...rest, state: 'queued' })) {
+        this.#context.log.info({ shard: base._id }, 'shard handed back to the queue')
+        return
+      }
+    }
+    this.#context.log.warn({ shard: this.shard._id }, 'handing the shard back kept conflicting')
   }
 
   #job(): LoadJob {

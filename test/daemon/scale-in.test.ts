@@ -1,0 +1,52 @@
+import t from 'tap'
+import { couchStore } from '../../controller/reconcile/store.js'
+import { getDoc } from '../../lib/couch/client.js'
+import { readRush, submitRush } from '../../lib/couch/rushes.js'
+import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
+import { cleanups, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
+import { migrateRegions, startEngine } from '../harness/plane.js'
+import { startTarget } from '../harness/target.js'
+
+t.test(
+  'an idle engine the controller marks for scale-in keeps draining and claims nothing more',
+  async (t) => {
+    const later = cleanups(t)
+    const server = await startCouch({ prefix: uniquePrefix() })
+    later(() => server.stop())
+    const target = await startTarget(5)
+    later(() => target.close())
+    await migrateRegions({ 'us-east-1': server }, server.prefix)
+    const engine = await startEngine(server.url, server.prefix, 'idle-1', 'us-east-1', { heartbeatMs: 200 })
+    later(() => engine.engine.stop())
+
+    const store = couchStore(server.couch, () => server.couch)
+    t.ok(await store.markDraining('us-east-1', 'idle-1', 'idle past the cooldown'), 'the controller marks it')
+    await engine.when((event) => event.type === 'draining')
+    const fleet = server.couch.db(server.couch.names.fleet)
+    // Several heartbeats later the doc still says draining: the engine does not undo the mark.
+    const before = (await getDoc<EngineDoc>(fleet, 'engine:idle-1'))!.heartbeatAt
+    await waitFor(
+      'three more heartbeats',
+      async () => (await getDoc<EngineDoc>(fleet, 'engine:idle-1'))!.heartbeatAt > before + 500,
+    )
+    t.equal((await getDoc<EngineDoc>(fleet, 'engine:idle-1'))!.state, 'draining')
+
+    const id = await submitRush(server.couch, {
+      model: 'rush',
+      request: { method: 'GET', url: target.url, headers: {}, timeoutMs: 1000 },
+      pattern: [{ start: 1, end: 1, duration: 1 }],
+      regions: ['us-east-1'],
+      shardsPerRegion: 1,
+      startLeadMs: 200,
+    })
+    const rush = await readRush(server.couch, id)
+    const dispatch = server.couch.db(server.couch.names.dispatch('us-east-1'))
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    t.equal(
+      (await getDoc<ShardDoc>(dispatch, rush.shards[0]!.id))!.state,
+      'queued',
+      'the new shard is left for others',
+    )
+    t.equal(target.count, 0)
+  },
+)
