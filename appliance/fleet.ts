@@ -5,8 +5,12 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
+import pino from 'pino'
 import { AwsCloudProvider } from '../controller/cloud/aws.js'
-import { type CloudInstance, launchClientToken } from '../controller/cloud/provider.js'
+import type { CloudInstance } from '../controller/cloud/provider.js'
+import type { FleetPolicy } from '../controller/reconcile/model.js'
+import { reconcileLoop } from '../controller/reconcile/reconcile.js'
+import { couchStore } from '../controller/reconcile/store.js'
 import { type Ec2Emulator, startEc2 } from '../emulators/ec2.js'
 import { type EngineLauncher, engineLauncher } from '../emulators/engine-launcher.js'
 import { connectCouch, getDoc } from '../lib/couch/client.js'
@@ -33,10 +37,15 @@ export interface LocalFleetOptions {
 export interface LocalFleet {
   ec2: Ec2Emulator
   launcher: EngineLauncher
-  /** One instance per region through the cloud provider, as a reconcile with a minimum of one would. */
-  launchOnePerRegion(): Promise<CloudInstance[]>
-  /** Resolves once the engine says `idle` in its region; fails early if its process ends. */
-  registered(instance: CloudInstance, timeoutMs?: number): Promise<EngineDoc>
+  /**
+   * Runs the controller's reconcile loop until `signal`: it launches the regions' minimum of
+   * engines at once, more when queued shards need them, and drains idle ones past the
+   * cooldown — the same code as `stampede-controller reconcile --loop`. Its log goes to
+   * `controller.log` in the log folder.
+   */
+  reconcile(signal: AbortSignal): Promise<void>
+  /** Resolves with the region's first engine once it has registered. */
+  firstEngine(region: string, timeoutMs?: number): Promise<EngineDoc>
   logFile(instanceId: string): string
   /** Engines drain (SIGTERM) and exit; then the emulator closes. */
   close(): Promise<void>
@@ -63,43 +72,79 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
   })
   const ec2 = await startEc2({ regions: options.regions, pendingMs: 200, onLaunch: launcher })
   const cloud = new AwsCloudProvider({ endpoint: ec2.url, credentials: CREDENTIALS, maxAttempts: 3 })
-  const boot = Date.now().toString(36)
+  /** Resolves once the engine says `idle` or `busy` in its region; fails early if its process ends. */
+  const registered = async (
+    instance: Pick<CloudInstance, 'id' | 'region'>,
+    timeoutMs: number,
+  ): Promise<EngineDoc> => {
+    const couch = connectCouch(options.couchUrlFor(instance.region), { prefix: options.prefix })
+    const fleetDb = couch.db(couch.names.fleet)
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const doc = await getDoc<EngineDoc>(fleetDb, `engine:${instance.id}`)
+      if (doc?.state === 'idle' || doc?.state === 'busy') return doc
+      const engine = launcher.engines.get(instance.id)
+      const ended = await Promise.race([engine?.exited ?? new Promise<never>(() => {}), delay(100)])
+      if (ended || Date.now() > deadline) {
+        throw new StampedeError(
+          'STAMPEDE_APPLIANCE_ENGINE',
+          `the engine of ${instance.id} (${instance.region}) ${ended ? `exited (${ended.code ?? ended.signal})` : `did not register within ${timeoutMs / 1000} s`}: see ${logFile(instance.id)}`,
+        )
+      }
+    }
+  }
+  const policy: FleetPolicy = {
+    fleet: FLEET,
+    regions: options.regions,
+    // A warm engine per region, up to four on demand.
+    limits: Object.fromEntries(options.regions.map((region) => [region, { min: 1, max: 4 }])),
+    capacity: 2000,
+    cooldownMs: 60_000,
+    bootGraceMs: 60_000,
+    heartbeatStaleMs: 60_000,
+    gcGraceMs: 30_000,
+    shardLeaseGraceMs: 30_000,
+    drainSettleMs: 5_000,
+  }
+  const home = options.couchUrlFor(options.regions[0]!)
+  const couchOf = (region: string) => connectCouch(options.couchUrlFor(region), { prefix: options.prefix })
 
   return {
     ec2,
     launcher,
     logFile,
-    async launchOnePerRegion() {
-      const launched: CloudInstance[] = []
-      for (const region of options.regions) {
-        const [instance] = await cloud.launch({
-          fleet: FLEET,
-          region,
-          clientToken: launchClientToken({ fleet: FLEET, region, generation: boot, slot: 0 }),
-          imageId: IMAGE,
-          instanceType: 'c7g.large',
-          count: 1,
-          userData: USER_DATA,
-        })
-        if (instance) launched.push(instance)
-      }
-      return launched
+    reconcile(signal) {
+      const log = pino(
+        { level: 'info' },
+        createWriteStream(join(options.logDir, 'controller.log'), { flags: 'a' }),
+      )
+      return reconcileLoop(
+        {
+          cloud,
+          store: couchStore(connectCouch(home, { prefix: options.prefix }), couchOf),
+          policy,
+          launchTemplate: () => ({ imageId: IMAGE, instanceType: 'c7g.large', userData: USER_DATA }),
+          log,
+          now: Date.now,
+          holder: `appliance:${process.pid}`,
+        },
+        { intervalMs: 1000, signal },
+      )
     },
-    async registered(instance, timeoutMs = 60_000) {
-      const couch = connectCouch(options.couchUrlFor(instance.region), { prefix: options.prefix })
-      const fleetDb = couch.db(couch.names.fleet)
+    async firstEngine(region, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs
       for (;;) {
-        const doc = await getDoc<EngineDoc>(fleetDb, `engine:${instance.id}`)
-        if (doc?.state === 'idle' || doc?.state === 'busy') return doc
-        const engine = launcher.engines.get(instance.id)
-        const ended = await Promise.race([engine?.exited ?? new Promise<never>(() => {}), delay(100)])
-        if (ended || Date.now() > deadline) {
+        const instance = ec2.instances(region)[0]
+        if (instance) {
+          return registered({ id: instance.id, region }, Math.max(1, deadline - Date.now()))
+        }
+        if (Date.now() > deadline) {
           throw new StampedeError(
             'STAMPEDE_APPLIANCE_ENGINE',
-            `the engine of ${instance.id} (${instance.region}) ${ended ? `exited (${ended.code ?? ended.signal})` : `did not register within ${timeoutMs / 1000} s`}: see ${logFile(instance.id)}`,
+            `the controller launched no engine in ${region}: see ${join(options.logDir, 'controller.log')}`,
           )
         }
+        await delay(100)
       }
     },
     async close() {

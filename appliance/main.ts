@@ -116,15 +116,20 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
     `migrated: ${actions.filter((action) => action.kind !== 'warn').length} changes (databases, design docs, replication)`,
   )
 
-  // No reconcile loop in the appliance yet: one instance per region, through the controller's provider.
-  say('fleet: one engine per region, launched through the EC2 API')
-  const instances = await fleet.launchOnePerRegion()
-  for (const instance of instances) {
-    const engine = fleet.launcher.engines.get(instance.id)
+  // The controller's reconcile loop keeps the fleet: a warm engine per region, more on demand.
+  const controller = new AbortController()
+  const reconciling = fleet.reconcile(controller.signal)
+  shutdown.add('controller', async () => {
+    controller.abort()
+    await reconciling
+  })
+  say('fleet: the controller launches the minimum (one engine per region) through the EC2 API')
+  const docs = await Promise.all(args.regions.map((region) => fleet.firstEngine(region)))
+  for (const doc of docs) {
+    const engine = fleet.launcher.engines.get(doc.instanceId)
     if (engine) shutdown.track(engine.pid, engine.exited)
+    say(`  engine:${doc.instanceId}  ${doc.az}  registered, ${doc.state}`)
   }
-  const docs = await Promise.all(instances.map((instance) => fleet.registered(instance)))
-  for (const doc of docs) say(`  engine:${doc.instanceId}  ${doc.az}  registered, ${doc.state}`)
 
   const rush = [
     target.url,
