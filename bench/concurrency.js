@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs'
+import { loadAverage, portFree, raiseSysctl, sleep } from './lib/processes.js'
+import { mergeSorted, peakOverlap, startSlowServer } from './lib/targets.js'
+import { runAutocannon, runStampede, runWrk } from './lib/tools.js'
+
+const DELAY_MS = 1000
+const HOSTNAME = 'bench.test'
+
+function localPortRange() {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number)
+    return { low, high }
+  } catch {
+    return { low: 32768, high: 60999 }
+  }
+}
+
+/** The open-file limit of processes started from here (the peers' ceiling). */
+function openFileLimit() {
+  const text = readFileSync('/proc/self/limits', 'utf8')
+  const m = /^Max open files\s+(\d+)/m.exec(text)
+  return m ? Number(m[1]) : undefined
+}
+
+/** One server process per address, each recording connection and request times. */
+async function startTargets(addresses, port) {
+  const servers = []
+  try {
+    for (const host of addresses)
+      servers.push(await startSlowServer({ host, port, delayMs: DELAY_MS, record: true }))
+  } catch (err) {
+    for (const server of servers) server.stop()
+    throw err
+  }
+  return servers
+}
+
+/** What the targets saw, merged over their processes: exact peaks from the time records. */
+async function observe(servers) {
+  const reports = await Promise.all(servers.map((server) => server.report()))
+  const records = servers.map((server) => server.records())
+  const all = (name) => mergeSorted(records.map((r) => r[name]))
+  const connections = peakOverlap(all('opened'), all('closed'))
+  const requests = peakOverlap(all('arrived'), all('answered'))
+  const seconds = (from, to) =>
+    from === undefined || to === undefined ? undefined : Number(((to - from) / 1000).toFixed(3))
+  return {
+    requestsServed: reports.reduce((sum, r) => sum + r.requests, 0),
+    peakConnections: connections.peak,
+    secondsToOpenAll: seconds(connections.firstAt, connections.peakAt),
+    peakInFlight: requests.peak,
+    secondsToPeakInFlight: seconds(requests.firstAt, requests.peakAt),
+    perProcess: reports.map((r, i) => ({
+      address: servers[i].host,
+      requests: r.requests,
+      peakConnections: r.peakConnections,
+      peakInFlight: r.peakInFlight,
+    })),
+  }
+}
+
+const mib = (kib) => (kib === undefined ? undefined : Number((kib / 1024).toFixed(1)))
+
+/**
+ * 2. Concurrency: N users, one connection each, against a target that answers after
+ * 1 s, listening on several 127.0.0.x addresses (a Node server process per address, each
+ * holding its share within the 20,000 open-file limit) on a port outside the local port
+ * range. Stampede ramps to N quickly and holds; the targets' records give the exact peak
+ * of concurrent connections and of requests in flight; /proc gives the peak RSS (VmHWM)
+ * of every Stampede process. The peers (one process each) are tried at N and at what fits
+ * in one process's open-file limit.
+ */
+export async function concurrency({ users, rampSeconds, holdSeconds, addressCount, port, peers, log }) {
+  const loadAtStart = loadAverage()
+  const range = localPortRange()
+  if (port >= range.low && port <= range.high) {
+    throw new Error(`target port ${port} is inside the local port range ${range.low}-${range.high}`)
+  }
+  const addresses = Array.from({ length: addressCount }, (_, i) => `127.0.0.${i + 2}`)
+  for (const host of addresses) {
+    if (!(await portFree(host, port))) throw new Error(`${host}:${port} is in use`)
+  }
+  const sysctls = [
+    raiseSysctl('/proc/sys/net/core/somaxconn', 65_535),
+    raiseSysctl('/proc/sys/net/ipv4/tcp_max_syn_backlog', 65_535),
+  ]
+  log(
+    `  concurrency: backlog limits ${sysctls.map((s) => `${s.path.split('/').pop()} ${s.before}→${s.now}`).join(', ')}`,
+  )
+  const pattern = `0-${users}:${rampSeconds},${users}:${holdSeconds}`
+  const runSeconds = rampSeconds + holdSeconds
+  const result = {
+    config: {
+      users,
+      pattern,
+      targetDelayMs: DELAY_MS,
+      addresses,
+      port,
+      localPortRange: `${range.low}-${range.high}`,
+      openFileLimit: openFileLimit(),
+      sysctls,
+    },
+    loadAverageAtStart: loadAtStart,
+  }
+
+  // Stampede: auto workers, spread over every address.
+  let servers = await startTargets(addresses, port)
+  try {
+    log(`  concurrency: stampede ${pattern} over ${addresses.join(',')}:${port} …`)
+    const run = await runStampede(
+      `http://${HOSTNAME}:${port}/`,
+      ['--resolve', `${HOSTNAME}:${addresses.join(',')}`, '--pattern', pattern, '--timeout', '10s'],
+      { timeoutMs: (runSeconds + 90) * 1000, watchRss: true },
+    )
+    const target = await observe(servers)
+    result.stampede = summarizeRun(run, target, users)
+    log(`  concurrency: stampede ${line(result.stampede)}`)
+  } finally {
+    for (const server of servers) server.stop()
+  }
+
+  if (peers) {
+    // The peers take one URL, so one address; they hold what one process's file limit allows.
+    const fit = Math.floor(((result.config.openFileLimit ?? 20_000) - 500) / 1000) * 1000
+    const levels = [...new Set([users, Math.min(users, fit)])]
+    const seconds = Math.max(5, Math.min(runSeconds, 10))
+    result.peers = {}
+    for (const tool of ['autocannon', 'wrk']) {
+      result.peers[tool] = []
+      for (const level of levels) {
+        await sleep(2000)
+        servers = await startTargets([addresses[0]], port)
+        try {
+          log(`  concurrency: ${tool} at ${level} connections for ${seconds} s …`)
+          const url = `http://${addresses[0]}:${port}/`
+          const bound = { timeoutMs: (seconds + 60) * 1000, watchRss: true }
+          const run =
+            tool === 'autocannon'
+              ? await runAutocannon(url, ['-c', String(level), '-d', String(seconds), '-t', '10'], bound)
+              : await runWrk(url, ['-t2', `-c${level}`, `-d${seconds}s`, '--timeout', '10s'], bound)
+          const target = await observe(servers)
+          const summary = { connections: level, ...summarizeRun(run, target, level) }
+          result.peers[tool].push(summary)
+          log(`  concurrency: ${tool} ${line(summary)}`)
+        } finally {
+          for (const server of servers) server.stop()
+        }
+      }
+    }
+  }
+  result.targets = {
+    [`all ${users} in flight at once`]: result.stampede.target.peakInFlight === users,
+    'no errors': result.stampede.errors === 0 && !result.stampede.failed && result.stampede.hits > 0,
+    'peak RSS sum ≤ 1 GiB': result.stampede.peakRssMiB !== undefined && result.stampede.peakRssMiB <= 1024,
+  }
+  return result
+}
+
+function summarizeRun(run, target, users) {
+  const rssKiB = run.peakRss?.sumHwmKiB
+  return {
+    failed: run.failed,
+    exitCode: run.exitCode,
+    timedOut: run.timedOut,
+    hits: run.requests,
+    errors: run.errors,
+    timeouts: run.timeouts,
+    socketErrors: run.socketErrors,
+    connectMeanMs: run.connectMeanMs,
+    workers: run.workers,
+    latency: run.latency,
+    cpuSeconds: run.cpuSeconds,
+    peakRssMiB: mib(rssKiB),
+    rssKiBPerConnection:
+      rssKiB && target.peakConnections ? Math.round(rssKiB / target.peakConnections) : undefined,
+    processes: run.peakRss?.processes.map((p) => ({ pid: p.pid, name: p.name, peakRssMiB: mib(p.hwmKiB) })),
+    target,
+    allInFlight: target.peakInFlight === users,
+  }
+}
+
+function line(r) {
+  if (r.failed && r.target.peakConnections === 0) return `FAILED: ${r.failed}`
+  return (
+    `peak ${r.target.peakConnections} connections / ${r.target.peakInFlight} in flight at the target, ` +
+    `opened in ${r.target.secondsToOpenAll} s, ${r.hits ?? '–'} hits, ${r.errors ?? '–'} errors, ` +
+    `peak RSS ${r.peakRssMiB} MiB over ${r.processes?.length ?? 0} processes` +
+    (r.failed ? ` (${r.failed})` : '')
+  )
+}

@@ -1,0 +1,183 @@
+import { fmt, fmtRatio, table } from './stats.js'
+
+const TOOLS = ['stampede', 'autocannon', 'wrk']
+const load = (values) => (values ? values.map((v) => v.toFixed(2)).join(' ') : '–')
+const verdicts = (targets) =>
+  Object.entries(targets ?? {})
+    .map(([name, ok]) => `${ok ? 'PASS' : 'MISS'} ${name}`)
+    .join('; ')
+
+function heading(text, markdown) {
+  return markdown ? `## ${text}` : `${text}\n${'='.repeat(text.length)}`
+}
+
+export function renderThroughput(b, { markdown }) {
+  const rows = TOOLS.map((tool) => {
+    const m = b.medians[tool]
+    return [
+      tool,
+      fmt(m.requestsPerSecond),
+      fmt(m.cpuMicrosPerRequest, 1),
+      fmt(m.p50, 2),
+      fmt(m.p99, 2),
+      fmt(m.errors),
+      tool === 'stampede' ? '' : fmtRatio(b.ratios.requestsPerSecond[tool]),
+      tool === 'stampede' ? '' : fmtRatio(b.ratios.cpuMicrosPerRequest[tool]),
+    ]
+  })
+  return [
+    heading('1. Throughput (100 connections, one core each)', markdown),
+    '',
+    `nginx (1 worker) on core 1, each tool on core 0; median of ${b.config.rounds} alternating round(s) of ${b.config.seconds} s. ` +
+      `CPU µs/request: CPU time of the tool's whole process tree (start-up included) / requests. ` +
+      `Load average at start: ${load(b.loadAverageAtStart)}.`,
+    '',
+    table(
+      [
+        'tool',
+        'requests/s',
+        'CPU µs/req',
+        'p50 ms',
+        'p99 ms',
+        'errors',
+        'Stampede req/s ÷ tool',
+        'Stampede CPU/req ÷ tool',
+      ],
+      rows,
+      { markdown },
+    ),
+    '',
+    `Targets: ${verdicts(b.targets)}`,
+  ].join('\n')
+}
+
+export function renderAccuracy(b, { markdown }) {
+  const rows = TOOLS.map((tool) => {
+    const m = b.medians[tool]
+    return [
+      tool,
+      fmt(m.p50, 2),
+      fmt(m.p90, 2),
+      fmt(m.p99, 2),
+      fmt(m.max, 2),
+      fmt(m.requestsPerSecond),
+      tool === 'stampede' ? fmt(m.connectMeanMs, 2) : '–',
+      tool === 'stampede' ? '' : fmtRatio(b.ratios.p50[tool]),
+      tool === 'stampede' ? '' : fmtRatio(b.ratios.p99[tool]),
+    ]
+  })
+  return [
+    heading(
+      `3. Accuracy (target answers after ${b.config.delayMs} ms, ${b.config.connections} connections)`,
+      markdown,
+    ),
+    '',
+    `Node target on core 1, each tool on core 0; median of ${b.config.rounds} alternating round(s) of ${b.config.seconds} s. ` +
+      `Connect time is Stampede's summary.connectMean, reported apart from the latency percentiles. ` +
+      `Load average at start: ${load(b.loadAverageAtStart)}.`,
+    '',
+    table(
+      [
+        'tool',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'max ms',
+        'requests/s',
+        'connect ms',
+        'Stampede p50 ÷ tool',
+        'Stampede p99 ÷ tool',
+      ],
+      rows,
+      { markdown },
+    ),
+    '',
+    `Targets: ${verdicts(b.targets)}`,
+  ].join('\n')
+}
+
+export function renderConcurrency(b, { markdown }) {
+  const row = (name, r, connections) => [
+    name,
+    fmt(connections),
+    fmt(r.target.peakConnections),
+    fmt(r.target.peakInFlight),
+    r.target.secondsToOpenAll === undefined ? '–' : fmt(r.target.secondsToOpenAll, 2),
+    fmt(r.hits),
+    fmt(r.errors),
+    fmt(r.peakRssMiB, 1),
+    fmt(r.rssKiBPerConnection, 1),
+    r.processes ? String(r.processes.length) : '–',
+  ]
+  const rows = [row('stampede', b.stampede, b.config.users)]
+  for (const [tool, runs] of Object.entries(b.peers ?? {})) {
+    for (const r of runs) rows.push(row(tool, r, r.connections))
+  }
+  const notes = []
+  if (b.stampede.failed) notes.push(`stampede: ${b.stampede.failed.split('\n')[0].slice(0, 200)}`)
+  for (const [tool, runs] of Object.entries(b.peers ?? {})) {
+    for (const r of runs) {
+      if (r.failed) notes.push(`${tool} at ${fmt(r.connections)}: ${r.failed.split('\n')[0].slice(0, 200)}`)
+    }
+  }
+  return [
+    heading(
+      `2. Concurrency (${fmt(b.config.users)} users, one connection each, target answers after 1 s)`,
+      markdown,
+    ),
+    '',
+    `Stampede: \`--pattern ${b.config.pattern} --timeout 10s\`, auto workers, \`--resolve\` over ${b.config.addresses.join(', ')} ` +
+      `port ${b.config.port} (local port range ${b.config.localPortRange}); one Node target process per address. ` +
+      `Peers take one URL, so one address, and run in one process (open-file limit ${fmt(b.config.openFileLimit)}). ` +
+      `Peaks are exact, merged from the targets' time records; time to open = first connection to the peak count. ` +
+      `RSS: sum of VmHWM of every process of the tool. Load average at start: ${load(b.loadAverageAtStart)}.`,
+    '',
+    table(
+      [
+        'tool',
+        'asked',
+        'peak connections',
+        'peak in flight',
+        'time to open s',
+        'hits',
+        'errors',
+        'peak RSS MiB',
+        'KiB/conn',
+        'processes',
+      ],
+      rows,
+      { markdown },
+    ),
+    '',
+    `Stampede workers: ${b.stampede.workers ?? '–'}, connect mean ${fmt(b.stampede.connectMeanMs, 1)} ms, ` +
+      `per process peak RSS: ${(b.stampede.processes ?? []).map((p) => `${p.peakRssMiB}`).join(' + ')} MiB.`,
+    ...(notes.length > 0 ? ['', ...notes.map((n) => `${markdown ? '- ' : '  '}${n}`)] : []),
+    '',
+    `Targets: ${verdicts(concurrencyTargets(b))}`,
+  ].join('\n')
+}
+
+/** Judged from the figures (a run that failed passes nothing). */
+function concurrencyTargets(b) {
+  const s = b.stampede
+  const ran = !s.failed && s.hits > 0
+  return {
+    [`all ${b.config.users} in flight at once`]: ran && s.target.peakInFlight === b.config.users,
+    [`all ${b.config.users} connections open at once`]: ran && s.target.peakConnections === b.config.users,
+    'no errors': ran && s.errors === 0,
+    'peak RSS sum ≤ 1 GiB': ran && s.peakRssMiB <= 1024,
+  }
+}
+
+export function renderAll(results, { markdown }) {
+  const parts = []
+  const titles = { throughput: '1. Throughput', concurrency: '2. Concurrency', accuracy: '3. Accuracy' }
+  const renderers = { throughput: renderThroughput, concurrency: renderConcurrency, accuracy: renderAccuracy }
+  for (const name of ['throughput', 'concurrency', 'accuracy']) {
+    const b = results.benchmarks[name]
+    if (!b) continue
+    if (b.error) parts.push(`${heading(titles[name], markdown)}\n\nThe benchmark failed: ${b.error}`)
+    else parts.push(renderers[name](b, { markdown }))
+  }
+  return parts.join('\n\n')
+}
