@@ -1,11 +1,28 @@
-import { patternDuration } from '../lib/pattern.js'
+import { setFlagsFromString } from 'node:v8'
+import { patternDuration, shareCount } from '../lib/pattern.js'
 import { compileStatusMatcher } from '../lib/request-spec.js'
 import type { ExchangeContext } from './exchange.js'
 import { TimeoutQueue } from './exchange.js'
-import type { LoadJob } from './job.js'
+import { type LoadJob, peakConnections } from './job.js'
 import { Recorder, type SecondSink } from './recorder.js'
 import { prepareRequest } from './request.js'
 import { prepareTarget } from './target.js'
+
+/**
+ * From this many connections in one process on, memory rules: requests in flight for a
+ * second or more survive young-generation collections and pile up as old garbage between
+ * full ones. V8's optimize-for-size heuristics collect sooner: measured here with 15,000
+ * connections against a target answering after 1 s, peak RSS fell from 320 to about
+ * 230 MiB at the same hit rate. Below this, throughput matters more than the heap.
+ */
+export const LEAN_HEAP_CONNECTIONS = 2000
+
+let lean = false
+function leanHeap(): void {
+  if (lean) return
+  lean = true
+  setFlagsFromString('--optimize-for-size')
+}
 
 /** A load model at work in this process. */
 export interface RunningModel {
@@ -37,6 +54,7 @@ export async function prepareModel(
   starter: ModelStarter,
   sink: SecondSink,
 ): Promise<(startAt: number) => RunningModel> {
+  if (shareCount(peakConnections(job), job.share) >= LEAN_HEAP_CONNECTIONS) leanHeap()
   let recorder: Recorder | undefined
   const target = await prepareTarget(job.request, job.policy, {
     onConnected: (micros) => recorder?.connected(micros),
