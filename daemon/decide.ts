@@ -7,6 +7,11 @@ export interface EngineView {
   region: string
   /** Shards this engine is running now. */
   running: ReadonlySet<string>
+  /**
+   * Rushes this engine holds a shard of (claimed or running) → when it claimed the first
+   * of them (epoch ms). Further shards of such a rush are left to other engines for a while.
+   */
+  held: ReadonlyMap<string, number>
   /** Connections left under its capacity. */
   free: number
   /** Rushes with an abort document seen in the feed. */
@@ -17,14 +22,37 @@ export interface EngineView {
 
 export type ShardDecision =
   | { kind: 'claim' }
+  /** Not now: look again at `until` (epoch ms) and claim it then if it is still queued. */
+  | { kind: 'defer'; until: number; reason: string }
   | { kind: 'stop'; reason: string }
   | { kind: 'ignore'; reason: string }
+
+/**
+ * How long an engine that holds a shard of a rush leaves the rush's other queued shards to
+ * other engines: at most `longestMs` after its own claim, less when the rush starts sooner
+ * (it takes them `beforeStartMs` before the start), but never less than `shortestMs` (a
+ * rush that is already late still gives the other engines, which saw the same changes, a
+ * moment to take them). A lone engine thus runs every shard of a rush itself, the extra
+ * ones claimed at most `longestMs` after the first.
+ */
+export const SPREAD = { longestMs: 300, shortestMs: 100, beforeStartMs: 250 } as const
+
+/** Epoch ms from which an engine that claimed a shard of a rush at `heldSince` takes its other shards. */
+export function spreadUntil(heldSince: number, startAt: number, spread = SPREAD): number {
+  const wait = Math.min(
+    spread.longestMs,
+    Math.max(spread.shortestMs, startAt - spread.beforeStartMs - heldSince),
+  )
+  return heldSince + wait
+}
 
 /**
  * The engine's decision about one shard, as a pure function. A shard it runs is stopped
  * when it was aborted or another engine now holds it (a conflict resolved against this
  * engine); a queued shard of its region is claimed when there is room, the rush is not
- * aborted and the pattern has time left.
+ * aborted and the pattern has time left — unless the engine already holds a shard of the
+ * same rush: then the others are deferred (`spreadUntil`), so that the engines of the
+ * region spread a rush instead of racing for every shard of it.
  */
 export function decideShard(shard: ShardDoc, view: EngineView): ShardDecision {
   if (view.running.has(shard._id)) {
@@ -42,5 +70,57 @@ export function decideShard(shard: ShardDoc, view: EngineView): ShardDecision {
     return { kind: 'ignore', reason: 'past its end' }
   if (shard.connections > view.free)
     return { kind: 'ignore', reason: `needs ${shard.connections} connections, ${view.free} free` }
+  const heldSince = view.held.get(shard.rush)
+  if (heldSince !== undefined) {
+    const until = spreadUntil(heldSince, shard.startAt)
+    if (view.now < until)
+      return {
+        kind: 'defer',
+        until,
+        reason: 'holds a shard of this rush: leaving the others to other engines',
+      }
+  }
   return { kind: 'claim' }
+}
+
+/**
+ * The order in which an engine tries the shards it may claim: a hash of its instance id
+ * and the shard id, so that engines seeing the same batch of shards start with different
+ * ones (instead of all racing for the first) — deterministic, so it can be tested.
+ */
+export function claimOrder<T extends { _id: string }>(instanceId: string, shards: readonly T[]): T[] {
+  const ranked = shards.map((shard) => ({ shard, rank: fnv1a(`${instanceId}\u0000${shard._id}`) }))
+  ranked.sort(
+    (a, b) => a.rank - b.rank || (a.shard._id < b.shard._id ? -1 : a.shard._id > b.shard._id ? 1 : 0),
+  )
+  return ranked.map((entry) => entry.shard)
+}
+
+/**
+ * The state a claim writes. A shard whose start is within the run's head start (see
+ * `headStartMs`) is claimed directly as `running` with `startedAt`: one write instead of
+ * two. `running` means load may go out at once, so such a claim is never handed back
+ * (drain, restart recovery and the controller's garbage collector treat it as started).
+ */
+export function claimState(startAt: number, now: number, headStart: number): 'claimed' | 'running' {
+  return startAt - now <= headStart ? 'running' : 'claimed'
+}
+
+/**
+ * How long before the rush's start a run writes `running` and starts preparing its load:
+ * in this process (workers 0) resolving the target is quick; forking load processes takes
+ * 200–300 ms on an idle 2-core machine and about 800 ms on a loaded one, so 1.5 s covers it
+ * with room (`runLoad` then holds the workers until `startAt`).
+ */
+export function headStartMs(workers: number | 'auto'): number {
+  return workers === 0 ? 20 : 1500
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
 }

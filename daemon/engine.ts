@@ -12,7 +12,7 @@ import { type Change, followChanges, type Seq, sleep } from '../lib/couch/follow
 import { readShard, settleShard } from '../lib/couch/shards.js'
 import { type AbortDoc, type EngineDoc, type EngineState, engineId, type ShardDoc } from '../lib/documents.js'
 import type { AddressPolicy } from '../load/safety.js'
-import { decideShard } from './decide.js'
+import { claimOrder, claimState, decideShard, type EngineView, headStartMs } from './decide.js'
 import { type HeldShard, planDrain } from './drain.js'
 import type { Identity, IdentitySource } from './identity.js'
 import type { Logger } from './log.js'
@@ -31,8 +31,6 @@ export interface EngineOptions {
   log: Logger
   heartbeatMs?: number
   leaseMs?: number
-  /** Longest a handled change waits before the checkpoint is written. */
-  checkpointMs?: number
   sampleIntervalMs?: number
   feedHeartbeatMs?: number
   /** Notified of what the engine does (tests and benchmarks wait on it). */
@@ -78,9 +76,12 @@ export class Engine {
   #samples!: SampleWriter
   #serial: Promise<unknown> = Promise.resolve()
   #checkpoint: Seq | null = null
-  #savedCheckpoint: Seq | null = null
-  #lastSave = 0
   #timer: NodeJS.Timeout | undefined
+  /** Shards the last changes made claimable, claimed together once the feed's batch is handled. */
+  readonly #candidates = new Map<string, ShardDoc>()
+  #flushScheduled = false
+  /** A rescan of the queue for deferred shards (see `SPREAD`): when, and its timer. */
+  #rescan: { at: number; timer: NodeJS.Timeout } | undefined
   #following: Promise<void> | undefined
   #draining = false
   #drain: { deadline: number; reason: string; hurry: AbortController; done: Promise<void> } | undefined
@@ -124,6 +125,9 @@ export class Engine {
     await this.#recover()
     // Aborts written before this start: the feed resumes after them.
     for (const row of await viewRows(this.#dispatch, 'aborts', {})) this.#aborted.add(String(row.key))
+    // The first start follows from now on (the queue is scanned below): that is its checkpoint.
+    const since = previous?.checkpoint ?? (await updateSeq(this.#dispatch))
+    this.#checkpoint = since
     const now = Date.now()
     this.#doc = {
       _id: engineId(instanceId),
@@ -135,21 +139,16 @@ export class Engine {
       state: 'idle',
       capacity: this.#options.capacity,
       inUse: 0,
-      checkpoint: previous?.checkpoint ?? null,
+      checkpoint: since,
       heartbeatAt: now,
       startedAt: now,
       bootId,
     }
     if (this.#identity.instanceType) this.#doc.instanceType = this.#identity.instanceType
     await this.#saveEngine()
-    const since = previous?.checkpoint ?? (await updateSeq(this.#dispatch))
-    this.#checkpoint = this.#savedCheckpoint = previous?.checkpoint ?? null
     await this.#serialized(() => this.#scanQueued())
     this.#samples.start()
-    this.#timer = setInterval(
-      () => void this.#tickEngineDoc(),
-      Math.min(this.#heartbeatMs, this.#checkpointMs),
-    )
+    this.#timer = setInterval(() => void this.#tickEngineDoc(), this.#heartbeatMs)
     this.#following = followChanges<ShardDoc | AbortDoc>({
       couch,
       db: couch.names.dispatch(region),
@@ -240,6 +239,8 @@ export class Engine {
     await this.#following
     await this.#serial
     clearInterval(this.#timer)
+    clearTimeout(this.#rescan?.timer)
+    this.#rescan = undefined
     await this.#samples.stop()
     this.stats.writes += this.#samples.writes
     this.#samples.writes = 0
@@ -259,10 +260,6 @@ export class Engine {
 
   get #heartbeatMs(): number {
     return this.#options.heartbeatMs ?? 10_000
-  }
-
-  get #checkpointMs(): number {
-    return this.#options.checkpointMs ?? 5_000
   }
 
   #serialized<T>(task: () => Promise<T>): Promise<T> {
@@ -317,6 +314,7 @@ export class Engine {
       endkey: ['queued', {}],
     })
     for (const row of rows) if (row.doc) await this.#handleShard(row.doc)
+    await this.#claimCandidates()
   }
 
   async #handle(change: Change<ShardDoc | AbortDoc>): Promise<void> {
@@ -325,7 +323,98 @@ export class Engine {
       if (doc.type === 'abort') this.#handleAbort(doc)
       else if (doc.type === 'shard') await this.#handleShard(doc)
     }
+    // A claimable shard is claimed once the batch is handled (#flushSoon). Should the engine
+    // die first, its restart scans the queue anyway.
     this.#checkpoint = change.seq
+  }
+
+  /**
+   * Claims the candidates once the changes that arrive together are handled: a rush's
+   * shards are written in one `_bulk_docs` but reach the continuous feed line by line, so
+   * a shard of a rush with several waits `COLLECT_MS` for its siblings; then they are tried
+   * in this engine's own order (`claimOrder`) rather than all engines racing for the first.
+   */
+  #flushSoon(collect: boolean): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    const flush = () => {
+      this.#flushScheduled = false
+      if (this.#candidates.size > 0) void this.#serialized(() => this.#claimCandidates())
+    }
+    if (collect) setTimeout(flush, COLLECT_MS)
+    else setImmediate(flush)
+  }
+
+  /**
+   * Tries the candidates in this engine's order, deciding again before each (a claim just
+   * made defers the rest of its rush). Every claim after the first re-reads the shard first:
+   * another engine has likely taken it meanwhile, and a read is cheaper than a losing write.
+   */
+  async #claimCandidates(): Promise<void> {
+    const batch = claimOrder(this.#identity.instanceId, [...this.#candidates.values()])
+    this.#candidates.clear()
+    let tried = 0
+    for (const candidate of batch) {
+      if (this.#stop.signal.aborted) return
+      let shard = candidate
+      if (tried > 0) {
+        const current = await this.#current(shard._id)
+        if (!current) continue
+        shard = current
+      }
+      const decision = this.#decide(shard)
+      if (decision.kind === 'defer') this.#rescanAt(decision.until)
+      if (decision.kind !== 'claim') continue
+      tried++
+      await this.#claim(shard)
+    }
+  }
+
+  /** The shard as it stands (the conflict rule applied, and written back when needed). */
+  async #current(id: string, seen?: ShardDoc): Promise<ShardDoc | undefined> {
+    const read = await readShard(this.#dispatch, id, seen && !seen._conflicts ? seen : undefined)
+    if (!read) return undefined
+    if (read.conflict) {
+      this.stats.writes++
+      await settleShard(this.#dispatch, read)
+    }
+    return read.doc
+  }
+
+  #decide(shard: ShardDoc) {
+    const held = new Map<string, number>()
+    for (const run of this.#runs.values()) {
+      const since = run.shard.claimedAt ?? 0
+      const known = held.get(run.shard.rush)
+      if (known === undefined || since < known) held.set(run.shard.rush, since)
+    }
+    const view: EngineView = {
+      instanceId: this.#identity.instanceId,
+      region: this.#identity.region,
+      running: new Set(this.#runs.keys()),
+      held,
+      free: this.#options.capacity - this.#inUse(),
+      aborted: this.#aborted,
+      draining: this.#draining,
+      now: Date.now(),
+    }
+    return decideShard(shard, view)
+  }
+
+  /** Scans the queue again at `at` (the earliest asked for wins). */
+  #rescanAt(at: number): void {
+    if (this.#rescan && this.#rescan.at <= at) return
+    clearTimeout(this.#rescan?.timer)
+    const timer = setTimeout(
+      () => {
+        this.#rescan = undefined
+        if (this.#draining || this.#stop.signal.aborted) return
+        void this.#serialized(() => this.#scanQueued())
+      },
+      Math.max(0, at - Date.now()) + 5,
+    )
+    timer.unref()
+    this.#rescan = { at, timer }
   }
 
   #handleAbort(abort: AbortDoc): void {
@@ -338,42 +427,42 @@ export class Engine {
     }
   }
 
+  /** A shard seen in the feed or the queue: stop a run, or note a candidate to claim. */
   async #handleShard(seen: ShardDoc): Promise<void> {
-    const read = await readShard(this.#dispatch, seen._id, seen._conflicts ? undefined : seen)
-    if (!read) return
-    if (read.conflict) {
-      this.stats.writes++
-      await settleShard(this.#dispatch, read)
+    const shard = await this.#current(seen._id, seen)
+    if (!shard) return
+    const decision = this.#decide(shard)
+    if (decision.kind === 'claim') {
+      this.#candidates.set(shard._id, shard)
+      this.#flushSoon(shard.share.of > 1)
+      return
     }
-    const shard = read.doc
-    const decision = decideShard(shard, {
-      instanceId: this.#identity.instanceId,
-      region: this.#identity.region,
-      running: new Set(this.#runs.keys()),
-      free: this.#options.capacity - this.#inUse(),
-      aborted: this.#aborted,
-      draining: this.#draining,
-      now: Date.now(),
-    })
+    // Claimed by another engine (or aborted) since it became a candidate.
+    this.#candidates.delete(shard._id)
     if (decision.kind === 'stop') {
       this.#event({ type: 'stopping', shard: shard._id, reason: decision.reason })
       this.#runs.get(shard._id)?.stop(decision.reason === 'aborted' ? 'aborted' : 'claim lost')
-    } else if (decision.kind === 'claim') {
-      await this.#claim(shard)
+    } else if (decision.kind === 'defer') {
+      this.#rescanAt(decision.until)
     }
   }
 
-  /** Claims with the shard's `_rev`: a conflict means another engine won; move on. */
+  /**
+   * Claims with the shard's `_rev`: a conflict means another engine won; move on. A shard
+   * starting within the run's head start is claimed directly as `running` (`claimState`).
+   */
   async #claim(shard: ShardDoc): Promise<void> {
     const { instanceId } = this.#identity
     const now = Date.now()
+    const state = claimState(shard.startAt, now, headStartMs(this.#options.workers))
     const claimed: ShardDoc = {
       ...shard,
-      state: 'claimed',
+      state,
       engine: instanceId,
       claimedAt: now,
       leaseUntil: now + (this.#options.leaseMs ?? 30_000),
     }
+    if (state === 'running') claimed.startedAt = now
     this.stats.writes++
     const rev = await tryWrite(this.#dispatch, claimed)
     if (!rev) {
@@ -381,7 +470,7 @@ export class Engine {
       this.#event({ type: 'claim-lost', shard: shard._id })
       return
     }
-    this.#options.log.info({ shard: shard._id, startInMs: shard.startAt - now }, 'shard claimed')
+    this.#options.log.info({ shard: shard._id, startInMs: shard.startAt - now, state }, 'shard claimed')
     this.#event({ type: 'claimed', shard: shard._id })
     const run = new ShardRun(
       {
@@ -417,10 +506,13 @@ export class Engine {
     return total
   }
 
-  /** Heartbeat and checkpoint in one write: at most every checkpointMs, at least every heartbeatMs. */
+  /**
+   * The heartbeat, every heartbeatMs, carrying the checkpoint: the only periodic write of
+   * the engine doc. After a crash the engine replays at most a heartbeat's worth of changes,
+   * which is harmless (every decision is idempotent: a claim needs the shard `queued` and
+   * its current `_rev`).
+   */
   async #tickEngineDoc(): Promise<void> {
-    const due = Date.now() - this.#lastSave >= this.#heartbeatMs
-    if (!due && this.#checkpoint === this.#savedCheckpoint) return
     try {
       await this.#saveEngine()
     } catch (err) {
@@ -446,11 +538,13 @@ export class Engine {
         this.#options.log.info('draining: the controller marked this engine for scale-in')
         this.#event({ type: 'draining', reason: 'marked by the controller for scale-in' })
       }
-      return { ...next, ...(state === undefined && this.#draining && { state: 'draining' as const }), _rev: current?._rev }
+      return {
+        ...next,
+        ...(state === undefined && this.#draining && { state: 'draining' as const }),
+        _rev: current?._rev,
+      }
     })
     this.#doc = written ?? next
-    this.#savedCheckpoint = checkpoint
-    this.#lastSave = Date.now()
   }
 
   /** Writes per second so far, all databases together. */
@@ -459,6 +553,9 @@ export class Engine {
     return seconds > 0 ? (this.stats.writes + this.#samples.writes) / seconds : 0
   }
 }
+
+/** How long a claimable shard of a multi-shard rush waits for its siblings from the feed. */
+const COLLECT_MS = 10
 
 /** Lets pending promise callbacks (a finished run leaving #runs) run first. */
 function settle(): Promise<void> {

@@ -9,7 +9,9 @@ import { totalErrors } from '../lib/timeline.js'
 import type { LoadJob } from '../load/job.js'
 import { type LoadResult, runLoad } from '../load/run.js'
 import type { AddressPolicy } from '../load/safety.js'
+import { headStartMs } from './decide.js'
 import type { Logger } from './log.js'
+import { retryTransient } from './retry.js'
 import type { SampleWriter } from './samples.js'
 
 export interface ShardRunContext {
@@ -22,6 +24,8 @@ export interface ShardRunContext {
   log: Logger
   /** Counts a write to the dispatch database. */
   wrote: () => void
+  /** Back-off of a shard write that failed transiently (tests shorten it). */
+  retry?: { attempts: number; baseMs: number }
 }
 
 /** Why a run ended early: an abort wins; otherwise the shard is lost to this engine. */
@@ -50,10 +54,16 @@ export class ShardRun {
   #phase: RunPhase = 'waiting'
   #progress = -1
 
+  /**
+   * `claimed` is the shard as the claim wrote it: `claimed`, or already `running` when the
+   * claim came within the head start (`claimState`): then the run does not write `running`
+   * again, and it cannot be handed back (load may go out at once).
+   */
   constructor(context: ShardRunContext, claimed: ShardDoc) {
     this.#context = context
     this.shard = claimed
     this.#rev = claimed._rev!
+    if (claimed.state === 'running') this.#phase = 'starting'
     this.done = this.#run()
   }
 
@@ -98,9 +108,10 @@ export class ShardRun {
     const { log } = this.#context
     const signal = this.#controller.signal
     const shard = this.shard
-    // Forking load processes takes a moment: start preparing a little ahead of second 0.
-    const margin = this.#context.workers === 0 ? 20 : 500
-    await sleep(shard.startAt - margin - Date.now(), signal)
+    // Forking load processes takes a moment: start preparing ahead of second 0; runLoad
+    // holds the load until startAt.
+    const claimedRunning = this.#phase === 'starting'
+    await sleep(shard.startAt - headStartMs(this.#context.workers) - Date.now(), signal)
     if (this.#released) {
       await this.#handBack()
       this.#phase = 'finished'
@@ -109,7 +120,17 @@ export class ShardRun {
     let result: LoadResult | undefined
     let failure: Error | undefined
     if (!signal.aborted) this.#phase = 'starting'
-    if (!signal.aborted && (await this.#write('running', { startedAt: Date.now() }))) {
+    let running = false
+    if (!signal.aborted) {
+      try {
+        running = claimedRunning || (await this.#write('running', { startedAt: Date.now() }))
+      } catch (err) {
+        // Transient failures were retried (#put): CouchDB stayed unreachable. Nothing was sent.
+        failure = err as Error
+        log.warn({ shard: shard._id, err: failure.message }, 'could not mark the shard running')
+      }
+    }
+    if (running) {
       this.#phase = 'running'
       log.info({ shard: shard._id, lateMs: Math.max(0, Date.now() - shard.startAt) }, 'shard running')
       const renewal = setInterval(() => void this.#renew(), Math.max(100, this.#context.leaseMs / 3))
@@ -192,7 +213,12 @@ export class ShardRun {
 
   async #renew(): Promise<void> {
     if (this.#controller.signal.aborted) return
-    await this.#write('running', {})
+    try {
+      await this.#write('running', {})
+    } catch (err) {
+      // Retried already; the next renewal (a third of the lease later) tries again.
+      this.#context.log.warn({ shard: this.shard._id, err: (err as Error).message }, 'lease renewal failed')
+    }
   }
 
   /**
@@ -228,9 +254,28 @@ export class ShardRun {
     return false
   }
 
+  /**
+   * One write with the known `_rev`. A transient failure (a closed keep-alive socket, a
+   * reset, 5xx) is repeated with back-off; a 409 is not (undefined: the caller re-reads).
+   * A write that landed although its answer was lost comes back 409 on the retry: the
+   * caller re-reads, finds its own state and writes it once more.
+   */
   async #put(doc: ShardDoc): Promise<string | undefined> {
-    this.#context.wrote()
-    const rev = await tryWrite(this.#context.db, doc)
+    const { log, retry } = this.#context
+    const rev = await retryTransient(
+      () => {
+        this.#context.wrote()
+        return tryWrite(this.#context.db, doc)
+      },
+      {
+        ...(retry && { attempts: retry.attempts, baseMs: retry.baseMs }),
+        onRetry: (err, attempt, waitMs) =>
+          log.warn(
+            { shard: doc._id, state: doc.state, attempt, retryInMs: waitMs, err: (err as Error).message },
+            'shard write failed; retrying',
+          ),
+      },
+    )
     if (rev) {
       this.#rev = rev
       Object.assign(this.shard, doc, { _rev: rev })
@@ -239,7 +284,7 @@ export class ShardRun {
   }
 
   async #reread(): Promise<ShardDoc | undefined> {
-    const read = await readShard(this.#context.db, this.shard._id)
+    const read = await retryTransient(() => readShard(this.#context.db, this.shard._id), this.#context.retry)
     if (read) this.#rev = read.doc._rev!
     return read?.doc
   }

@@ -104,9 +104,11 @@ t.test('an engine killed with SIGKILL and restarted: nothing runs twice, nothing
     return doc?.state === 'lost' && doc
   })
   t.equal(lost.reason, 'engine restarted')
+  // The engine doc is written at start and then with each heartbeat (10 s): the doc of the
+  // killed boot may still say idle, so wait for the new boot's.
   const engine = await waitFor('the restarted engine registered again', async () => {
     const doc = await getDoc<EngineDoc>(fleet, 'engine:k1')
-    return doc?.state === 'idle' && doc
+    return doc?.state === 'idle' && doc.bootId !== before.bootId && doc
   })
   t.ok(
     engine.checkpoint !== null && engine.bootId !== before.bootId,
