@@ -1,7 +1,7 @@
 import t from 'tap'
+import type { LoadJob } from '../../load/job.js'
 import { runLoad } from '../../load/run.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
-import type { LoadJob } from '../../load/job.js'
 
 const job: LoadJob = {
   model: 'rush',
@@ -13,13 +13,16 @@ const job: LoadJob = {
 }
 
 for (const workers of [0, 2]) {
-  t.test(`a run aborted before it starts sends nothing and returns at once (${workers} workers)`, async (t) => {
-    const abort = new AbortController()
-    abort.abort()
-    const began = Date.now()
-    const result = await runLoad(job, { workers, signal: abort.signal })
-    t.ok(Date.now() - began < 10_000, 'it did not run its 60 s pattern')
-    t.equal(result.cutShort, true)
-    t.equal(result.summary.sent, 0)
-  })
+  t.test(
+    `a run aborted before it starts sends nothing and returns at once (${workers} workers)`,
+    async (t) => {
+      const abort = new AbortController()
+      abort.abort()
+      const began = Date.now()
+      const result = await runLoad(job, { workers, signal: abort.signal })
+      t.ok(Date.now() - began < 10_000, 'it did not run its 60 s pattern')
+      t.equal(result.cutShort, true)
+      t.equal(result.summary.sent, 0)
+    },
+  )
 }
