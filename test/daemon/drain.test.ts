@@ -1,28 +1,15 @@
 import t from 'tap'
 import { abortRush, rushStatus } from '../../lib/couch/rushes.js'
-import { cleanups, startCouch, type TestCouch, waitFor } from '../harness/couch.js'
-import { migrateRegions } from '../harness/plane.js'
-import { startTarget, type Target } from '../harness/target.js'
+import { waitFor } from '../harness/couch.js'
+import { oneRegion } from '../harness/plane.js'
 import { engineArgs, fleetDoc, shardDoc, spawnEngine, submitOneShard } from './engine-process.js'
-
-async function setUp(t: {
-  teardown(fn: () => unknown): void
-}): Promise<{ server: TestCouch; target: Target; later: (fn: () => unknown) => void }> {
-  const later = cleanups(t)
-  const server = await startCouch()
-  later(() => server.stop())
-  const target = await startTarget(5)
-  later(() => target.close())
-  await migrateRegions({ 'us-east-1': server }, server.prefix)
-  return { server, target, later }
-}
 
 const staticIdentity = (id: string) => ['--identity', 'static', '--instance-id', id, '--region', 'us-east-1']
 
 t.test(
   'SIGTERM: a shard not started goes back to the queue, a running one finishes, heartbeats go on, then gone and exit 0',
   async (t) => {
-    const { server, target, later } = await setUp(t)
+    const { server, target, later } = await oneRegion(t)
     const engine = spawnEngine(engineArgs(server, [...staticIdentity('d1'), '--drain-timeout', '20s']))
     later(() => engine.kill())
     await waitFor('the engine registered', () => fleetDoc(server, 'd1'))
@@ -72,7 +59,7 @@ t.test(
 )
 
 t.test('SIGTERM during a shard that cannot end in time: stopped at once, lost with the reason', async (t) => {
-  const { server, target, later } = await setUp(t)
+  const { server, target, later } = await oneRegion(t)
   const engine = spawnEngine(engineArgs(server, [...staticIdentity('d2'), '--drain-timeout', '30s']))
   later(() => engine.kill())
   await waitFor('the engine registered', () => fleetDoc(server, 'd2'))
@@ -98,7 +85,7 @@ t.test('SIGTERM during a shard that cannot end in time: stopped at once, lost wi
 })
 
 t.test('a second SIGTERM stops a finishing shard at once', async (t) => {
-  const { server, target, later } = await setUp(t)
+  const { server, target, later } = await oneRegion(t)
   const engine = spawnEngine(engineArgs(server, [...staticIdentity('d3'), '--drain-timeout', '60s']))
   later(() => engine.kill())
   await waitFor('the engine registered', () => fleetDoc(server, 'd3'))
@@ -116,7 +103,7 @@ t.test('a second SIGTERM stops a finishing shard at once', async (t) => {
 })
 
 t.test('an engine drains while a rush is aborted: the abort still reaches it', async (t) => {
-  const { server, target, later } = await setUp(t)
+  const { server, target, later } = await oneRegion(t)
   const engine = spawnEngine(engineArgs(server, [...staticIdentity('d4'), '--drain-timeout', '60s']))
   later(() => engine.kill())
   await waitFor('the engine registered', () => fleetDoc(server, 'd4'))

@@ -4,8 +4,7 @@ import { abortRush, readRush, rushStatus, submitRush } from '../../lib/couch/rus
 import type { ShardDoc } from '../../lib/documents.js'
 import type { RushSpec } from '../../lib/split.js'
 import { cleanups, startCouch, type TestCouch, uniquePrefix, waitFor } from '../harness/couch.js'
-import { migrateRegions, startEngine } from '../harness/plane.js'
-import { startTarget } from '../harness/target.js'
+import { migrateRegions, oneRegion, startEngine } from '../harness/plane.js'
 
 const spec = (url: string, overrides: Partial<RushSpec>): RushSpec => ({
   model: 'rush',
@@ -26,12 +25,7 @@ async function shardsOf(server: TestCouch, rushId: string, region = 'us-east-1')
 }
 
 t.test('engines racing for the same shards: each shard is claimed and run exactly once', async (t) => {
-  const later = cleanups(t)
-  const server = await startCouch()
-  later(() => server.stop())
-  const target = await startTarget(5)
-  later(() => target.close())
-  await migrateRegions({ 'us-east-1': server }, server.prefix)
+  const { server, target, later } = await oneRegion(t)
   const engines = [
     await startEngine(server.url, server.prefix, 'a', 'us-east-1'),
     await startEngine(server.url, server.prefix, 'b', 'us-east-1'),
@@ -59,12 +53,7 @@ t.test('engines racing for the same shards: each shard is claimed and run exactl
 })
 
 t.test('an abort stops every shard of the rush within a second', async (t) => {
-  const later = cleanups(t)
-  const server = await startCouch()
-  later(() => server.stop())
-  const target = await startTarget(5)
-  later(() => target.close())
-  await migrateRegions({ 'us-east-1': server }, server.prefix)
+  const { server, target, later } = await oneRegion(t)
   const engines = [
     await startEngine(server.url, server.prefix, 'a', 'us-east-1', { capacity: 4 }),
     await startEngine(server.url, server.prefix, 'b', 'us-east-1', { capacity: 4 }),

@@ -5,20 +5,14 @@ import t from 'tap'
 import { getDoc } from '../../lib/couch/client.js'
 import { submitRush } from '../../lib/couch/rushes.js'
 import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
-import { cleanups, startCouch, waitFor } from '../harness/couch.js'
-import { migrateRegions } from '../harness/plane.js'
-import { startTarget } from '../harness/target.js'
+import { waitFor } from '../harness/couch.js'
+import { oneRegion } from '../harness/plane.js'
 
 const MAIN = fileURLToPath(new URL('../../dist/daemon/main.js', import.meta.url))
 
 t.test('an engine killed with SIGKILL and restarted: nothing runs twice, nothing stays held', async (t) => {
   if (!existsSync(MAIN)) throw new Error('build first: npx tsc -p . (this test runs dist/daemon/main.js)')
-  const later = cleanups(t)
-  const server = await startCouch()
-  later(() => server.stop())
-  const target = await startTarget(5)
-  later(() => target.close())
-  await migrateRegions({ 'us-east-1': server }, server.prefix)
+  const { server, target, later } = await oneRegion(t)
   const dispatch = server.couch.db(server.couch.names.dispatch('us-east-1'))
   const shard = (rush: string) => getDoc<ShardDoc>(dispatch, `shard:${rush}:0`)
 

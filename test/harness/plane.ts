@@ -3,7 +3,8 @@ import { Engine, type EngineEvent, type EngineOptions } from '../../daemon/engin
 import { StaticIdentity } from '../../daemon/identity.js'
 import { silentLogger } from '../../daemon/log.js'
 import { type Couch, connectCouch } from '../../lib/couch/client.js'
-import type { TestCouch } from './couch.js'
+import { cleanups, startCouch, type TestCouch } from './couch.js'
+import { startTarget, type Target } from './target.js'
 
 /** Migrates the given regions (region name → test server) with one prefix. */
 export async function migrateRegions(servers: Record<string, TestCouch>, prefix: string) {
@@ -73,4 +74,20 @@ export async function startEngine(
       })
     },
   }
+}
+
+/**
+ * One region for an engine test: a migrated test CouchDB (us-east-1) and a target that
+ * answers after 5 ms, both stopped after the test; `later` queues more clean-ups.
+ */
+export async function oneRegion(t: {
+  teardown(fn: () => unknown): void
+}): Promise<{ server: TestCouch; target: Target; later: (fn: () => unknown) => void }> {
+  const later = cleanups(t)
+  const server = await startCouch()
+  later(() => server.stop())
+  const target = await startTarget(5)
+  later(() => target.close())
+  await migrateRegions({ 'us-east-1': server }, server.prefix)
+  return { server, target, later }
 }
