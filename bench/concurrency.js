@@ -3,7 +3,10 @@ import { loadAverage, portFree, raiseSysctl, sleep } from './lib/processes.js'
 import { mergeSorted, peakOverlap, startSlowServer } from './lib/targets.js'
 import { runAutocannon, runStampede, runWrk } from './lib/tools.js'
 
-const DELAY_MS = 1000
+// How long the target takes to answer. 1 s (the issue's set-up) needs 50,000 answers a second to
+// keep 50,000 in flight; a longer delay (BENCH_TARGET_DELAY_MS) shows them all in flight at once.
+const DELAY_MS = Number(process.env.BENCH_TARGET_DELAY_MS ?? 1000)
+const REQUEST_TIMEOUT = `${Math.max(10, Math.ceil((DELAY_MS * 3) / 1000))}s`
 const HOSTNAME = 'bench.test'
 
 function localPortRange() {
@@ -97,6 +100,7 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
       users,
       pattern,
       targetDelayMs: DELAY_MS,
+      requestTimeout: REQUEST_TIMEOUT,
       addresses,
       port,
       localPortRange: `${range.low}-${range.high}`,
@@ -112,7 +116,7 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
     log(`  concurrency: stampede ${pattern} over ${addresses.join(',')}:${port} …`)
     const run = await runStampede(
       `http://${HOSTNAME}:${port}/`,
-      ['--resolve', `${HOSTNAME}:${addresses.join(',')}`, '--pattern', pattern, '--timeout', '10s'],
+      ['--resolve', `${HOSTNAME}:${addresses.join(',')}`, '--pattern', pattern, '--timeout', REQUEST_TIMEOUT],
       { timeoutMs: (runSeconds + 90) * 1000, watchRss: true },
     )
     const target = await observe(servers)
@@ -140,7 +144,7 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
           const run =
             tool === 'autocannon'
               ? await runAutocannon(url, ['-c', String(level), '-d', String(seconds), '-t', '10'], bound)
-              : await runWrk(url, ['-t2', `-c${level}`, `-d${seconds}s`, '--timeout', '10s'], bound)
+              : await runWrk(url, ['-t2', `-c${level}`, `-d${seconds}s`, '--timeout', REQUEST_TIMEOUT], bound)
           const target = await observe(servers)
           const summary = { connections: level, ...summarizeRun(run, target, level) }
           result.peers[tool].push(summary)

@@ -8,7 +8,7 @@ import {
   updateSeq,
   viewRows,
 } from '../lib/couch/client.js'
-import { type Change, followChanges, type Seq, sleep } from '../lib/couch/follow.js'
+import { type Change, FEED_MAX_BACKOFF_MS, followChanges, type Seq, sleep } from '../lib/couch/follow.js'
 import { readShard, settleShard } from '../lib/couch/shards.js'
 import { type AbortDoc, type EngineDoc, type EngineState, engineId, type ShardDoc } from '../lib/documents.js'
 import type { AddressPolicy } from '../load/safety.js'
@@ -84,6 +84,7 @@ export class Engine {
   #rescan: { at: number; timer: NodeJS.Timeout } | undefined
   #following: Promise<void> | undefined
   #draining = false
+  #feedAliveAt: number | undefined
   #drain: { deadline: number; reason: string; hurry: AbortController; done: Promise<void> } | undefined
   readonly stats: EngineStats = { writes: 0, startedAt: Date.now() }
 
@@ -157,12 +158,29 @@ export class Engine {
       heartbeatMs: this.#options.feedHeartbeatMs,
       onChange: (change) => this.#serialized(() => this.#handle(change)),
       onError: (err, wait) => log.warn({ err: err.message, retryInMs: wait }, 'dispatch feed interrupted'),
+      onAlive: () => {
+        this.#feedAliveAt = Date.now()
+      },
     })
     log.info(
       { instanceId, region, since, checkpoint: previous?.checkpoint ?? null },
       'engine following dispatch',
     )
     this.#event({ type: 'following', since })
+  }
+
+  /**
+   * For the systemd watchdog: `true`, or why not. The feed loop must show life — bytes
+   * (heartbeats included) or a reconnect attempt — within three feed heartbeats plus the
+   * longest back-off. A database that is down is not unhealthy (the loop keeps retrying, and
+   * restarting the engine would not help); a loop that stopped trying is.
+   */
+  health(now = Date.now()): true | string {
+    if (this.#feedAliveAt === undefined) return true
+    const heartbeat = this.#options.feedHeartbeatMs ?? 10_000
+    const allowed = heartbeat * 3 + FEED_MAX_BACKOFF_MS + 1000
+    const silent = now - this.#feedAliveAt
+    return silent <= allowed ? true : `dispatch feed silent for ${Math.round(silent / 1000)} s`
   }
 
   /** Drains at once: what is not started goes back to the queue, what runs is stopped (`lost`). */

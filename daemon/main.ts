@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
     if (metadata && config.spotPollMs > 0) lifecycle.watchSpot(metadata, config.spotPollMs)
     void notify.ready(`registered as ${who.instanceId}; following the dispatch feed of ${who.region}`)
     const watchdog = notify.startWatchdog({
-      healthy: () => true,
+      healthy: () => engine.health(),
       onSkip: (reason) => log.warn({ reason }, 'watchdog ping skipped'),
     })
     const reason = await lifecycle.run(engine)

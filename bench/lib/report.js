@@ -122,11 +122,11 @@ export function renderConcurrency(b, { markdown }) {
   }
   return [
     heading(
-      `2. Concurrency (${fmt(b.config.users)} users, one connection each, target answers after 1 s)`,
+      `2. Concurrency (${fmt(b.config.users)} users, one connection each, target answers after ${b.config.targetDelayMs / 1000} s)`,
       markdown,
     ),
     '',
-    `Stampede: \`--pattern ${b.config.pattern} --timeout 10s\`, auto workers, \`--resolve\` over ${b.config.addresses.join(', ')} ` +
+    `Stampede: \`--pattern ${b.config.pattern} --timeout ${b.config.requestTimeout ?? '10s'}\`, auto workers, \`--resolve\` over ${b.config.addresses.join(', ')} ` +
       `port ${b.config.port} (local port range ${b.config.localPortRange}); one Node target process per address. ` +
       `Peers take one URL, so one address, and run in one process (open-file limit ${fmt(b.config.openFileLimit)}). ` +
       `Peaks are exact, merged from the targets' time records; time to open = first connection to the peak count. ` +

@@ -6,8 +6,8 @@ import { freePort, killGroup, pinned, sleep, spawnTracked, tempDir } from './pro
 
 const SLOW_SERVER = fileURLToPath(new URL('../targets/slow-server.js', import.meta.url))
 
-/** Resolves when GET url answers, or rejects after `ms`. */
-export async function waitForHttp(url, ms = 10_000) {
+/** Resolves when GET url answers (each try may take `answerMs`), or rejects after `ms`. */
+export async function waitForHttp(url, ms = 10_000, answerMs = 2000) {
   const deadline = Date.now() + ms
   for (;;) {
     const ok = await new Promise((resolve) => {
@@ -16,7 +16,7 @@ export async function waitForHttp(url, ms = 10_000) {
         res.on('end', () => resolve(res.statusCode === 200))
       })
       req.on('error', () => resolve(false))
-      req.setTimeout(2000, () => req.destroy())
+      req.setTimeout(answerMs, () => req.destroy())
       req.end()
     })
     if (ok) return
@@ -102,7 +102,8 @@ export async function startSlowServer({ host = '127.0.0.1', port, delayMs, core,
     child.once('exit', (code) => reject(new Error(`target ${host}:${port} exited (${code})`)))
   })
   const url = `http://${host}:${listening}/`
-  await waitForHttp(url)
+  // The probe waits for one delayed answer.
+  await waitForHttp(url, 10_000 + delayMs, delayMs + 2000)
   await new Promise((resolve) => {
     child.once('message', resolve)
     child.send({ type: 'reset' })

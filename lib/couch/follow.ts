@@ -1,6 +1,9 @@
 import { StampedeError } from '../errors.js'
 import type { Couch } from './client.js'
 
+/** The longest wait between two reconnect attempts, by default. */
+export const FEED_MAX_BACKOFF_MS = 10_000
+
 /** A sequence is opaque: a string on CouchDB 2+, a number on PouchDB Server. Never compare two. */
 export type Seq = string | number
 
@@ -23,6 +26,8 @@ export interface FollowOptions<D> {
    */
   onChange: (change: Change<D>) => Promise<void>
   onError?: (err: StampedeError, retryInMs: number) => void
+  /** Called whenever the feed shows life: bytes arrived (heartbeats too), or a reconnect is tried. */
+  onAlive?: () => void
   signal: AbortSignal
   /** Server heartbeat; a connection silent for three heartbeats is dropped and re-opened. */
   heartbeatMs?: number
@@ -44,17 +49,19 @@ export async function followChanges<D>(options: FollowOptions<D>): Promise<void>
   const { couch, db, signal } = options
   const heartbeatMs = options.heartbeatMs ?? 10_000
   const minBackoff = options.minBackoffMs ?? 250
-  const maxBackoff = options.maxBackoffMs ?? 10_000
+  const maxBackoff = options.maxBackoffMs ?? FEED_MAX_BACKOFF_MS
   let since = options.since
   let backoff = minBackoff
   while (!signal.aborted) {
     try {
+      options.onAlive?.()
       await streamChanges<D>(
         couch,
         db,
         since,
         heartbeatMs,
         signal,
+        options.onAlive,
         async (change) => {
           await options.onChange(change)
           since = change.seq
@@ -91,6 +98,7 @@ async function streamChanges<D>(
   since: Seq,
   heartbeatMs: number,
   signal: AbortSignal,
+  onAlive: (() => void) | undefined,
   onChange: (change: Change<D>) => Promise<void>,
   onEnd: (lastSeq: Seq) => void,
 ): Promise<void> {
@@ -122,6 +130,7 @@ async function streamChanges<D>(
     let pending = ''
     for await (const chunk of response.body) {
       // Any bytes, heartbeats included, prove the connection alive.
+      onAlive?.()
       clearTimeout(timer)
       timer = setTimeout(() => silence.abort(), heartbeatMs * 3)
       pending += decoder.decode(chunk as Uint8Array, { stream: true })

@@ -50,3 +50,29 @@ t.test(
     t.equal(target.count, 0)
   },
 )
+
+t.test(
+  'the watchdog health follows the dispatch feed: alive while it shows life, not once it stops',
+  async (t) => {
+    const server = await startCouch({ prefix: uniquePrefix() })
+    t.teardown(() => server.stop())
+    await migrateRegions({ 'us-east-1': server }, server.prefix)
+    // Feed heartbeat 200 ms: silence is allowed for 3 × 200 ms + the 10 s longest back-off + 1 s.
+    const engine = await startEngine(server.url, server.prefix, 'health-1', 'us-east-1', {
+      feedHeartbeatMs: 200,
+    })
+    t.equal(engine.engine.health(), true, 'healthy while following')
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 2000))
+    const before = Date.now()
+    await pause()
+    t.equal(engine.engine.health(before + 12_500), true, 'heartbeats kept the feed alive meanwhile')
+    await engine.engine.stop()
+    const stopped = Date.now()
+    await pause()
+    t.match(
+      engine.engine.health(stopped + 12_500),
+      /dispatch feed silent for \d+ s/,
+      'a feed loop that stopped is a reason',
+    )
+  },
+)
