@@ -103,8 +103,10 @@ async function runWorkers(
   let failure: StampedeError | undefined
   let cutShort = false
   let started = false
+  // A worker that failed may close its channel between the check and the write: such a
+  // send fails quietly (its exit is handled on its own), never as an unhandled 'error'.
   const tell = (child: ChildProcess, message: ToWorker) => {
-    if (child.connected) child.send(message)
+    if (child.connected) child.send(message, () => {})
   }
   const stopAll = () => {
     for (const child of children) tell(child, { type: 'stop' })
@@ -161,6 +163,16 @@ async function runWorkers(
     })
     exits.push(
       new Promise<void>((resolve) => {
+        // A failed send is told by its callback; 'error' matters only when no process started.
+        child.on('error', (err) => {
+          if (child.pid !== undefined) return
+          failure ??= new StampedeError('STAMPEDE_WORKER_START', `cannot start a load worker: ${err.message}`)
+          finished = true
+          merger.finish(index)
+          stopAll()
+          allSettled()
+          resolve()
+        })
         child.on('exit', (code, signalName) => {
           if (!finished) {
             failure ??= new StampedeError(

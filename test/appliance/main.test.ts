@@ -55,6 +55,8 @@ t.test(
       })
 
     await line(/^The appliance stays up/)
+    // The hints come after that line: wait for the last of them.
+    await line(/^\s+node dist\/cli\/main\.js status/)
     const out = lines.join('\n')
     const urls = [...out.matchAll(/https?:\/\/[^\s/]+/g)].map((m) => new URL(m[0]))
     t.ok(urls.length >= 4, `${urls.length} addresses printed`)
