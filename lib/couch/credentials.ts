@@ -22,7 +22,12 @@ export function loadCredentials(env: NodeJS.ProcessEnv = process.env): Credentia
       throw new UsageError(`cannot read credentials file ${file}: ${(err as Error).message}`)
     }
     if (text.startsWith('{')) {
-      const parsed = JSON.parse(text) as Partial<Credentials>
+      let parsed: Partial<Credentials>
+      try {
+        parsed = JSON.parse(text) as Partial<Credentials>
+      } catch {
+        throw new UsageError(`credentials file ${file} is not valid JSON`)
+      }
       if (typeof parsed.username !== 'string' || typeof parsed.password !== 'string') {
         throw new UsageError(`credentials file ${file} must hold {"username", "password"}`)
       }
