@@ -4,9 +4,8 @@ import { connectCouch, getDocs } from '../../lib/couch/client.js'
 import { readRush, submitRush } from '../../lib/couch/rushes.js'
 import type { ShardDoc } from '../../lib/documents.js'
 import type { RushSpec } from '../../lib/split.js'
-import { cleanups, startCouch, type TestCouch, waitFor } from '../harness/couch.js'
-import { migrateRegions, startEngine, type TestEngine } from '../harness/plane.js'
-import { startTarget } from '../harness/target.js'
+import { type TestCouch, waitFor } from '../harness/couch.js'
+import { oneRegion, startEngine, type TestEngine } from '../harness/plane.js'
 
 const spec = (url: string, overrides: Partial<RushSpec>): RushSpec => ({
   model: 'rush',
@@ -35,12 +34,7 @@ const finished = (server: TestCouch, id: string) =>
 const generation = (rev: string | undefined) => Number(rev?.split('-')[0])
 
 t.test('four engines, a rush of four shards: one shard each, few lost claims', async (t) => {
-  const later = cleanups(t)
-  const server = await startCouch()
-  later(() => server.stop())
-  const target = await startTarget()
-  later(() => target.close())
-  await migrateRegions({ 'us-east-1': server }, server.prefix)
+  const { server, target, later } = await oneRegion(t, 0)
   const engines: TestEngine[] = []
   for (const name of ['a', 'b', 'c', 'd'])
     engines.push(await startEngine(server.url, server.prefix, name, 'us-east-1'))
@@ -62,12 +56,7 @@ t.test('four engines, a rush of four shards: one shard each, few lost claims', a
 })
 
 t.test('a lone engine runs every shard of a rush, even one already late', async (t) => {
-  const later = cleanups(t)
-  const server = await startCouch()
-  later(() => server.stop())
-  const target = await startTarget()
-  later(() => target.close())
-  await migrateRegions({ 'us-east-1': server }, server.prefix)
+  const { server, target, later } = await oneRegion(t, 0)
   const engine = await startEngine(server.url, server.prefix, 'solo', 'us-east-1')
   later(() => engine.engine.stop())
 
@@ -109,12 +98,7 @@ t.test('a lone engine runs every shard of a rush, even one already late', async 
 })
 
 t.test('shard writes that fail transiently (a closed keep-alive socket) are retried', async (t) => {
-  const later = cleanups(t)
-  const server = await startCouch()
-  later(() => server.stop())
-  const target = await startTarget()
-  later(() => target.close())
-  await migrateRegions({ 'us-east-1': server }, server.prefix)
+  const { server, target, later } = await oneRegion(t, 0)
   // The first try of each running and final write fails as a closed socket does.
   const failed: string[] = []
   const flaky = (db: Nano.DocumentScope<unknown>): Nano.DocumentScope<unknown> =>

@@ -6,8 +6,7 @@ import {
   watchSpotInterruption,
 } from '../../daemon/imds-identity.js'
 import { ManualClock } from '../../emulators/clock.js'
-import { type ImdsEmulator, startImds } from '../../emulators/imds.js'
-import '../harness/aws.js'
+import { testImds } from '../harness/aws.js'
 
 const instance = {
   instanceId: 'i-0a1b2c3d4e5f60718',
@@ -16,14 +15,8 @@ const instance = {
   instanceType: 'm7i.xlarge',
 }
 
-async function imds(
-  t: { teardown: (fn: () => unknown) => void },
-  clock = new ManualClock(),
-): Promise<ImdsEmulator> {
-  const server = await startImds(instance, { clock })
-  t.teardown(() => server.close())
-  return server
-}
+const imds = (t: { teardown: (fn: () => unknown) => void }, clock = new ManualClock()) =>
+  testImds(t, instance, clock)
 
 t.test('an engine on EC2 knows itself from IMDSv2', async (t) => {
   const server = await imds(t)

@@ -1,8 +1,8 @@
 import { MetadataService } from '@aws-sdk/ec2-metadata-service'
 import t from 'tap'
 import { ManualClock } from '../../emulators/clock.js'
-import { type ImdsEmulator, startImds } from '../../emulators/imds.js'
-import '../harness/aws.js'
+import type { ImdsEmulator } from '../../emulators/imds.js'
+import { testImds } from '../harness/aws.js'
 
 const instance = {
   instanceId: 'i-0123456789abcdef0',
@@ -12,14 +12,8 @@ const instance = {
   userData: '#cloud-config\n',
 }
 
-async function imds(
-  t: { teardown: (fn: () => unknown) => void },
-  clock = new ManualClock(),
-): Promise<ImdsEmulator> {
-  const server = await startImds(instance, { clock })
-  t.teardown(() => server.close())
-  return server
-}
+const imds = (t: { teardown: (fn: () => unknown) => void }, clock = new ManualClock()) =>
+  testImds(t, instance, clock)
 
 function sdk(
   server: ImdsEmulator,

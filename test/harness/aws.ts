@@ -4,6 +4,8 @@
  * 169.254.169.254, a profile in ~/.aws, a real endpoint) fail fast instead of reaching out.
  */
 import { EC2Client } from '@aws-sdk/client-ec2'
+import { ManualClock } from '../../emulators/clock.js'
+import { type ImdsEmulator, type ImdsInstance, startImds } from '../../emulators/imds.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 process.env.AWS_EC2_METADATA_DISABLED = 'true'
@@ -20,4 +22,15 @@ export const dummyCredentials = {
 /** A real EC2 client pointed at an emulator, without retries unless asked. */
 export function ec2Client(endpoint: string, region = 'us-east-1', maxAttempts = 1): EC2Client {
   return new EC2Client({ region, endpoint, credentials: dummyCredentials, maxAttempts })
+}
+
+/** An IMDS emulator for `instance` on a manual clock (by default), closed after the test. */
+export async function testImds(
+  t: { teardown: (fn: () => unknown) => void },
+  instance: ImdsInstance,
+  clock = new ManualClock(),
+): Promise<ImdsEmulator> {
+  const server = await startImds(instance, { clock })
+  t.teardown(() => server.close())
+  return server
 }

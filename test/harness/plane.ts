@@ -78,15 +78,17 @@ export async function startEngine(
 
 /**
  * One region for an engine test: a migrated test CouchDB (us-east-1) and a target that
- * answers after 5 ms, both stopped after the test; `later` queues more clean-ups.
+ * answers after `targetDelayMs` (5 ms by default), both stopped after the test; `later`
+ * queues more clean-ups.
  */
-export async function oneRegion(t: {
-  teardown(fn: () => unknown): void
-}): Promise<{ server: TestCouch; target: Target; later: (fn: () => unknown) => void }> {
+export async function oneRegion(
+  t: { teardown(fn: () => unknown): void },
+  targetDelayMs = 5,
+): Promise<{ server: TestCouch; target: Target; later: (fn: () => unknown) => void }> {
   const later = cleanups(t)
   const server = await startCouch()
   later(() => server.stop())
-  const target = await startTarget(5)
+  const target = await startTarget(targetDelayMs)
   later(() => target.close())
   await migrateRegions({ 'us-east-1': server }, server.prefix)
   return { server, target, later }
