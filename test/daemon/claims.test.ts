@@ -1,6 +1,6 @@
 import type Nano from 'nano'
 import t from 'tap'
-import { connectCouch, getDocs } from '../../lib/couch/client.js'
+import { getDocs } from '../../lib/couch/client.js'
 import { readRush, submitRush } from '../../lib/couch/rushes.js'
 import type { ShardDoc } from '../../lib/documents.js'
 import type { RushSpec } from '../../lib/split.js'
@@ -119,7 +119,7 @@ t.test('shard writes that fail transiently (a closed keep-alive socket) are retr
         }
       },
     })
-  const couch = connectCouch(server.url, { prefix: server.prefix })
+  const couch = server.connect()
   const real = await startEngine(server.url, server.prefix, 'e2', 'us-east-1', {
     leaseMs: 600,
     couch: {

@@ -5,7 +5,7 @@ import t from 'tap'
 import { getDoc } from '../../lib/couch/client.js'
 import { submitRush } from '../../lib/couch/rushes.js'
 import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
-import { waitFor } from '../harness/couch.js'
+import { couchEnv, waitFor } from '../harness/couch.js'
 import { oneRegion } from '../harness/plane.js'
 
 const MAIN = fileURLToPath(new URL('../../dist/daemon/main.js', import.meta.url))
@@ -35,7 +35,7 @@ t.test('an engine killed with SIGKILL and restarted: nothing runs twice, nothing
         'warn',
       ],
       {
-        env: { ...process.env, STAMPEDE_DB_PREFIX: server.prefix },
+        env: { ...process.env, ...couchEnv(), STAMPEDE_DB_PREFIX: server.prefix },
         stdio: ['ignore', 'ignore', 'inherit'],
       },
     )

@@ -11,7 +11,7 @@ import { startEc2 } from '../../emulators/ec2.js'
 import { engineLauncher } from '../../emulators/engine-launcher.js'
 import { watchRush } from '../../lib/couch/rushes.js'
 import { dummyCredentials } from '../harness/aws.js'
-import { cleanups, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
+import { cleanups, couchEnv, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
 import { reconcileDeps, S, testPolicy } from '../harness/fleet.js'
 import { migrateRegions } from '../harness/plane.js'
 import { startTarget } from '../harness/target.js'
@@ -32,7 +32,7 @@ t.test('queued rush → launched engines run it → the fleet scales back to the
     prefix,
     allowLoopback: true,
     stopTimeoutMs: 10_000,
-    env: { STAMPEDE_DRAIN_TIMEOUT: '5s', STAMPEDE_WORKERS: '0' },
+    env: { ...couchEnv(), STAMPEDE_DRAIN_TIMEOUT: '5s', STAMPEDE_WORKERS: '0' },
   })
   const ec2 = await startEc2({ regions: REGIONS, pendingMs: 200, shuttingDownMs: 500, onLaunch: launcher })
   later(() => ec2.close())

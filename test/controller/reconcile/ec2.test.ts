@@ -10,7 +10,7 @@ import { checkCall, renderPolicy } from '../../../controller/cloud/iam-check.js'
 import { reconcileOnce } from '../../../controller/reconcile/reconcile.js'
 import { ManualClock } from '../../../emulators/clock.js'
 import { type Ec2Call, type Ec2Emulator, startEc2 } from '../../../emulators/ec2.js'
-import { connectCouch, getDoc } from '../../../lib/couch/client.js'
+import { getDoc } from '../../../lib/couch/client.js'
 import { rushStatus } from '../../../lib/couch/rushes.js'
 import type { EngineDoc } from '../../../lib/documents.js'
 import { dummyCredentials } from '../../harness/aws.js'
@@ -30,7 +30,7 @@ t.teardown(() => server.stop())
 async function setup(t: { teardown: (fn: () => unknown) => void }) {
   const prefix = uniquePrefix()
   await migrateRegions(Object.fromEntries(REGIONS.map((r) => [r, { ...server, prefix }])), prefix)
-  const couch = connectCouch(server.url, { prefix })
+  const couch = server.connect(prefix)
   const clock = new ManualClock()
   const ec2 = await startEc2({ clock, pendingMs: 5 * S, shuttingDownMs: 5 * S })
   const cloud = new AwsCloudProvider({ endpoint: ec2.url, credentials: dummyCredentials, backoffMs: () => 5 })
