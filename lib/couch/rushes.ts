@@ -4,7 +4,6 @@ import {
   type AbortDoc,
   abortId,
   assertValidDoc,
-  FINAL_SHARD_STATES,
   type RushDoc,
   type RushState,
   rushDocId,
@@ -15,6 +14,7 @@ import {
 import { StampedeError } from '../errors.js'
 import { createHistogram, type LatencyHistogram, mergeInto } from '../histogram.js'
 import { patternDuration } from '../pattern.js'
+import { isFinal, markAborted } from '../shard-state.js'
 import { newRush, type RushSpec, splitRush } from '../split.js'
 import { type Summary, summarize } from '../summary.js'
 import type { Point } from '../timeline.js'
@@ -93,8 +93,7 @@ export function rushStateOf(
   shards: Pick<ShardDoc, 'state'>[],
 ): RushState {
   if (rush.state === 'aborted' || shards.some((shard) => shard.state === 'aborted')) return 'aborted'
-  const final =
-    shards.length === rush.shards.length && shards.every((shard) => FINAL_SHARD_STATES.includes(shard.state))
+  const final = shards.length === rush.shards.length && shards.every((shard) => isFinal(shard.state))
   if (final) return shards.every((shard) => shard.state === 'done') ? 'done' : 'failed'
   if (shards.some((shard) => shard.state !== 'queued')) return 'running'
   return 'queued'
@@ -145,11 +144,9 @@ export async function abortRush(couch: Couch, id: string, reason = 'aborted by t
     await createOnce(couch.db(couch.names.dispatch(region)), abort)
   }
   for (const ref of rush.shards) {
-    await updateDoc<ShardDoc>(couch.db(couch.names.dispatch(ref.region)), ref.id, (shard) => {
-      if (!shard || FINAL_SHARD_STATES.includes(shard.state)) return undefined
-      const { leaseUntil, ...rest } = shard
-      return { ...rest, state: 'aborted', reason }
-    })
+    await updateDoc<ShardDoc>(couch.db(couch.names.dispatch(ref.region)), ref.id, (shard) =>
+      !shard || isFinal(shard.state) ? undefined : markAborted(shard, reason),
+    )
   }
   await updateDoc<RushDoc>(couch.db(couch.names.fleet), rushDocId(id), (current) =>
     current && current.state !== 'aborted' ? { ...current, state: 'aborted', updatedAt: at } : undefined,
