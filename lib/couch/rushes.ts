@@ -179,6 +179,8 @@ interface WatchOptions {
   graceMs?: number
   /** Read once and return what is complete now. */
   once?: boolean
+  /** The shards as each read found them (the API's status comes from the same reads). */
+  onShards?: (shards: ShardDoc[]) => void
 }
 
 /**
@@ -202,6 +204,7 @@ export async function watchRush(
     try {
       shards = await readShards(couch, rush)
       for (const shard of shards) assembler.shard(shard)
+      options.onShards?.(shards)
       for (const entry of await readEntries(couch, id, assembler.next)) assembler.add(entry)
     } catch (err) {
       throw couchFailure(err, `watching rush ${id}`)
