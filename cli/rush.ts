@@ -7,6 +7,7 @@ import { DEFAULT_MAX_IN_FLIGHT, type LoadJob } from '../load/job.js'
 import { runLoad } from '../load/run.js'
 import { LOCAL_POLICY } from '../load/safety.js'
 import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions, couchUrlOption } from './couch-options.js'
+import { EXPORT_OPTIONS, Exports, ReportSeconds } from './exports.js'
 import { type CommandSpec, integerOption, listOption, type ParsedOptions, stringOption } from './options.js'
 import { Progress } from './progress.js'
 import { formatSummary, formatThresholds, type RunReport, runReportJson } from './report.js'
@@ -59,6 +60,7 @@ export const RUSH: CommandSpec = {
       value: 'FILE',
       description: 'write the summary and timeline as JSON to FILE (- for stdout)',
     },
+    ...EXPORT_OPTIONS,
     {
       name: 'workers',
       short: 'w',
@@ -164,13 +166,20 @@ async function runHere(
   job: LoadJob,
   values: ParsedOptions,
   progress: Progress | undefined,
+  seconds: ReportSeconds | undefined,
 ): Promise<Outcome> {
   const startedAt = new Date().toISOString()
   const result = await interruptible((signal) =>
     runLoad(job, {
       workers: workersOption(values),
       signal,
-      onSecond: progress ? (point, histogram) => progress.second(point, histogram) : undefined,
+      onSecond:
+        progress || seconds
+          ? (point, histogram) => {
+              progress?.second(point, histogram)
+              seconds?.second(point, histogram)
+            }
+          : undefined,
     }),
   )
   const where = result.workers === 0 ? 'in process' : `${result.workers} load processes`
@@ -191,6 +200,7 @@ async function runThroughCouch(
   values: ParsedOptions,
   thresholds: Threshold[],
   progress: Progress | undefined,
+  seconds: ReportSeconds | undefined,
 ): Promise<Outcome | string> {
   if (stringOption(values, 'workers') !== undefined) {
     throw new UsageError('--workers is for local runs: with --couch the engines decide')
@@ -213,6 +223,7 @@ async function runThroughCouch(
     ...(shardsPerRegion !== undefined && { shardsPerRegion }),
   })
   if (values.detach) return id
+  seconds?.setRegions(regions)
   process.stderr.write(`rush ${id} submitted to ${regions.join(', ')}; Ctrl-C aborts it\n`)
   let interrupted = false
   const result = await interruptible(async (signal) => {
@@ -220,7 +231,15 @@ async function runThroughCouch(
       interrupted = true
       abortRush(couch, id, 'interrupted from the command line').catch(() => {})
     })
-    return watchRush(couch, id, (point, histogram) => progress?.second(point, histogram), { signal })
+    return watchRush(
+      couch,
+      id,
+      (point, histogram) => {
+        progress?.second(point, histogram)
+        seconds?.second(point, histogram)
+      },
+      { signal, ...(seconds && regions.length > 1 && { onRegionPoint: seconds.regionSecond }) },
+    )
   })
   const shards = result.shards.length
   const planned = patternDuration(job.pattern)
@@ -257,13 +276,21 @@ export async function rushCommand(positionals: string[], values: ParsedOptions):
   // Open the JSON file before the run: a bad path must fail now, not lose the results later.
   const jsonFd = jsonFile !== undefined && jsonFile !== '-' ? openOutput(jsonFile) : undefined
   const summaryOut = jsonFile === '-' ? process.stderr : process.stdout
+  if (values.detach && EXPORT_OPTIONS.some((option) => values[option.name] !== undefined)) {
+    throw new UsageError('--detach returns before any result: use stampede status RUSH-ID --report … later')
+  }
+  const exports = new Exports(values)
+  const seconds = exports.wanted ? new ReportSeconds() : undefined
   const progress = values.quiet ? undefined : new Progress(process.stderr, patternDuration(job.pattern))
 
   let outcome: Outcome | string
   try {
     outcome = remote
-      ? await runThroughCouch(job, values, thresholds, progress)
-      : await runHere(job, values, progress)
+      ? await runThroughCouch(job, values, thresholds, progress, seconds)
+      : await runHere(job, values, progress, seconds)
+  } catch (err) {
+    exports.close()
+    throw err
   } finally {
     progress?.done()
   }
@@ -283,6 +310,18 @@ export async function rushCommand(positionals: string[], values: ParsedOptions):
       writeSync(jsonFd, json)
       closeSync(jsonFd)
     }
+  }
+  if (seconds) {
+    exports.write(
+      seconds.build({
+        ...outcome.heading,
+        startedAt: outcome.startedAt,
+        cutShort: outcome.cutShort,
+        ...(outcome.unfinished !== undefined && { unfinished: outcome.unfinished }),
+        summary: outcome.summary,
+        thresholds: outcome.thresholds,
+      }),
+    )
   }
   if (outcome.interrupted) return 130
   if (outcome.unfinished) {

@@ -181,6 +181,11 @@ interface WatchOptions {
   once?: boolean
   /** The shards as each read found them (the API's status comes from the same reads). */
   onShards?: (shards: ShardDoc[]) => void
+  /**
+   * Each region's own merged seconds, in order, each once (for per-region charts): a
+   * region's second is complete when every shard of that region has reported it.
+   */
+  onRegionPoint?: (region: string, point: Point, histogram: LatencyHistogram) => void
 }
 
 /**
@@ -195,6 +200,15 @@ export async function watchRush(
 ): Promise<RushResult> {
   const rush = await readRush(couch, id)
   const assembler = new TimelineAssembler(rush.shards.map((ref) => ref.id))
+  const regionOf = new Map(rush.shards.map((ref) => [ref.id, ref.region]))
+  const regional = options.onRegionPoint
+    ? new Map(
+        rush.regions.map((region) => [
+          region,
+          new TimelineAssembler(rush.shards.filter((ref) => ref.region === region).map((ref) => ref.id)),
+        ]),
+      )
+    : undefined
   const timeline: Point[] = []
   const histogram = createHistogram()
   const plannedEnd = rush.startAt + patternDuration(rush.pattern) * 1000
@@ -203,9 +217,16 @@ export async function watchRush(
   for (;;) {
     try {
       shards = await readShards(couch, rush)
-      for (const shard of shards) assembler.shard(shard)
+      for (const shard of shards) {
+        assembler.shard(shard)
+        regional?.get(shard.region)?.shard(shard)
+      }
       options.onShards?.(shards)
-      for (const entry of await readEntries(couch, id, assembler.next)) assembler.add(entry)
+      const from = Math.min(assembler.next, ...[...(regional?.values() ?? [])].map((region) => region.next))
+      for (const entry of await readEntries(couch, id, from)) {
+        assembler.add(entry)
+        regional?.get(regionOf.get(entry.shard) ?? '')?.add(entry)
+      }
     } catch (err) {
       throw couchFailure(err, `watching rush ${id}`)
     }
@@ -213,6 +234,10 @@ export async function watchRush(
       timeline.push(point)
       mergeInto(histogram, second)
       onPoint(point, second)
+    }
+    for (const [region, regionAssembler] of regional ?? []) {
+      for (const { point, histogram: second } of regionAssembler.drain())
+        options.onRegionPoint?.(region, point, second)
     }
     if (assembler.complete || options.once || options.signal?.aborted || Date.now() > deadline) break
     await sleep(options.pollMs ?? 500, options.signal)
