@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { LoadJob } from '../../load/job.js'
+import { prepareRequest } from '../../load/request.js'
 import { lateStartShift, runLoad } from '../../load/run.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
 import { startTarget } from '../harness/target.js'
@@ -111,3 +112,31 @@ t.test('a run ready in time starts on the shared clock without a shift', async (
   )
   t.ok(target.arrivals[0]! >= startAt - 5, 'nothing before second 0')
 })
+
+// "sent 248.76 kB" and "0 opened" against a refused port: bytes counted when a request was
+// started, not when it reached a socket.
+for (const workers of [0, 1]) {
+  t.test(
+    `bytes sent are what reached a socket: none to a refused port, exact to a target (${workers} workers)`,
+    async (t) => {
+      const closed = await startTarget()
+      const refusedUrl = closed.url
+      await closed.close()
+      const short: LoadJob = { ...job, pattern: [{ start: 2, end: 2, duration: 1 }] }
+      const refused = await runLoad({ ...short, request: { ...job.request, url: refusedUrl } }, { workers })
+      t.ok(refused.summary.sent > 0, `${refused.summary.sent} requests tried`)
+      t.ok(refused.summary.errorsByKind.connect > 0, 'refused: connect errors')
+      t.equal(refused.summary.connects, 0, 'no connection opened')
+      t.equal(refused.summary.txBytes, 0, 'no byte sent')
+
+      const target = await startTarget()
+      t.teardown(() => target.close())
+      const request = { ...job.request, url: target.url, headers: { 'x-stampede-test': 'bytes' } }
+      const served = await runLoad({ ...short, request }, { workers })
+      t.ok(served.summary.hits > 0)
+      t.equal(served.summary.hits, target.count)
+      // prepareRequest's size is checked against the bytes undici writes in request.test.ts.
+      t.equal(served.summary.txBytes, target.count * prepareRequest(request).bytes, 'every request, exactly')
+    },
+  )
+}
