@@ -243,6 +243,14 @@ async function runThroughCouch(
   })
   const shards = result.shards.length
   const planned = patternDuration(job.pattern)
+  // Not an error (every second of every shard ran and is reported), but the timeline is
+  // longer than the pattern and the rush's ramp is not the one asked: say why.
+  for (const shard of result.shards) {
+    if (shard.startShift)
+      process.stderr.write(
+        `stampede: ${shard._id} (${shard.region}) started its pattern ${shard.startShift} s after second 0: its engine's load was ready late\n`,
+      )
+  }
   const lost = result.shards.filter((shard) => shard.state !== 'done')
   return {
     heading: {

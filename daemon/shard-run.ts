@@ -57,6 +57,8 @@ export class ShardRun {
   #released = false
   #phase: RunPhase = 'waiting'
   #progress = -1
+  /** Whole seconds after the rush's second 0 at which this shard's pattern began (its load was ready late). */
+  #startShift = 0
 
   /**
    * `claimed` is the shard as the claim wrote it: `claimed`, or already `running` when the
@@ -79,9 +81,9 @@ export class ShardRun {
     return this.#phase
   }
 
-  /** Epoch ms at which the shard's pattern ends. */
+  /** Epoch ms at which the shard's pattern ends (later when its start was shifted). */
   get endsAt(): number {
-    return this.shard.startAt + patternDuration(this.shard.pattern) * 1000
+    return this.shard.startAt + (this.#startShift + patternDuration(this.shard.pattern)) * 1000
   }
 
   /** Stops the run; `detail` goes into the shard's `reason` after the stop reason. */
@@ -144,9 +146,18 @@ export class ShardRun {
         result = await (this.#context.load ?? runLoad)(this.#job(), {
           workers: this.#context.workers,
           signal,
-          // The rush's clock is absolute: every engine starts second 0 at the same instant
-          // (one that is late joins the rush in progress).
+          // The rush's clock is absolute: every engine starts second 0 at the same instant.
+          // One whose load is ready late runs its whole pattern from a later whole second
+          // (its seconds still line up with the others'), and says so in the shard.
           startAtEpoch: shard.startAt,
+          onStart: ({ startShift }) => {
+            this.#startShift = startShift
+            if (startShift > 0)
+              log.warn(
+                { shard: shard._id, startShift, lateMs: Math.round(this.#context.clock.now() - shard.startAt) },
+                'load ready after the rush started: the pattern starts at a later second',
+              )
+          },
           onSecond: (point, histogram) => {
             this.#progress = point.t
             this.#context.samples.add({
@@ -174,6 +185,7 @@ export class ShardRun {
           ? 'lost'
           : 'done'
     const final: Partial<ShardDoc> = { finishedAt: this.#context.clock.now() }
+    if (this.#startShift > 0) final.startShift = this.#startShift
     if (failure) final.reason = failure.message
     else if (this.#stopReason)
       final.reason = this.#stopDetail ? `${this.#stopReason}: ${this.#stopDetail}` : this.#stopReason
@@ -249,6 +261,7 @@ export class ShardRun {
       if (state === 'running') {
         next.leaseUntil = this.#context.clock.now() + leaseMs
         if (this.#progress >= 0) next.progress = this.#progress
+        if (this.#startShift > 0) next.startShift = this.#startShift
       } else {
         delete next.leaseUntil
       }

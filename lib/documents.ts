@@ -120,6 +120,11 @@ export interface ShardDoc extends CouchMeta {
   finishedAt?: number
   /** Last second reported, renewed with the lease. */
   progress?: number
+  /**
+   * Whole seconds after the rush's second 0 at which this shard's pattern began: its load
+   * was ready late. Its seconds before that are reported empty; its pattern ran in full.
+   */
+  startShift?: number
   /** Final encoded HDR histogram of the shard (done, or cut short by an abort). */
   histogram?: string
   totals?: ShardTotals

@@ -55,10 +55,20 @@ export class Recorder {
     if (level > this.#point.concurrency) this.#point.concurrency = level
   }
 
-  sent(now: number, txBytes: number): void {
+  /** A request was started (whether or not it ever reaches a connection). */
+  sent(now: number): void {
     if (this.#finished) return
     if (now >= this.#boundary) this.roll(now)
     this.#point.sent++
+  }
+
+  /**
+   * A request was handed to a connected socket: its bytes count as sent. A request whose
+   * connection was refused or never came up sent nothing, and counts nothing here.
+   */
+  wrote(now: number, txBytes: number): void {
+    if (this.#finished) return
+    if (now >= this.#boundary) this.roll(now)
     this.#point.txBytes += txBytes
   }
 

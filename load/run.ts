@@ -4,7 +4,7 @@ import { StampedeError } from '../lib/errors.js'
 import { createHistogram, decodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
 import { nestShare, patternDuration } from '../lib/pattern.js'
 import { type Summary, summarize } from '../lib/summary.js'
-import type { Point } from '../lib/timeline.js'
+import { emptyPoint, type Point } from '../lib/timeline.js'
 import { type LoadJob, peakConnections } from './job.js'
 import { SecondMerger } from './merge.js'
 import { prepareModel } from './model.js'
@@ -22,10 +22,15 @@ export interface RunOptions {
   /** Milliseconds between every process being ready and the common start. */
   startDelayMs?: number
   /**
-   * Wall-clock time (ms since the epoch) of second 0, shared with other engines; wins over
-   * `startDelayMs`. A run that is ready late starts at once, on that clock.
+   * Wall-clock time (ms since the epoch) of second 0 on a clock shared with other engines;
+   * wins over `startDelayMs`. A run whose load is not ready by then (`lateStartShift`)
+   * starts at a later whole second of that clock and still runs its whole pattern: its
+   * seconds stay aligned with the other engines' and none is skipped. Points are numbered
+   * on the shared clock; the seconds it waited are reported empty.
    */
   startAtEpoch?: number
+  /** Once the start is fixed, before any second: how many whole seconds late it is (`startShift`). */
+  onStart?: (start: { startShift: number }) => void
 }
 
 export interface LoadResult {
@@ -35,6 +40,31 @@ export interface LoadResult {
   /** True when the run was stopped before its pattern ended. */
   cutShort: boolean
   workers: number
+  /**
+   * Whole seconds between `startAtEpoch` and the start of the pattern: 0 on time (and
+   * without `startAtEpoch`); else the load was ready late and the timeline begins with
+   * that many empty seconds.
+   */
+  startShift: number
+}
+
+/**
+ * How long before a late start it is decided: the start message must reach every load
+ * process first (IPC on a busy machine takes a few milliseconds, rarely more).
+ */
+export const LATE_START_MARGIN_MS = 100
+
+/**
+ * Whole seconds to shift a start aimed at `startAtEpoch` when the load is ready at `now`:
+ * 0 when there are still `marginMs` to go; otherwise the first whole second of the shared
+ * clock at least `marginMs` ahead. Shifting whole seconds keeps a late run's seconds on the
+ * same grid as every other engine's, and the whole pattern runs (joining late instead
+ * would skip its first seconds — all of them when the pattern is short: a run that sends
+ * nothing and reports success).
+ */
+export function lateStartShift(startAtEpoch: number, now: number, marginMs = LATE_START_MARGIN_MS): number {
+  const late = now + marginMs - startAtEpoch
+  return late > 0 ? Math.ceil(late / 1000) : 0
 }
 
 /**
@@ -62,13 +92,29 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
   const timeline: Point[] = []
   const histogram = createHistogram()
   let cutShort = false
-  const merger = new SecondMerger(Math.max(1, workers), (point, secondHistogram) => {
+  let startShift = 0
+  const emit = (point: Point, secondHistogram: LatencyHistogram) => {
     timeline.push(point)
     mergeInto(histogram, secondHistogram)
     options.onSecond?.(point, secondHistogram)
+  }
+  const merger = new SecondMerger(Math.max(1, workers), (point, secondHistogram) => {
+    // Load processes count from the start they were given; the timeline, from the shared clock.
+    point.t += startShift
+    emit(point, secondHistogram)
   })
   const delay = options.startDelayMs ?? 100
-  const startEpoch = () => options.startAtEpoch ?? performance.timeOrigin + performance.now() + delay
+  /** Fixes the start (epoch ms) once the load is ready. */
+  const startEpoch = () => {
+    const now = performance.timeOrigin + performance.now()
+    if (options.startAtEpoch === undefined) return now + delay
+    // In this process the start is a timer set at once; load processes hear it by IPC.
+    startShift = lateStartShift(options.startAtEpoch, now, workers === 0 ? 0 : LATE_START_MARGIN_MS)
+    options.onStart?.({ startShift })
+    // Seconds of the shared clock spent getting ready: empty on this run's side.
+    for (let t = 0; t < startShift; t++) emit(emptyPoint(t), createHistogram())
+    return options.startAtEpoch + startShift * 1000
+  }
 
   if (workers === 0) {
     const start = await prepareModel(job, MODELS[job.model], (point, h) => merger.add(0, point, h))
@@ -88,8 +134,15 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
   } else {
     cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal)
   }
-  const duration = cutShort ? timeline.length : patternDuration(job.pattern)
-  return { timeline, histogram, summary: summarize(timeline, histogram, duration), cutShort, workers }
+  const duration = cutShort ? timeline.length : startShift + patternDuration(job.pattern)
+  return {
+    timeline,
+    histogram,
+    summary: summarize(timeline, histogram, duration),
+    cutShort,
+    workers,
+    startShift,
+  }
 }
 
 async function runWorkers(

