@@ -17,6 +17,7 @@ import { dummyCredentials } from '../../harness/aws.js'
 import { startCouch, type TestCouch, uniquePrefix } from '../../harness/couch.js'
 import { M, queueRush, reconcileDeps, S, testPolicy, writeEngine } from '../../harness/fleet.js'
 import { migrateRegions } from '../../harness/plane.js'
+import { matchList } from '../../helpers/match.js'
 
 const REGIONS = ['us-east-1', 'eu-west-1']
 const recorded: Ec2Call[] = []
@@ -78,10 +79,10 @@ t.test('an instance that never registers is terminated after the boot grace, not
   clock.advance(9 * M)
   const before = await reconcileOnce(deps())
   t.equal(ec2.stateOf(instance!.id), 'running')
-  t.match(before.plan?.waits, [{ subject: instance!.id, reason: /booting: launched 9m ago/ }])
+  matchList(t, before.plan?.waits, [{ subject: instance!.id, reason: /booting: launched 9m ago/ }])
   clock.advance(2 * M)
   const after = await reconcileOnce(deps())
-  t.match(after.plan?.actions, [
+  matchList(t, after.plan?.actions, [
     {
       kind: 'terminate',
       instance: { id: instance!.id },
@@ -132,13 +133,13 @@ t.test('a killed instance: the next reconcile retires its doc and releases its s
   await ec2.kill(instance!.id)
   const report = await reconcileOnce(deps())
   t.equal(report.outcome, 'converged', report.reason)
-  t.match(report.plan?.actions, [
+  matchList(t, report.plan?.actions, [
     { kind: 'retire-engine', instanceId: instance!.id, reason: 'instance terminated (Server.InternalError)' },
     { kind: 'release-shard', to: 'lost', reason: /engine i-\w+ retired: instance terminated/ },
   ])
   const status = await rushStatus(couch, rush)
   t.equal(status.state, 'failed', 'the rush reports the lost shard')
-  t.match(status.shards, [{ state: 'lost', reason: /retired: instance terminated/ }])
+  matchList(t, status.shards, [{ state: 'lost', reason: /retired: instance terminated/ }])
   t.equal((await getDoc<EngineDoc>(couch.db(couch.names.fleet), `engine:${instance!.id}`))?.state, 'gone')
 })
 
