@@ -3,6 +3,7 @@
  * own IMDS, pointed at its region's CouchDB), and the controller's own cloud provider to launch
  * through it. Engine output goes to one log file per instance.
  */
+
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -13,6 +14,7 @@ import { reconcileLoop } from '../controller/reconcile/reconcile.js'
 import { couchStore } from '../controller/reconcile/store.js'
 import { type Ec2Emulator, startEc2 } from '../emulators/ec2.js'
 import { type EngineLauncher, engineLauncher } from '../emulators/engine-launcher.js'
+import { systemClock } from '../lib/clock.js'
 import { connectCouch, getDoc } from '../lib/couch/client.js'
 import type { EngineDoc } from '../lib/documents.js'
 import { StampedeError } from '../lib/errors.js'
@@ -125,7 +127,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
           policy,
           launchTemplate: () => ({ imageId: IMAGE, instanceType: 'c7g.large', userData: USER_DATA }),
           log,
-          now: Date.now,
+          clock: systemClock,
           holder: `appliance:${process.pid}`,
         },
         { intervalMs: 1000, signal },

@@ -1,4 +1,4 @@
-import { UsageError } from '../lib/errors.js'
+import { hasCode, UsageError } from '../lib/errors.js'
 import { LOCAL_POLICY } from '../load/safety.js'
 import { sprint } from '../load/sprint.js'
 import { type CommandSpec, type ParsedOptions, stringOption } from './options.js'
@@ -31,7 +31,8 @@ export async function sprintCommand(positionals: string[], values: ParsedOptions
   if (positionals.length > 1) throw new UsageError(`expected one URL, got ${positionals.length}`)
   const spec = requestSpecFromOptions(positionals[0], values)
   const result = await sprint(spec, LOCAL_POLICY)
-  if (result.error?.code === 'STAMPEDE_ADDRESS_REFUSED') throw new UsageError(result.error.message)
+  if (result.error && hasCode(result.error, 'STAMPEDE_ADDRESS_REFUSED'))
+    throw new UsageError(result.error.message)
   const jsonFile = stringOption(values, 'json')
   const text = formatSprint(result)
   if (jsonFile === '-') {

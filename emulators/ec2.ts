@@ -27,8 +27,9 @@
  */
 import { randomUUID } from 'node:crypto'
 import http from 'node:http'
-import { type Clock, listenLocal, systemClock } from './clock.js'
+import { type Clock, systemClock } from '../lib/clock.js'
 import { type ImdsEmulator, type ImdsOptions, startImds } from './imds.js'
+import { listenLocal } from './listen.js'
 
 export const EC2_API_VERSION = '2016-11-15'
 const XMLNS = `http://ec2.amazonaws.com/doc/${EC2_API_VERSION}/`

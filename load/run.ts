@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { StampedeError } from '../lib/errors.js'
+import { isErrorCode, StampedeError } from '../lib/errors.js'
 import { createHistogram, decodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
 import { nestShare, patternDuration } from '../lib/pattern.js'
 import { type Summary, summarize } from '../lib/summary.js'
@@ -208,7 +208,11 @@ async function runWorkers(
           merger.finish(index)
           return
         case 'failed':
-          failure ??= new StampedeError(message.code, message.message)
+          // A code of ours is kept (a usage error or a refusal in a worker is still one);
+          // any other (a system error's) is named in the message.
+          failure ??= isErrorCode(message.code)
+            ? new StampedeError(message.code, message.message)
+            : new StampedeError('STAMPEDE_WORKER', `${message.message} (${message.code})`)
           stopAll()
           allSettled()
           return

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../lib/errors.js'
 import { encodeHistogram } from '../lib/histogram.js'
 import type { RunningModel } from './model.js'
 import { prepareModel } from './model.js'
@@ -15,7 +16,11 @@ function send(message: FromWorker): void {
 
 function fail(err: unknown): void {
   const { code, message } = err as { code?: string; message?: string }
-  send({ type: 'failed', code: code ?? 'STAMPEDE_WORKER', message: message ?? String(err) })
+  send({
+    type: 'failed',
+    code: code ?? ('STAMPEDE_WORKER' satisfies ErrorCode),
+    message: message ?? String(err),
+  })
   process.disconnect?.()
 }
 

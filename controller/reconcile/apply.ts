@@ -13,6 +13,7 @@
  * retries throttling); one failed action never stops the others.
  */
 import type { Logger } from 'pino'
+import type { Clock } from '../../lib/clock.js'
 import { retryTransient } from '../../lib/couch/retry.js'
 import { StampedeError } from '../../lib/errors.js'
 import type { CloudInstance, CloudProvider, LaunchRequest } from '../cloud/provider.js'
@@ -29,7 +30,7 @@ export interface ApplyDeps {
   fleet: string
   launchTemplate: (region: string) => LaunchTemplate
   log: Logger
-  now: () => number
+  clock: Clock
   /** Most cloud or CouchDB calls in flight at once (default 8). */
   concurrency?: number
   /** Attempts per CouchDB write (default 4). */
@@ -94,7 +95,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyRepor
   await mapLimit(of('release-shard'), limit, async (action) => {
     try {
       const moved = await couch(`releasing ${action.shard}`, () =>
-        deps.store.releaseShard({ ...action, now: deps.now() }),
+        deps.store.releaseShard({ ...action, now: deps.clock.now() }),
       )
       record({ action, outcome: moved ? 'done' : 'skipped', ...(!moved && { detail: 'the shard moved on' }) })
     } catch (error) {
@@ -133,7 +134,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyRepor
     try {
       await deps.cloud.tag(
         marked.map((a) => a.instance),
-        { [DRAIN_TAG]: String(deps.now()) },
+        { [DRAIN_TAG]: String(deps.clock.now()) },
       )
       for (const action of marked) record({ action, outcome: 'done' })
     } catch (error) {

@@ -4,11 +4,13 @@
  * from its own IMDS, the engines register and run the rush, and after the cooldown the
  * fleet scales back to its minimum. Real clock, real processes, the real AWS SDK.
  */
+
 import t from 'tap'
 import { AwsCloudProvider } from '../../controller/cloud/aws.js'
 import { reconcileOnce } from '../../controller/reconcile/reconcile.js'
 import { startEc2 } from '../../emulators/ec2.js'
 import { engineLauncher } from '../../emulators/engine-launcher.js'
+import { systemClock } from '../../lib/clock.js'
 import { watchRush } from '../../lib/couch/rushes.js'
 import { dummyCredentials } from '../harness/aws.js'
 import { cleanups, couchEnv, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
@@ -43,7 +45,7 @@ t.test('queued rush → launched engines run it → the fleet scales back to the
   })
   later(() => cloud.close())
   const policy = testPolicy(REGIONS, { cooldownMs: 2 * S, drainSettleMs: 500, bootGraceMs: 60 * S })
-  const deps = reconcileDeps({ cloud, couch: server.couch, policy, now: Date.now })
+  const deps = reconcileDeps({ cloud, couch: server.couch, policy, clock: systemClock })
 
   // Reconcile every 300 ms in the background, as `reconcile --loop` would.
   let reconciling = true

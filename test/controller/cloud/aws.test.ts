@@ -6,8 +6,8 @@ import {
   launchClientToken,
   ROLE_TAG,
 } from '../../../controller/cloud/provider.js'
-import { ManualClock } from '../../../emulators/clock.js'
 import { type Ec2EmulatorOptions, startEc2 } from '../../../emulators/ec2.js'
+import { ManualClock } from '../../../lib/clock.js'
 import { dummyCredentials } from '../../harness/aws.js'
 
 async function setup(

@@ -10,7 +10,7 @@ import {
 } from '../../../controller/reconcile/lease.js'
 import { DRAIN_TAG, emptyState } from '../../../controller/reconcile/model.js'
 import { reconcileOnce } from '../../../controller/reconcile/reconcile.js'
-import { ManualClock } from '../../../emulators/clock.js'
+import { ManualClock } from '../../../lib/clock.js'
 import { getDoc } from '../../../lib/couch/client.js'
 import { rushStatus } from '../../../lib/couch/rushes.js'
 import type { EngineDoc, LeaseDoc } from '../../../lib/documents.js'
@@ -35,7 +35,7 @@ async function setup(options: { visibilityDelayMs?: number } = {}) {
   const cloud = new FakeCloudProvider({ clock, ...options })
   const policy = testPolicy([REGION])
   const deps = (holder = 'test-holder', over: { cloud?: CloudProvider } = {}) =>
-    reconcileDeps({ cloud: over.cloud ?? cloud, couch, policy, now: () => clock.now(), holder })
+    reconcileDeps({ cloud: over.cloud ?? cloud, couch, policy, clock, holder })
   return { couch, clock, cloud, policy, deps, fleet: couch.db(couch.names.fleet) }
 }
 
@@ -229,22 +229,21 @@ t.test('a doc that heartbeats between plan and retirement is not retired', async
 
 t.test('the lease: its _rev is the lock', async (t) => {
   const { clock, fleet } = await setup()
-  const now = () => clock.now()
-  const a = await acquireLease(fleet, { holder: 'run-a', ttlMs: 60 * S, now })
-  await t.rejects(acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, now }), {
+  const a = await acquireLease(fleet, { holder: 'run-a', ttlMs: 60 * S, clock })
+  await t.rejects(acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, clock }), {
     name: 'LeaseHeldError',
     code: 'STAMPEDE_LEASE_HELD',
     message: /lease held by run-a until/,
   })
   clock.advance(61 * S)
-  const b = await acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, now })
+  const b = await acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, clock })
   await t.rejects(
     a.save(emptyState()),
     LeaseLostError,
     'the run that outlived its lease finds out before acting',
   )
   await b.release()
-  const c = await acquireLease(fleet, { holder: 'run-c', ttlMs: 60 * S, now })
+  const c = await acquireLease(fleet, { holder: 'run-c', ttlMs: 60 * S, clock })
   t.equal(c.holder, 'run-c', 'a released lease is free at once')
   t.ok(new LeaseHeldError('x', 0) instanceof Error)
 })

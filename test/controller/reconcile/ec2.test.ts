@@ -8,8 +8,8 @@ import t from 'tap'
 import { AwsCloudProvider } from '../../../controller/cloud/aws.js'
 import { checkCall, renderPolicy } from '../../../controller/cloud/iam-check.js'
 import { reconcileOnce } from '../../../controller/reconcile/reconcile.js'
-import { ManualClock } from '../../../emulators/clock.js'
 import { type Ec2Call, type Ec2Emulator, startEc2 } from '../../../emulators/ec2.js'
+import { ManualClock } from '../../../lib/clock.js'
 import { getDoc } from '../../../lib/couch/client.js'
 import { rushStatus } from '../../../lib/couch/rushes.js'
 import type { EngineDoc } from '../../../lib/documents.js'
@@ -41,7 +41,7 @@ async function setup(t: { teardown: (fn: () => unknown) => void }) {
     await ec2.close()
   })
   const policy = testPolicy(REGIONS)
-  const deps = (holder = 'test') => reconcileDeps({ cloud, couch, policy, now: () => clock.now(), holder })
+  const deps = (holder = 'test') => reconcileDeps({ cloud, couch, policy, clock, holder })
   return { couch, clock, ec2, cloud, deps }
 }
 
