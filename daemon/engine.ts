@@ -10,7 +10,14 @@ import {
 } from '../lib/couch/client.js'
 import { type Change, FEED_MAX_BACKOFF_MS, followChanges, type Seq, sleep } from '../lib/couch/follow.js'
 import { readShard, settleShard } from '../lib/couch/shards.js'
-import { type AbortDoc, type EngineDoc, type EngineState, engineId, type ShardDoc } from '../lib/documents.js'
+import {
+  type AbortDoc,
+  docProblem,
+  type EngineDoc,
+  type EngineState,
+  engineId,
+  type ShardDoc,
+} from '../lib/documents.js'
 import type { AddressPolicy } from '../load/safety.js'
 import { claimOrder, claimState, decideShard, type EngineView, headStartMs } from './decide.js'
 import { type HeldShard, planDrain } from './drain.js'
@@ -46,6 +53,7 @@ export type EngineEvent =
   | { type: 'recovered'; shard: string; state: string }
   | { type: 'draining'; reason: string }
   | { type: 'released'; shard: string }
+  | { type: 'skipped'; doc: string; reason: string }
   | { type: 'gone' }
 
 export interface DrainOptions {
@@ -70,6 +78,8 @@ export class Engine {
   readonly #options: EngineOptions
   readonly #runs = new Map<string, ShardRun>()
   readonly #aborted = new Set<string>()
+  /** Malformed documents already logged (a queue scan meets them again). */
+  readonly #skipped = new Set<string>()
   readonly #stop = new AbortController()
   #identity!: Identity
   #doc!: EngineDoc
@@ -337,7 +347,7 @@ export class Engine {
 
   async #handle(change: Change<ShardDoc | AbortDoc>): Promise<void> {
     const doc = change.doc
-    if (doc && !change.deleted) {
+    if (doc && !change.deleted && !change.id.startsWith('_design/') && this.#wellFormed(doc)) {
       if (doc.type === 'abort') this.#handleAbort(doc)
       else if (doc.type === 'shard') await this.#handleShard(doc)
     }
@@ -391,12 +401,30 @@ export class Engine {
   /** The shard as it stands (the conflict rule applied, and written back when needed). */
   async #current(id: string, seen?: ShardDoc): Promise<ShardDoc | undefined> {
     const read = await readShard(this.#dispatch, id, seen && !seen._conflicts ? seen : undefined)
-    if (!read) return undefined
+    if (!read || !this.#wellFormed(read.doc)) return undefined
     if (read.conflict) {
       this.stats.writes++
       await settleShard(this.#dispatch, read)
     }
     return read.doc
+  }
+
+  /**
+   * Whether a document of the dispatch feed can be acted on. `validate_doc_update` cannot stop
+   * a malformed one that arrives by replication (or a server without it): it is logged with
+   * its id and the reason, and skipped — acting on it would throw, and a change that throws is
+   * replayed by the feed for ever, so one bad document would stop the engine serving any shard.
+   */
+  #wellFormed(doc: ShardDoc | AbortDoc): boolean {
+    const problem = docProblem(doc)
+    if (problem === null) return true
+    const id = String((doc as { _id?: unknown })._id)
+    if (!this.#skipped.has(id)) {
+      this.#skipped.add(id)
+      this.#options.log.warn({ doc: id, reason: problem }, 'skipping a malformed document')
+    }
+    this.#event({ type: 'skipped', doc: id, reason: problem })
+    return false
   }
 
   #decide(shard: ShardDoc) {
