@@ -3,7 +3,7 @@ import type { Scheduler } from '../lib/clock.js'
 import { type Couch, tryWrite, viewRows } from '../lib/couch/client.js'
 import { type Change, followChanges, type Seq } from '../lib/couch/follow.js'
 import { readShard, settleShard } from '../lib/couch/shards.js'
-import type { AbortDoc, EngineDoc, EngineState, ShardDoc } from '../lib/documents.js'
+import { type AbortDoc, docProblem, type EngineDoc, type EngineState, type ShardDoc } from '../lib/documents.js'
 import { claim } from '../lib/shard-state.js'
 import type { AddressPolicy } from '../load/safety.js'
 import type { AbortTracker } from './aborts.js'
@@ -27,6 +27,7 @@ export type EngineEvent =
   | { type: 'recovered'; shard: string; state: string }
   | { type: 'draining'; reason: string }
   | { type: 'released'; shard: string }
+  | { type: 'skipped'; doc: string; reason: string }
   | { type: 'gone' }
 
 /** Everything a session needs, resolved before it begins (identity read, crash recovered). */
@@ -58,6 +59,8 @@ export interface SessionParts {
 export class EngineSession {
   readonly #parts: SessionParts
   readonly #dispatch: Nano.DocumentScope<unknown>
+  /** Malformed documents already logged (a queue scan meets them again). */
+  readonly #skipped = new Set<string>()
   readonly #runs = new Map<string, ShardRun>()
   readonly #stop = new AbortController()
   readonly #registration: Registration
@@ -211,7 +214,7 @@ export class EngineSession {
 
   async #handle(change: Change<ShardDoc | AbortDoc>): Promise<void> {
     const doc = change.doc
-    if (doc && !change.deleted) {
+    if (doc && !change.deleted && !change.id.startsWith('_design/') && this.#wellFormed(doc)) {
       if (doc.type === 'abort') this.#handleAbort(doc)
       else if (doc.type === 'shard') await this.#handleShard(doc)
     }
@@ -247,12 +250,30 @@ export class EngineSession {
   /** The shard as it stands (the conflict rule applied, and written back when needed). */
   async #current(id: string, seen?: ShardDoc): Promise<ShardDoc | undefined> {
     const read = await readShard(this.#dispatch, id, seen && !seen._conflicts ? seen : undefined)
-    if (!read) return undefined
+    if (!read || !this.#wellFormed(read.doc)) return undefined
     if (read.conflict) {
       this.#parts.stats.count()
       await settleShard(this.#dispatch, read)
     }
     return read.doc
+  }
+
+  /**
+   * Whether a document of the dispatch feed can be acted on. `validate_doc_update` cannot stop
+   * a malformed one that arrives by replication (or a server without it): it is logged with
+   * its id and the reason, and skipped — acting on it would throw, and a change that throws is
+   * replayed by the feed for ever, so one bad document would stop the engine serving any shard.
+   */
+  #wellFormed(doc: ShardDoc | AbortDoc): boolean {
+    const problem = docProblem(doc)
+    if (problem === null) return true
+    const id = String((doc as { _id?: unknown })._id)
+    if (!this.#skipped.has(id)) {
+      this.#skipped.add(id)
+      this.#parts.log.warn({ doc: id, reason: problem }, 'skipping a malformed document')
+    }
+    this.#parts.event({ type: 'skipped', doc: id, reason: problem })
+    return false
   }
 
   #decide(shard: ShardDoc) {

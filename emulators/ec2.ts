@@ -176,6 +176,9 @@ export class Ec2Emulator {
   #bucket:
     | { perSecond: number; burst: number; tokens: number; at: number; actions: string[] | undefined }
     | undefined
+  #failRate:
+    | { fraction: number; applied: boolean; actions: string[] | undefined; next: () => number }
+    | undefined
   #timer: NodeJS.Timeout | undefined
   #url = ''
 
@@ -259,6 +262,23 @@ export class Ec2Emulator {
       message: error.message ?? 'An internal error has occurred.',
       actions: error.actions,
     })
+  }
+
+  /**
+   * Fails a share of the calls (of these actions, or any) with a 500 `InternalError`, chosen by
+   * a seeded generator so a run can be repeated. `applied`: the failing call is carried out
+   * first and only its answer is an error (the answer lost on the way back: the caller cannot
+   * tell whether it happened). `undefined` lifts it.
+   */
+  failRate(
+    rate: { fraction: number; seed?: number; applied?: boolean; actions?: string[] } | undefined,
+  ): void {
+    this.#failRate = rate && {
+      fraction: rate.fraction,
+      applied: rate.applied ?? false,
+      actions: rate.actions,
+      next: mulberry32(rate.seed ?? 1),
+    }
   }
 
   /** Eventual consistency from now on: instances launched later stay invisible for this long. */
@@ -367,7 +387,15 @@ export class Ec2Emulator {
         this.calls.push(call)
         this.tick()
         this.#checkInjected(action)
+        const rate = this.#failRate
+        const fail =
+          rate !== undefined &&
+          (rate.actions === undefined || rate.actions.includes(action)) &&
+          rate.next() < rate.fraction
+        const internal = () => new ApiError(500, 'InternalError', 'An internal error has occurred.')
+        if (fail && !rate.applied) throw internal()
         body = this.#dispatch(call, params)
+        if (fail) throw internal()
       } catch (error) {
         const e = error instanceof ApiError ? error : new ApiError(500, 'InternalError', String(error))
         if (!call.region) this.calls.push(call)
@@ -996,4 +1024,15 @@ function hash(s: string): number {
   let h = 2166136261
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0
   return h
+}
+
+/** A small seeded generator (uniform in [0, 1)) for repeatable injected failures. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let r = Math.imul(a ^ (a >>> 15), 1 | a)
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296
+  }
 }

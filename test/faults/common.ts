@@ -81,7 +81,9 @@ export function spawnEngine(
         const timer = setTimeout(() => {
           const index = waiters.findIndex((w) => w.resolve === done)
           if (index >= 0) waiters.splice(index, 1)
-          reject(new Error(`no matching engine log line within ${timeoutMs} ms; stderr: ${stderr.join(' | ')}`))
+          reject(
+            new Error(`no matching engine log line within ${timeoutMs} ms; stderr: ${stderr.join(' | ')}`),
+          )
         }, timeoutMs)
         const done = (line: LogLine) => {
           clearTimeout(timer)
@@ -177,4 +179,35 @@ export function runsPerShard(...engines: EngineProc[]): Map<string, number> {
 
 export function twice(runs: Map<string, number>): number {
   return [...runs.values()].filter((n) => n > 1).length
+}
+
+export interface SampleAudit {
+  /** Entries of the rush in the results database. */
+  entries: number
+  /** Entries of a (shard, second) already present: samples written twice. */
+  duplicates: number
+  /** Seconds missing inside a shard's reported range: samples lost. */
+  gaps: number
+}
+
+/** Audits the rush's sample entries as stored (view `entries`): none twice, none missing. */
+export async function auditSamples(couch: Couch, rush: string): Promise<SampleAudit> {
+  const rows = await couch
+    .db(couch.names.results)
+    .view<{ shard: string; point: { t: number } }>('stampede', 'entries', {
+      startkey: [rush, 0],
+      endkey: [rush, {}],
+    })
+  const seen = new Map<string, Set<number>>()
+  let duplicates = 0
+  for (const row of rows.rows) {
+    const { shard, point } = row.value
+    const set = seen.get(shard) ?? new Set<number>()
+    if (set.has(point.t)) duplicates++
+    set.add(point.t)
+    seen.set(shard, set)
+  }
+  let gaps = 0
+  for (const set of seen.values()) gaps += Math.max(...set) + 1 - set.size
+  return { entries: rows.rows.length, duplicates, gaps }
 }
