@@ -19,56 +19,64 @@ t.test('reserve: running slots expire with their rush; the day count resets at U
   t.ok('usage' in reserve({ ...quotas, maxRunning: 5 }, usage2, 'c', now + 90_000, now + 60_000), 'a new day')
 })
 
-t.test('20 submissions at once cannot pass a limit of 3 running rushes, even on two API instances', async (t) => {
-  const plane = await apiPlane(t)
-  const second = await plane.another()
-  const { key } = await plane.tenant('alice', { maxRunning: 3 })
-  const answers = await Promise.all(
-    Array.from({ length: 20 }, (_, i) =>
-      call(i % 2 === 0 ? plane.url : second.url, 'POST', '/api/v2/rushes', {
-        key,
-        body: { request: { url: `${plane.target.url}/` }, pattern: '1:30' },
-      }),
-    ),
-  )
-  const accepted = answers.filter((answer) => answer.status === 201)
-  const refused = answers.filter((answer) => answer.status === 429)
-  t.equal(accepted.length, 3, 'exactly three accepted')
-  t.equal(refused.length, 17, 'the others refused')
-  for (const answer of refused) t.equal(answer.body.quota, 'max-running')
-  const listed = await call(plane.url, 'GET', '/api/v2/rushes', { key })
-  t.equal(listed.body.rushes.length, 3, 'and only three exist')
-  // An abort gives a slot back.
-  await call(plane.url, 'POST', `/api/v2/rushes/${accepted[0]!.body.id}/abort`, { key })
-  const again = await call(second.url, 'POST', '/api/v2/rushes', {
-    key,
-    body: { request: { url: `${plane.target.url}/` }, pattern: '1:30' },
-  })
-  t.equal(again.status, 201, 'a slot freed by an abort is usable on the other instance')
-})
+t.test(
+  '20 submissions at once cannot pass a limit of 3 running rushes, even on two API instances',
+  async (t) => {
+    const plane = await apiPlane(t)
+    const second = await plane.another()
+    const { key } = await plane.tenant('alice', { maxRunning: 3 })
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        call(i % 2 === 0 ? plane.url : second.url, 'POST', '/api/v2/rushes', {
+          key,
+          body: { request: { url: `${plane.target.url}/` }, pattern: '1:30' },
+        }),
+      ),
+    )
+    const accepted = answers.filter((answer) => answer.status === 201)
+    const refused = answers.filter((answer) => answer.status === 429)
+    t.equal(accepted.length, 3, 'exactly three accepted')
+    t.equal(refused.length, 17, 'the others refused')
+    for (const answer of refused) t.equal(answer.body.quota, 'max-running')
+    const listed = await call(plane.url, 'GET', '/api/v2/rushes', { key })
+    t.equal(listed.body.rushes.length, 3, 'and only three exist')
+    // An abort gives a slot back.
+    await call(plane.url, 'POST', `/api/v2/rushes/${accepted[0]!.body.id}/abort`, { key })
+    const again = await call(second.url, 'POST', '/api/v2/rushes', {
+      key,
+      body: { request: { url: `${plane.target.url}/` }, pattern: '1:30' },
+    })
+    t.equal(again.status, 201, 'a slot freed by an abort is usable on the other instance')
+  },
+)
 
-t.test('two API instances serve the same tenant: one submits, the other reads, follows and aborts', async (t) => {
-  const plane = await apiPlane(t, { engines: 1 })
-  const second = await plane.another()
-  const { key } = await plane.tenant('alice')
-  const submitted = await call(plane.url, 'POST', '/api/v2/rushes', {
-    key,
-    body: { request: { url: `${plane.target.url}/` }, pattern: '2:20' },
-  })
-  const id = submitted.body.id
-  const read = await call(second.url, 'GET', `/api/v2/rushes/${id}`, { key })
-  t.equal(read.status, 200)
-  t.equal(read.body.id, id)
-  t.same(
-    (await call(second.url, 'GET', '/api/v2/rushes', { key })).body.rushes.map((rush: { id: string }) => rush.id),
-    [id],
-  )
-  const aborted = await call(second.url, 'POST', `/api/v2/rushes/${id}/abort`, { key })
-  t.equal(aborted.status, 200)
-  const followed = await readEvents(
-    `${plane.url}/api/v2/rushes/${id}/events`,
-    { authorization: `Bearer ${key}` },
-    { until: (event) => event.event === 'end' },
-  )
-  t.equal(followed.events.at(-1)!.data.state, 'aborted', 'the first instance sees the abort of the second')
-})
+t.test(
+  'two API instances serve the same tenant: one submits, the other reads, follows and aborts',
+  async (t) => {
+    const plane = await apiPlane(t, { engines: 1 })
+    const second = await plane.another()
+    const { key } = await plane.tenant('alice')
+    const submitted = await call(plane.url, 'POST', '/api/v2/rushes', {
+      key,
+      body: { request: { url: `${plane.target.url}/` }, pattern: '2:20' },
+    })
+    const id = submitted.body.id
+    const read = await call(second.url, 'GET', `/api/v2/rushes/${id}`, { key })
+    t.equal(read.status, 200)
+    t.equal(read.body.id, id)
+    t.same(
+      (await call(second.url, 'GET', '/api/v2/rushes', { key })).body.rushes.map(
+        (rush: { id: string }) => rush.id,
+      ),
+      [id],
+    )
+    const aborted = await call(second.url, 'POST', `/api/v2/rushes/${id}/abort`, { key })
+    t.equal(aborted.status, 200)
+    const followed = await readEvents(
+      `${plane.url}/api/v2/rushes/${id}/events`,
+      { authorization: `Bearer ${key}` },
+      { until: (event) => event.event === 'end' },
+    )
+    t.equal(followed.events.at(-1)!.data.state, 'aborted', 'the first instance sees the abort of the second')
+  },
+)
