@@ -25,14 +25,23 @@ type Column = (number | null)[]
 
 const seconds = (rows: SecondRow[]): number[] => rows.map((row) => row.t)
 
+/** Whole seconds, then round minutes: a short rush never shows 0:00 twice. */
+const SECOND_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
+/** Whole numbers only: there is no half a user. */
+const COUNT_STEPS = [1, 2, 5]
+  .flatMap((step) => [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000].map((p) => step * p))
+  .sort((a, b) => a - b)
+
 const timeAxis = (): uPlot.Axis => ({
   values: (_u, splits) => splits.map((value) => clock(value)),
+  incrs: SECOND_STEPS,
   space: 60,
 })
 
 const countAxis = (scale: string, side: 1 | 3 = 3, label?: string): uPlot.Axis => ({
   scale,
   side,
+  incrs: COUNT_STEPS,
   values: (_u, splits) => splits.map((value) => compact(value)),
   size: 56,
   ...(label !== undefined && { label, labelSize: 18 }),
