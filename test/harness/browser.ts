@@ -1,6 +1,12 @@
 import { existsSync } from 'node:fs'
 import puppeteer, { type Browser, type Page } from 'puppeteer-core'
 
+// Code run inside the page (page.evaluate) sees the browser's globals; they are untyped
+// here because the tests are type-checked without the DOM library (it clashes with Node's
+// stream types).
+// biome-ignore lint/suspicious/noExplicitAny: browser globals inside page.evaluate
+declare const document: any, window: any, getComputedStyle: any
+
 /**
  * Debian's chromium, driven by puppeteer-core (which downloads no browser). CI installs
  * it (.ci/run); tests that need it skip with this message when it is absent.
@@ -51,4 +57,52 @@ export async function openOffline(
   })
   await page.goto(url, { waitUntil: 'load' })
   return { page, requests, errors }
+}
+
+export interface DrawnChart {
+  id: string
+  canvas: boolean
+  /** CSS pixels. */
+  width: number
+  /** For each series in the legend, how many canvas pixels have its colour. */
+  painted: number[]
+}
+
+/**
+ * The report's charts as drawn: for each `[data-chart]`, whether it has a canvas and how
+ * many of its pixels carry each series' colour (read from uPlot's legend markers), so a
+ * blank canvas, or one with only axes on it, shows as zeros.
+ */
+export function chartsOnPage(page: Page): Promise<DrawnChart[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('[data-chart]')].map((element) => {
+      const canvas = element.querySelector('canvas')
+      const markers = [...element.querySelectorAll('.u-series .u-marker')]
+      const colours = markers
+        .map((marker) => /rgba?\((\d+), (\d+), (\d+)/.exec(getComputedStyle(marker).borderColor))
+        .filter((match) => match !== null)
+        .map((match) => [Number(match![1]), Number(match![2]), Number(match![3])])
+      const painted: number[] = colours.map(() => 0)
+      if (canvas) {
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height)
+        for (let i = 0; i < data.length; i += 4) {
+          if (data[i + 3] < 200) continue
+          colours.forEach(([r, g, b], k) => {
+            if (
+              Math.abs(data[i] - r!) < 12 &&
+              Math.abs(data[i + 1] - g!) < 12 &&
+              Math.abs(data[i + 2] - b!) < 12
+            )
+              painted[k]!++
+          })
+        }
+      }
+      return {
+        id: String(element.dataset.chart),
+        canvas: canvas !== null,
+        width: canvas ? Number(canvas.getBoundingClientRect().width) : 0,
+        painted,
+      }
+    }),
+  )
 }

@@ -5,8 +5,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
 import type { ReportData } from '../../lib/report/model.js'
 import { startBendingTarget } from '../harness/bending-target.js'
-import { launchBrowser, NO_CHROMIUM, openOffline } from '../harness/browser.js'
+import { chartsOnPage, launchBrowser, NO_CHROMIUM, openOffline } from '../harness/browser.js'
 import { runCli } from '../harness/cli.js'
+
+// Code run inside the page (page.evaluate) sees the browser's globals; they are untyped
+// here because the tests are type-checked without the DOM library (it clashes with Node's
+// stream types).
+// biome-ignore lint/suspicious/noExplicitAny: browser globals inside page.evaluate
+declare const document: any, window: any, getComputedStyle: any
 
 /** Screenshots land here (gitignored): a CI run keeps them as artifacts. */
 const ARTIFACTS = fileURLToPath(new URL('../../.artifacts/', import.meta.url))
@@ -65,37 +71,7 @@ t.test(
       t.same(errors, [], `${viewport.name}: no console error`)
 
       // Every chart has a canvas on which its series' own colours were drawn.
-      const charts = await page.evaluate(() =>
-        [...document.querySelectorAll<HTMLElement>('[data-chart]')].map((element) => {
-          const canvas = element.querySelector('canvas')
-          const markers = [...element.querySelectorAll<HTMLElement>('.u-series .u-marker')]
-          const colours = markers
-            .map((marker) => /rgba?\((\d+), (\d+), (\d+)/.exec(getComputedStyle(marker).borderColor))
-            .filter((match) => match !== null)
-            .map((match) => [Number(match[1]), Number(match[2]), Number(match[3])])
-          const painted: number[] = colours.map(() => 0)
-          if (canvas) {
-            const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height)
-            for (let i = 0; i < data.length; i += 4) {
-              if (data[i + 3]! < 200) continue
-              colours.forEach(([r, g, b], k) => {
-                if (
-                  Math.abs(data[i]! - r!) < 12 &&
-                  Math.abs(data[i + 1]! - g!) < 12 &&
-                  Math.abs(data[i + 2]! - b!) < 12
-                )
-                  painted[k]!++
-              })
-            }
-          }
-          return {
-            id: element.dataset.chart!,
-            canvas: canvas !== null,
-            width: canvas?.getBoundingClientRect().width ?? 0,
-            painted,
-          }
-        }),
-      )
+      const charts = await chartsOnPage(page)
       t.same(
         charts.map((chart) => chart.id),
         ['traffic', 'latency', 'bend', 'statuses', 'distribution'],
@@ -141,8 +117,9 @@ t.test(
       const peak = Math.max(...json.timeline.map((point: { hits: number }) => point.hits))
       t.equal(numberIn(await text('[data-figure=peak-hits]')), peak, 'peak hits/s is the busiest second')
       t.equal(numberIn(await text('[data-figure=hits-per-day]')), peak * 86_400, 'extrapolated to a day')
-      const hitsColumn = await page.$$eval('table.per-second.traffic tbody tr td:nth-child(3)', (cells) =>
-        cells.map((cell) => cell.textContent),
+      const hitsColumn = await page.$$eval(
+        'table.per-second.traffic tbody tr td:nth-child(3)',
+        (cells: { textContent: string | null }[]) => cells.map((cell) => cell.textContent),
       )
       t.equal(hitsColumn.length, json.timeline.length, 'the table has a row per second')
       t.equal(

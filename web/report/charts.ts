@@ -219,8 +219,10 @@ export const STATUSES: ChartSpec = {
     let running = rows.map(() => 0)
     for (const layer of layers) {
       running = running.map((sum, i) => sum + layer.values[i]!)
-      totals.push(running)
+      // A second's step spans it, up to the next: the last one ends at last + 1.
+      totals.push([...running, running.at(-1)!])
     }
+    const x = [...seconds(rows), rows.at(-1)!.t + 1]
     // Drawn top layer first: reverse, both the series and their columns.
     const order = [...layers.keys()].reverse()
     const stepped = uPlot.paths.stepped!({ align: 1 })
@@ -237,11 +239,11 @@ export const STATUSES: ChartSpec = {
           paths: stepped,
           points: { show: false },
           value: (_u: uPlot, _v: number | null, _s: number, index: number | null) =>
-            index === null ? '–' : number(layers[i]!.values[index] ?? 0),
+            index === null || index >= rows.length ? '–' : number(layers[i]!.values[index] ?? 0),
         })),
       ],
       axes: [timeAxis(), countAxis('count', 3, 'per second')],
-      data: [seconds(rows), ...order.map((i) => totals[i]!)],
+      data: [x, ...order.map((i) => totals[i]!)],
     }
   },
 }
