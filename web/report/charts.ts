@@ -25,14 +25,23 @@ type Column = (number | null)[]
 
 const seconds = (rows: SecondRow[]): number[] => rows.map((row) => row.t)
 
+/** Whole seconds, then round minutes: a short rush never shows 0:00 twice. */
+const SECOND_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
+/** Whole numbers only: there is no half a user. */
+const COUNT_STEPS = [1, 2, 5]
+  .flatMap((step) => [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000].map((p) => step * p))
+  .sort((a, b) => a - b)
+
 const timeAxis = (): uPlot.Axis => ({
   values: (_u, splits) => splits.map((value) => clock(value)),
+  incrs: SECOND_STEPS,
   space: 60,
 })
 
 const countAxis = (scale: string, side: 1 | 3 = 3, label?: string): uPlot.Axis => ({
   scale,
   side,
+  incrs: COUNT_STEPS,
   values: (_u, splits) => splits.map((value) => compact(value)),
   size: 56,
   ...(label !== undefined && { label, labelSize: 18 }),
@@ -210,8 +219,10 @@ export const STATUSES: ChartSpec = {
     let running = rows.map(() => 0)
     for (const layer of layers) {
       running = running.map((sum, i) => sum + layer.values[i]!)
-      totals.push(running)
+      // A second's step spans it, up to the next: the last one ends at last + 1.
+      totals.push([...running, running.at(-1)!])
     }
+    const x = [...seconds(rows), rows.at(-1)!.t + 1]
     // Drawn top layer first: reverse, both the series and their columns.
     const order = [...layers.keys()].reverse()
     const stepped = uPlot.paths.stepped!({ align: 1 })
@@ -228,11 +239,11 @@ export const STATUSES: ChartSpec = {
           paths: stepped,
           points: { show: false },
           value: (_u: uPlot, _v: number | null, _s: number, index: number | null) =>
-            index === null ? '–' : number(layers[i]!.values[index] ?? 0),
+            index === null || index >= rows.length ? '–' : number(layers[i]!.values[index] ?? 0),
         })),
       ],
       axes: [timeAxis(), countAxis('count', 3, 'per second')],
-      data: [seconds(rows), ...order.map((i) => totals[i]!)],
+      data: [x, ...order.map((i) => totals[i]!)],
     }
   },
 }
