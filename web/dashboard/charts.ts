@@ -75,7 +75,13 @@ function meanBend(model: ChartModel): ChartPlan | null {
       },
     ],
     axes: [
-      { values: (_u, splits) => splits.map((v) => compact(v)), label: 'concurrency', labelSize: 18 },
+      {
+        // Whole users only: fractional splits would print 0, 1, 1, 2, 2 at low concurrency.
+        incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000],
+        values: (_u, splits) => splits.map((v) => compact(v)),
+        label: 'concurrency',
+        labelSize: 18,
+      },
       msAxis,
     ],
     data: [rows.map((row) => row.users), rows.map((row) => row.meanMs)],

@@ -375,6 +375,13 @@ function renderShards(rush: Rush): void {
   )
 }
 
+/** A threshold's measured value in its own unit: latencies in ms, rates as percentages. */
+function measured(threshold: string, actual: number): string {
+  if (/%/.test(threshold)) return percent(actual)
+  if (/^\s*(p\d|mean|min|max|latency)/i.test(threshold)) return `${millis(actual)} ms`
+  return number(actual)
+}
+
 function renderVerdict(end: EndData): void {
   const section = $('rush-verdict')
   section.hidden = false
@@ -394,7 +401,7 @@ function renderVerdict(end: EndData): void {
         'tr',
         {},
         el('td', {}, el('code', {}, row.threshold)),
-        el('td', {}, number(row.actual)),
+        el('td', {}, measured(row.threshold, row.actual)),
         el('td', {}, el('span', { class: row.passed ? 'pass' : 'fail' }, row.passed ? 'pass' : 'fail')),
       ),
     ),
