@@ -10,6 +10,7 @@ import type { Couch } from '../lib/couch/client.js'
 import { StampedeError } from '../lib/errors.js'
 import { VERSION } from '../lib/version.js'
 import { Authenticator, credentialsOf } from './auth.js'
+import { dashboardRoutes } from './dashboard.js'
 import { Feeds } from './feeds.js'
 import { ApiProblem, ApiService, type ServiceOptions } from './service.js'
 import { ApiStore, type TenantDoc } from './store.js'
@@ -243,6 +244,7 @@ export async function buildApi(options: ApiOptions): Promise<Api> {
     { prefix: '/api/v2' },
   )
   await app.register(blitzRoutes, { service })
+  await app.register(dashboardRoutes)
   app.addHook('onClose', async () => feeds.close())
   await app.ready()
   return { app, service, store }
