@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   STAMPEDE_CLOUD_DENIED: 'the cloud refused the credentials or the permission',
   STAMPEDE_USER_DATA: 'user-data that cannot be rendered (a bad option, over 16 KB)',
   STAMPEDE_IMAGE: 'an image reference that cannot be resolved',
+  // Reports
+  STAMPEDE_REPORT_ASSETS: 'the report’s built browser code is missing (run npm run build)',
   // The local appliance
   STAMPEDE_APPLIANCE_NO_COUCH: 'no CouchDB (or PouchDB Server) to run the appliance on',
   STAMPEDE_APPLIANCE_ENGINE: 'an engine of the appliance did not come up',
