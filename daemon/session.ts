@@ -3,7 +3,13 @@ import type { Scheduler } from '../lib/clock.js'
 import { type Couch, tryWrite, viewRows } from '../lib/couch/client.js'
 import { type Change, followChanges, type Seq } from '../lib/couch/follow.js'
 import { readShard, settleShard } from '../lib/couch/shards.js'
-import { type AbortDoc, docProblem, type EngineDoc, type EngineState, type ShardDoc } from '../lib/documents.js'
+import {
+  type AbortDoc,
+  docProblem,
+  type EngineDoc,
+  type EngineState,
+  type ShardDoc,
+} from '../lib/documents.js'
 import { claim } from '../lib/shard-state.js'
 import type { AddressPolicy } from '../load/safety.js'
 import type { AbortTracker } from './aborts.js'
