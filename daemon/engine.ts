@@ -77,6 +77,8 @@ export class Engine {
   #serial: Promise<unknown> = Promise.resolve()
   #checkpoint: Seq | null = null
   #timer: NodeJS.Timeout | undefined
+  /** The heartbeat write in flight: the final `gone` waits for it (else it could land after and say `draining`). */
+  #beat: Promise<void> = Promise.resolve()
   /** Shards the last changes made claimable, claimed together once the feed's batch is handled. */
   readonly #candidates = new Map<string, ShardDoc>()
   #flushScheduled = false
@@ -149,7 +151,9 @@ export class Engine {
     await this.#saveEngine()
     await this.#serialized(() => this.#scanQueued())
     this.#samples.start()
-    this.#timer = setInterval(() => void this.#tickEngineDoc(), this.#heartbeatMs)
+    this.#timer = setInterval(() => {
+      this.#beat = this.#tickEngineDoc()
+    }, this.#heartbeatMs)
     this.#following = followChanges<ShardDoc | AbortDoc>({
       couch,
       db: couch.names.dispatch(region),
@@ -257,6 +261,7 @@ export class Engine {
     await this.#following
     await this.#serial
     clearInterval(this.#timer)
+    await this.#beat
     clearTimeout(this.#rescan?.timer)
     this.#rescan = undefined
     await this.#samples.stop()
