@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { DEMO_THRESHOLDS, demoVerdictNote } from '../cli/demo.js'
 import { rushCommand } from '../cli/rush.js'
 import { migrate } from '../controller/migrate.js'
 import { DEFAULT_PREFIX } from '../lib/couch/names.js'
@@ -38,7 +39,6 @@ interrupted); 1 when the appliance could not start.
 `
 
 const REGION = /^[a-z][a-z0-9-]{0,62}$/
-const DEMO_THRESHOLDS = ['p95<100ms', 'errors<1%']
 
 interface ApplianceArgs {
   regions: string[]
@@ -154,6 +154,7 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
       }),
     )
     say(`the target counted ${target.count} requests`)
+    if (code === 99) process.stdout.write(demoVerdictNote())
     if (code !== 0 && code !== 99) shutdown.keepLogs = true
   }
   if (args.keep && code !== 130) {

@@ -73,6 +73,8 @@ export class Registration {
   #doc: EngineDoc
   #checkpoint: Seq
   #timer: Timer | undefined
+  /** The heartbeat write in flight: `stop()` waits for it, so a final `gone` cannot be overtaken by it. */
+  #beating: Promise<void> = Promise.resolve()
 
   constructor(options: RegistrationOptions) {
     this.#options = options
@@ -95,12 +97,20 @@ export class Registration {
 
   /** Starts the heartbeat. */
   start(): void {
-    this.#timer ??= this.#options.clock.every(this.#options.heartbeatMs, () => void this.#beat())
+    this.#timer ??= this.#options.clock.every(this.#options.heartbeatMs, () => {
+      this.#beating = this.#beat()
+    })
   }
 
-  stop(): void {
+  /**
+   * Stops the heartbeat, once the write in flight (if any) has landed. Seen on a busy machine:
+   * a heartbeat in flight while the drain wrote `gone` conflicted, re-read, and wrote
+   * `draining` on top of `gone`.
+   */
+  async stop(): Promise<void> {
     this.#timer?.cancel()
     this.#timer = undefined
+    await this.#beating
   }
 
   /** Writes the doc now, on top of the stored one; `state` overrides the state it follows from. */

@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { getDoc } from '../../lib/couch/client.js'
 import { rushStatus } from '../../lib/couch/rushes.js'
+import type { ShardDoc } from '../../lib/documents.js'
 import { runCli } from '../harness/cli.js'
 import { cleanups, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
 import { migrateRegions, startEngine } from '../harness/plane.js'
@@ -93,9 +95,17 @@ t.test('abort stops a detached rush on its engines', async (t) => {
   await waitFor('the shard to stop', async () =>
     (await rushStatus(couch.couch, id)).shards.every((s) => s.state === 'aborted'),
   )
-  const settled = target.requests
-  await new Promise((resolve) => setTimeout(resolve, 1500))
-  t.equal(target.requests, settled, 'no request reaches the target after the abort settled')
+  // The engine writes the shard's totals once its run has ended (load stopped, requests in
+  // flight answered): from then on nothing can reach the target. A sleep would prove nothing.
+  const { shards } = await rushStatus(couch.couch, id)
+  const dispatch = couch.couch.db(couch.couch.names.dispatch('eu-west-1'))
+  const ended = await waitFor('the aborted run to end and write its totals', async () => {
+    const doc = await getDoc<ShardDoc>(dispatch, shards[0]!.id)
+    return doc?.totals && doc
+  })
+  t.equal(ended.state, 'aborted')
+  t.ok(ended.totals!.sent < 2 * 120 * 200, 'stopped long before its 120 s')
+  t.equal(target.requests, ended.totals!.sent, 'the target saw exactly the requests of the stopped run')
 
   const missing = await runCli(['status', 'no-such-rush', ...couchArgs])
   t.equal(missing.code, 1)

@@ -78,7 +78,7 @@ t.test(
       [1_000_000, 1_010_000, 1_020_000, 1_030_000],
       'one beat per 10 s, no drift',
     )
-    reg.stop()
+    await reg.stop()
     await clock.advanceAsync(60_000)
     t.equal(fleet.writes.length, 4, 'stopped: no more beats')
     t.same(counted, [1, 1, 1, 1], 'one write request each')
