@@ -11,7 +11,9 @@ import { reconcileOnce } from '../../controller/reconcile/reconcile.js'
 import { startEc2 } from '../../emulators/ec2.js'
 import { engineLauncher } from '../../emulators/engine-launcher.js'
 import { systemClock } from '../../lib/clock.js'
+import { getDoc } from '../../lib/couch/client.js'
 import { watchRush } from '../../lib/couch/rushes.js'
+import type { EngineDoc } from '../../lib/documents.js'
 import { dummyCredentials } from '../harness/aws.js'
 import { cleanups, couchEnv, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
 import { reconcileDeps, S, testPolicy } from '../harness/fleet.js'
@@ -105,9 +107,24 @@ t.test('queued rush → launched engines run it → the fleet scales back to the
     60_000,
     200,
   )
-  await waitFor('every engine process to exit', async () => {
-    for (const engine of engines) await engine.exited
-    return true
-  })
-  t.pass('every engine drained and exited')
+  // Terminated instances get SIGTERM; the launcher SIGKILLs after its stop timeout, so an
+  // engine that never drained would exit too: the exit status and the doc tell them apart.
+  const exits = await Promise.all(engines.map((engine) => engine.exited))
+  t.same(
+    exits,
+    engines.map(() => ({ code: 0, signal: null })),
+    'every engine exited by itself with status 0 (not killed after the stop timeout)',
+  )
+  for (const engine of engines) {
+    const doc = await getDoc<EngineDoc & { retiredReason?: string }>(
+      server.couch.db(server.couch.names.fleet),
+      `engine:${engine.instanceId}`,
+    )
+    t.match(doc, { state: 'gone', inUse: 0 }, `engine:${engine.instanceId} drained and said it was gone`)
+    t.equal(
+      doc?.retiredReason,
+      undefined,
+      `engine:${engine.instanceId} wrote it itself, not the garbage collector`,
+    )
+  }
 })
