@@ -1,4 +1,10 @@
 #!/usr/bin/env node
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { rushCommand } from '../cli/rush.js'
+import { migrate } from '../controller/migrate.js'
 /**
  * The local appliance (`npm start`): the whole of Stampede on one machine, on 127.0.0.1 only —
  * a CouchDB per region (PouchDB Server, in memory) migrated and replicating, the emulated
@@ -6,13 +12,7 @@
  * operator's path (`stampede rush --couch … --regions …`) against a built-in target.
  * Then it stops everything, or with --keep stays up for the user's own rushes until Ctrl-C.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { parseArgs } from 'node:util'
-import { rushCommand } from '../cli/rush.js'
-import { migrate } from '../controller/migrate.js'
-import { DEFAULT_PREFIX } from '../lib/couch/names.js'
+import { DEFAULT_PREFIX, isRegionName } from '../lib/couch/names.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { startLocalFleet } from './fleet.js'
 import { startPouchServer } from './pouchdb.js'
@@ -37,7 +37,6 @@ Exit status: the demo rush's (0 passed, 99 a threshold failed, 1 it could not ru
 interrupted); 1 when the appliance could not start.
 `
 
-const REGION = /^[a-z][a-z0-9-]{0,62}$/
 const DEMO_THRESHOLDS = ['p95<100ms', 'errors<1%']
 
 interface ApplianceArgs {
@@ -69,7 +68,7 @@ function parse(argv: string[]): ApplianceArgs | undefined {
     .split(',')
     .map((region) => region.trim())
     .filter(Boolean)
-  if (regions.length === 0 || regions.some((region) => !REGION.test(region)))
+  if (regions.length === 0 || regions.some((region) => !isRegionName(region)))
     throw new UsageError('--regions must list region names such as us-east-1,eu-west-1')
   if (new Set(regions).size !== regions.length) throw new UsageError('--regions lists a region twice')
   const demo = values['no-demo'] !== true

@@ -1,6 +1,6 @@
 import { arrivalTime, shareCount } from '../lib/pattern.js'
+import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
 import { Exchange } from './exchange.js'
-import { DEFAULT_MAX_IN_FLIGHT } from './job.js'
 import type { ModelSetup, RunningModel } from './model.js'
 
 /**
