@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { DEMO_THRESHOLDS, demoVerdictNote } from '../cli/demo.js'
 import { rushCommand } from '../cli/rush.js'
 import { migrate } from '../controller/migrate.js'
-import { DEFAULT_PREFIX } from '../lib/couch/names.js'
+import { DEFAULT_PREFIX, isRegionName } from '../lib/couch/names.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { startLocalFleet } from './fleet.js'
 import { startPouchServer } from './pouchdb.js'
@@ -38,7 +38,6 @@ Exit status: the demo rush's (0 passed, 99 a threshold failed, 1 it could not ru
 interrupted); 1 when the appliance could not start.
 `
 
-const REGION = /^[a-z][a-z0-9-]{0,62}$/
 
 interface ApplianceArgs {
   regions: string[]
@@ -69,7 +68,7 @@ function parse(argv: string[]): ApplianceArgs | undefined {
     .split(',')
     .map((region) => region.trim())
     .filter(Boolean)
-  if (regions.length === 0 || regions.some((region) => !REGION.test(region)))
+  if (regions.length === 0 || regions.some((region) => !isRegionName(region)))
     throw new UsageError('--regions must list region names such as us-east-1,eu-west-1')
   if (new Set(regions).size !== regions.length) throw new UsageError('--regions lists a region twice')
   const demo = values['no-demo'] !== true

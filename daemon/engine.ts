@@ -12,8 +12,6 @@ import { SampleWriter } from './samples.js'
 import { type EngineEvent, EngineSession } from './session.js'
 import { WriteStats } from './write-stats.js'
 
-export type { EngineEvent } from './session.js'
-
 export interface EngineOptions {
   couch: Couch
   identity: IdentitySource

@@ -22,19 +22,7 @@ export type RushState = 'queued' | 'running' | 'done' | 'failed' | 'aborted'
 export type ShardState = 'queued' | 'claimed' | 'running' | 'done' | 'lost' | 'failed' | 'aborted'
 export type LoadModel = LoadModelName
 
-export const ENGINE_STATES: readonly EngineState[] = ['booting', 'idle', 'busy', 'draining', 'gone']
-export const RUSH_STATES: readonly RushState[] = ['queued', 'running', 'done', 'failed', 'aborted']
-export const SHARD_STATES: readonly ShardState[] = [
-  'queued',
-  'claimed',
-  'running',
-  'done',
-  'lost',
-  'failed',
-  'aborted',
-]
-/** Shard states that never change again. */
-export const FINAL_SHARD_STATES: readonly ShardState[] = ['done', 'lost', 'failed', 'aborted']
+// A shard's state changes, and which states are final: lib/shard-state.ts.
 
 interface CouchMeta {
   _id: string

@@ -3,8 +3,6 @@ import type { RequestSpec } from '../lib/request-spec.js'
 import type { LoadModelName } from '../lib/workload.js'
 import type { AddressPolicy } from './safety.js'
 
-export { DEFAULT_MAX_IN_FLIGHT, type LoadModelName, peakConnections } from '../lib/workload.js'
-
 /**
  * One process's work, as plain data (it is sent to worker processes as JSON).
  * `share` picks this process's users (rush) or requests (arrival rate) out of the

@@ -7,13 +7,13 @@ export type SecondSink = (point: Point, histogram: LatencyHistogram) => void
 
 /**
  * Accumulates one process's measurements into per-second points. Times are
- * `performance.now()` milliseconds; second 0 starts at `startAt`. A request counts in the
+ * `performance.now()` milliseconds; second 0 starts at `startPerf`. A request counts in the
  * second it ended; those ending after the run's last second count in the last one, so a
  * run of N seconds has exactly N points, each emitted once.
  */
 export class Recorder {
   readonly #sink: SecondSink
-  readonly #startAt: number
+  readonly #startPerf: number
   readonly #lastSecond: number
   #point: Point
   #histogram: LatencyHistogram = createHistogram()
@@ -21,16 +21,16 @@ export class Recorder {
   #concurrency = 0
   #finished = false
 
-  constructor(startAt: number, durationSeconds: number, sink: SecondSink) {
-    this.#startAt = startAt
+  constructor(startPerf: number, durationSeconds: number, sink: SecondSink) {
+    this.#startPerf = startPerf
     this.#lastSecond = Math.max(0, Math.ceil(durationSeconds) - 1)
     this.#sink = sink
     this.#point = emptyPoint(0)
-    this.#boundary = startAt + 1000
+    this.#boundary = startPerf + 1000
   }
 
-  get startAt(): number {
-    return this.#startAt
+  get startPerf(): number {
+    return this.#startPerf
   }
 
   /** Moves on to the second that contains `now`, emitting the seconds that ended. */

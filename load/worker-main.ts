@@ -25,7 +25,7 @@ function fail(err: unknown): void {
 }
 
 export function runWorker(): void {
-  let start: ((startAt: number) => RunningModel) | undefined
+  let start: ((startPerf: number) => RunningModel) | undefined
   let running: RunningModel | undefined
 
   process.on('message', (message: ToWorker) => {

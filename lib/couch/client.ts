@@ -1,7 +1,7 @@
 import Nano from 'nano'
 import { StampedeError } from '../errors.js'
 import { basicAuth, type Credentials } from './credentials.js'
-import { type DbNames, dbNames } from './names.js'
+import { type DbNames, DESIGN_NAME, dbNames } from './names.js'
 
 /** A connection to one region's CouchDB (or PouchDB Server). */
 export interface Couch {
@@ -162,7 +162,7 @@ export async function viewRows<V = unknown, D = unknown>(
   params: Nano.DocumentViewParams,
 ): Promise<{ id: string; key: unknown; value: V; doc?: D }[]> {
   try {
-    const response = await db.view('stampede', view, params)
+    const response = await db.view(DESIGN_NAME, view, params)
     return response.rows as unknown as { id: string; key: unknown; value: V; doc?: D }[]
   } catch (err) {
     if (statusOf(err) === 404) return []

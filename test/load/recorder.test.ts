@@ -18,7 +18,7 @@ function recorder(durationSeconds: number) {
 const ms = (offset: number) => START + offset
 
 t.test('remembers when second 0 starts', async (t) => {
-  t.equal(recorder(3).rec.startAt, START)
+  t.equal(recorder(3).rec.startPerf, START)
 })
 
 t.test('a request counts in the second it ended; a boundary belongs to the next second', async (t) => {

@@ -8,10 +8,11 @@ const TICK_MS = 10
  * The closed model: a ramped number of virtual users, each on its own connection,
  * looping request → response (or timeout) → next request. Users are numbered; this
  * process runs those of its share, so shares of one rush add up to the asked level at
- * every moment.
+ * every moment. Its name in jobs and documents is `rush` (`LoadModelName`), kept as it is:
+ * documents replicate between regions, and engines of another version read it.
  */
-export function startRush(setup: ModelSetup): RunningModel {
-  const { job, startAt, recorder } = setup
+export function startClosed(setup: ModelSetup): RunningModel {
+  const { job, startPerf, recorder } = setup
   const durationMs = patternDuration(job.pattern) * 1000
   const users: Exchange[] = []
   let running = 0
@@ -59,7 +60,7 @@ export function startRush(setup: ModelSetup): RunningModel {
 
   const tick = () => {
     const now = performance.now()
-    const elapsed = now - startAt
+    const elapsed = now - startPerf
     if (elapsed >= durationMs) {
       stop(false)
       return
@@ -95,7 +96,7 @@ export function startRush(setup: ModelSetup): RunningModel {
       tick()
       if (!stopping) timer = setInterval(tick, TICK_MS)
     },
-    Math.max(0, startAt - performance.now()),
+    Math.max(0, startPerf - performance.now()),
   )
   return { stop: () => stop(true), done }
 }
