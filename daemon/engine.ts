@@ -10,7 +10,14 @@ import {
 } from '../lib/couch/client.js'
 import { type Change, FEED_MAX_BACKOFF_MS, followChanges, type Seq, sleep } from '../lib/couch/follow.js'
 import { readShard, settleShard } from '../lib/couch/shards.js'
-import { type AbortDoc, type EngineDoc, type EngineState, engineId, type ShardDoc } from '../lib/documents.js'
+import {
+  type AbortDoc,
+  type EngineDoc,
+  type EngineState,
+  engineId,
+  type ShardDoc,
+  type SprintDoc,
+} from '../lib/documents.js'
 import type { AddressPolicy } from '../load/safety.js'
 import { claimOrder, claimState, decideShard, type EngineView, headStartMs } from './decide.js'
 import { type HeldShard, planDrain } from './drain.js'
@@ -18,6 +25,7 @@ import type { Identity, IdentitySource } from './identity.js'
 import type { Logger } from './log.js'
 import { SampleWriter } from './samples.js'
 import { ShardRun } from './shard-run.js'
+import { SprintRunner } from './sprint-run.js'
 
 export interface EngineOptions {
   couch: Couch
@@ -74,6 +82,7 @@ export class Engine {
   #identity!: Identity
   #doc!: EngineDoc
   #samples!: SampleWriter
+  #sprints!: SprintRunner
   #serial: Promise<unknown> = Promise.resolve()
   #checkpoint: Seq | null = null
   #timer: NodeJS.Timeout | undefined
@@ -122,6 +131,15 @@ export class Engine {
       onError: (err) =>
         log.warn({ err: (err as Error).message }, 'writing samples failed; retrying with the next batch'),
     })
+    const { policy } = this.#options
+    this.#sprints = new SprintRunner({
+      couch,
+      region,
+      engine: instanceId,
+      policy,
+      log,
+      closed: () => this.#draining,
+    })
     const previous = await getDoc<EngineDoc>(this.#fleet, engineId(instanceId))
     await this.#recover()
     // Aborts written before this start: the feed resumes after them.
@@ -150,7 +168,7 @@ export class Engine {
     await this.#serialized(() => this.#scanQueued())
     this.#samples.start()
     this.#timer = setInterval(() => void this.#tickEngineDoc(), this.#heartbeatMs)
-    this.#following = followChanges<ShardDoc | AbortDoc>({
+    this.#following = followChanges<ShardDoc | AbortDoc | SprintDoc>({
       couch,
       db: couch.names.dispatch(region),
       since,
@@ -335,11 +353,12 @@ export class Engine {
     await this.#claimCandidates()
   }
 
-  async #handle(change: Change<ShardDoc | AbortDoc>): Promise<void> {
+  async #handle(change: Change<ShardDoc | AbortDoc | SprintDoc>): Promise<void> {
     const doc = change.doc
     if (doc && !change.deleted) {
       if (doc.type === 'abort') this.#handleAbort(doc)
       else if (doc.type === 'shard') await this.#handleShard(doc)
+      else if (doc.type === 'sprint') this.#sprints.handle(doc)
     }
     // A claimable shard is claimed once the batch is handled (#flushSoon). Should the engine
     // die first, its restart scans the queue anyway.
