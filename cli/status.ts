@@ -1,6 +1,8 @@
 import { abortRush, rushResult, rushStatus } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
 import { formatPattern } from '../lib/pattern.js'
+import { apiAbort, apiStatus } from './api-commands.js'
+import { API_NOTES, API_OPTION, remoteApi } from './api-options.js'
 import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions } from './couch-options.js'
 import type { CommandSpec, ParsedOptions } from './options.js'
 import { formatCount, formatMs } from './report.js'
@@ -13,10 +15,11 @@ export const STATUS: CommandSpec = {
     'Show a rush submitted with --couch: its state, where each shard runs and how far it got,\nand the merged results so far.',
   options: [
     ...COUCH_OPTIONS,
+    API_OPTION,
     { name: 'json', type: 'boolean', description: 'print the status as JSON' },
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
-  notes: COUCH_NOTES,
+  notes: `${COUCH_NOTES}\n${API_NOTES}`,
 }
 
 export const ABORT: CommandSpec = {
@@ -25,8 +28,12 @@ export const ABORT: CommandSpec = {
   tagline: 'stop a submitted rush on every engine in every region',
   summary:
     'Abort a rush submitted with --couch: every engine running one of its shards stops within a\nsecond, in every region; shards not started yet never start.',
-  options: [...COUCH_OPTIONS, { name: 'help', short: 'h', type: 'boolean', description: 'show this help' }],
-  notes: COUCH_NOTES,
+  options: [
+    ...COUCH_OPTIONS,
+    API_OPTION,
+    { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
+  ],
+  notes: `${COUCH_NOTES}\n${API_NOTES}`,
 }
 
 function rushIdArgument(positionals: string[]): string {
@@ -36,6 +43,8 @@ function rushIdArgument(positionals: string[]): string {
 
 export async function statusCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const id = rushIdArgument(positionals)
+  const api = remoteApi(values)
+  if (api !== undefined) return apiStatus(api, id, values.json === true)
   const couch = connectFromOptions(values)!
   const status = await rushStatus(couch, id)
   const result = await rushResult(couch, id)
@@ -71,6 +80,8 @@ export async function statusCommand(positionals: string[], values: ParsedOptions
 
 export async function abortCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const id = rushIdArgument(positionals)
+  const api = remoteApi(values)
+  if (api !== undefined) return apiAbort(api, id)
   await abortRush(connectFromOptions(values)!, id)
   process.stdout.write(`rush ${id} aborted\n`)
   return 0
