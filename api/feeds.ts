@@ -1,7 +1,7 @@
 import type { Couch } from '../lib/couch/client.js'
 import { readRush, rushStateOf, watchRush } from '../lib/couch/rushes.js'
 import type { RushDoc, RushState, ShardDoc } from '../lib/documents.js'
-import { createHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
+import { createHistogram, encodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
 import { type Summary, summarize } from '../lib/summary.js'
 import { evaluateThresholds, parseThreshold, type ThresholdResult } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
@@ -13,8 +13,16 @@ import type { Point } from '../lib/timeline.js'
  * thousand followers, or clients polling every two seconds, cost one merge.
  */
 export type FeedEvent =
-  | { kind: 'second'; point: Point }
-  | { kind: 'end'; summary: Summary; state: RushState; thresholds: ThresholdResult[] }
+  | { kind: 'second'; point: Point; histogram: string }
+  | {
+      kind: 'end'
+      summary: Summary
+      state: RushState
+      thresholds: ThresholdResult[]
+      /** The whole rush's merged histogram, encoded. */
+      histogram: string
+      shards: { id: string; region: string; state: string; reason?: string }[]
+    }
   | { kind: 'error'; message: string }
 
 export class RushFeed {
@@ -27,6 +35,7 @@ export class RushFeed {
   /** Resolves after the first read (so a first status is not empty for want of a read). */
   readonly ready: Promise<void>
   readonly #listeners = new Set<(event: FeedEvent) => void>()
+  readonly #events: FeedEvent[] = []
   #stop = new AbortController()
   #lastUse: number
 
@@ -43,7 +52,12 @@ export class RushFeed {
       (point, histogram) => {
         this.points.push(point)
         mergeInto(this.histogram, histogram)
-        for (const listener of this.#listeners) listener({ kind: 'second', point })
+        const encoded = encodeHistogram(histogram)
+        // The second's histogram travels with it, so followers merge exactly, as a --couch watch does.
+        // One event object for every follower: its serialized frame is made once (see the SSE writer).
+        const event: FeedEvent = { kind: 'second', point, histogram: encoded }
+        this.#events.push(event)
+        for (const listener of this.#listeners) listener(event)
       },
       {
         pollMs,
@@ -86,7 +100,24 @@ export class RushFeed {
 
   end(): FeedEvent & { kind: 'end' } {
     const summary = this.summary()
-    return { kind: 'end', summary, state: this.state, thresholds: this.thresholds(summary) }
+    return {
+      kind: 'end',
+      summary,
+      state: this.state,
+      thresholds: this.thresholds(summary),
+      histogram: encodeHistogram(this.histogram),
+      shards: this.shards.map(({ _id, region, state, reason }) => ({
+        id: _id,
+        region,
+        state,
+        ...(reason !== undefined && { reason }),
+      })),
+    }
+  }
+
+  /** The `second` events so far, in order (a resumed follower replays them). */
+  get seconds(): readonly FeedEvent[] {
+    return this.#events
   }
 
   /** Calls `listener` with each new second, then the end; returns the unsubscribe. */

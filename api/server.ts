@@ -18,6 +18,7 @@ import { blitzError, blitzRoutes } from './v1/blitz.js'
 import { hostRoutes } from './v2/hosts.js'
 import { rushRoutes } from './v2/rushes.js'
 import { SHARED_SCHEMAS } from './v2/schemas.js'
+import { sprintRoutes } from './v2/sprints.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -240,6 +241,7 @@ export async function buildApi(options: ApiOptions): Promise<Api> {
     async (v2) => {
       await v2.register(rushRoutes, { service, heartbeatMs: options.heartbeatMs ?? 15_000 })
       await v2.register(hostRoutes, { service })
+      await v2.register(sprintRoutes, { service })
     },
     { prefix: '/api/v2' },
   )

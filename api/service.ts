@@ -1,8 +1,10 @@
 import type { Couch } from '../lib/couch/client.js'
+import { createOnce, getDoc } from '../lib/couch/client.js'
 import { abortRush, newRushId, submitRush } from '../lib/couch/rushes.js'
-import type { RushDoc } from '../lib/documents.js'
+import { type RushDoc, type SprintDoc, sprintDocId } from '../lib/documents.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { patternDuration } from '../lib/pattern.js'
+import type { RequestSpec } from '../lib/request-spec.js'
 import { validateRequestSpec } from '../lib/request-spec.js'
 import { newRush, type RushSpec } from '../lib/split.js'
 import { parseThreshold } from '../lib/thresholds.js'
@@ -156,6 +158,47 @@ export class ApiService {
 
   async list(tenant: TenantDoc, limit: number, before?: string): Promise<string[]> {
     return this.store.listOwned(tenant.name, 'rush', limit, before)
+  }
+
+  /**
+   * A sprint runs on an engine of `region`: a `sprint:` document in that region's dispatch
+   * database, claimed by one engine, its full result written back.
+   */
+  async submitSprint(tenant: TenantDoc, request: RequestSpec, region: string): Promise<SprintDoc> {
+    const now = this.options.clock()
+    try {
+      validateRequestSpec(request)
+    } catch (err) {
+      if (err instanceof StampedeError) throw new ApiProblem('invalid', 400, err.message)
+      throw err
+    }
+    await this.authorize(tenant, new URL(request.url))
+    const id = `sp-${newRushId(now)}`
+    const doc: SprintDoc = {
+      _id: sprintDocId(id),
+      type: 'sprint',
+      sprint: id,
+      region,
+      request,
+      owner: tenant.name,
+      state: 'queued',
+      createdAt: now,
+    }
+    await this.store.recordOwned(tenant.name, 'sprint', id, now, { region })
+    await createOnce(this.couch.db(this.couch.names.dispatch(region)), doc)
+    return doc
+  }
+
+  async sprint(tenant: TenantDoc, id: string): Promise<SprintDoc> {
+    if (!/^sp-[a-z0-9-]{1,64}$/.test(id)) throw notFound('sprint', id)
+    const owned = await this.store.owned(tenant.name, 'sprint', id)
+    if (!owned) throw notFound('sprint', id)
+    const doc = await getDoc<SprintDoc>(
+      this.couch.db(this.couch.names.dispatch(String(owned.region))),
+      sprintDocId(id),
+    )
+    if (!doc || doc.owner !== tenant.name) throw notFound('sprint', id)
+    return doc
   }
 
   /**

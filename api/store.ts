@@ -206,8 +206,23 @@ export class ApiStore {
     }
   }
 
-  async recordOwned(tenant: string, kind: 'rush' | 'sprint', id: string, at: number): Promise<void> {
-    await this.#write({ _id: `own:${tenant}:${kind}:${id}`, type: 'own', tenant, kind, id, at })
+  async recordOwned(
+    tenant: string,
+    kind: 'rush' | 'sprint',
+    id: string,
+    at: number,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.#write({ ...extra, _id: `own:${tenant}:${kind}:${id}`, type: 'own', tenant, kind, id, at })
+  }
+
+  /** The ownership record of one rush or sprint (undefined: not this tenant's). */
+  async owned(
+    tenant: string,
+    kind: 'rush' | 'sprint',
+    id: string,
+  ): Promise<Record<string, unknown> | undefined> {
+    return getDoc(this.#db, `own:${tenant}:${kind}:${id}`)
   }
 
   /** The tenant's ids of one kind, newest first, `limit` at a time after `before`. */

@@ -1,3 +1,4 @@
+import { HOSTS, hostsCommand } from './api-commands.js'
 import { DEMO, demoCommand } from './demo.js'
 import type { CommandSpec, ParsedOptions } from './options.js'
 import { RUSH, rushCommand } from './rush.js'
@@ -11,6 +12,7 @@ export const COMMANDS: [CommandSpec, Handler][] = [
   [SPRINT, sprintCommand],
   [STATUS, statusCommand],
   [ABORT, abortCommand],
+  [HOSTS, hostsCommand],
   [DEMO, demoCommand],
 ]
 

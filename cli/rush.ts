@@ -7,6 +7,8 @@ import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
 import type { LoadJob } from '../load/job.js'
 import { runLoad } from '../load/run.js'
 import { LOCAL_POLICY } from '../load/safety.js'
+import { API_OPTION, remoteApi } from './api-options.js'
+import { runThroughApi } from './api-run.js'
 import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions, couchUrlOption } from './couch-options.js'
 import { EXPORT_OPTIONS, Exports, ReportSeconds } from './exports.js'
 import { type CommandSpec, integerOption, listOption, type ParsedOptions, stringOption } from './options.js'
@@ -72,19 +74,24 @@ export const RUSH: CommandSpec = {
     },
     { name: 'quiet', short: 'q', type: 'boolean', description: 'no live progress' },
     ...COUCH_OPTIONS,
+    API_OPTION,
     {
       name: 'regions',
       type: 'string',
       value: 'LIST',
-      description: 'with --couch: regions to load from, comma-separated (e.g. us-east-1,eu-west-1)',
+      description: 'with --couch or --api: regions to load from, comma-separated (e.g. us-east-1,eu-west-1)',
     },
     {
       name: 'shards-per-region',
       type: 'string',
       value: 'N',
-      description: 'with --couch: engines per region (default: one per 2,000 connections)',
+      description: 'with --couch or --api: engines per region (default: one per 2,000 connections)',
     },
-    { name: 'detach', type: 'boolean', description: 'with --couch: submit, print the rush id and return' },
+    {
+      name: 'detach',
+      type: 'boolean',
+      description: 'with --couch or --api: submit, print the rush id and return',
+    },
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
   notes: [
@@ -147,7 +154,7 @@ function openOutput(file: string): number {
 }
 
 /** Ctrl-C and SIGTERM abort the signal while `work` runs. */
-async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const interrupt = new AbortController()
   const onSignal = () => interrupt.abort()
   process.once('SIGINT', onSignal)
@@ -161,7 +168,7 @@ async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Prom
 }
 
 /** A finished run, wherever it ran, and why it may not count as done. */
-type Outcome = RunReport & { unfinished?: string; interrupted?: boolean }
+export type Outcome = RunReport & { unfinished?: string; interrupted?: boolean }
 
 async function runHere(
   job: LoadJob,
@@ -278,9 +285,11 @@ export async function rushCommand(positionals: string[], values: ParsedOptions):
   const job = jobFromOptions(positionals, values)
   const thresholds = listOption(values, 'threshold').map(parseThreshold)
   const jsonFile = stringOption(values, 'json')
-  const remote = couchUrlOption(values) !== undefined
+  const api = remoteApi(values)
+  const remote = api !== undefined || couchUrlOption(values) !== undefined
   for (const option of ['regions', 'shards-per-region', 'detach']) {
-    if (!remote && values[option] !== undefined) throw new UsageError(`--${option} goes with --couch`)
+    if (!remote && values[option] !== undefined)
+      throw new UsageError(`--${option} goes with --couch or --api`)
   }
   // Open the JSON file before the run: a bad path must fail now, not lose the results later.
   const jsonFd = jsonFile !== undefined && jsonFile !== '-' ? openOutput(jsonFile) : undefined
@@ -294,9 +303,12 @@ export async function rushCommand(positionals: string[], values: ParsedOptions):
 
   let outcome: Outcome | string
   try {
-    outcome = remote
-      ? await runThroughCouch(job, values, thresholds, progress, seconds)
-      : await runHere(job, values, progress, seconds)
+    outcome =
+      api !== undefined
+        ? await runThroughApi(api, job, values, thresholds, progress, interruptible)
+        : remote
+          ? await runThroughCouch(job, values, thresholds, progress, seconds)
+          : await runHere(job, values, progress, seconds)
   } catch (err) {
     exports.close()
     throw err

@@ -2,6 +2,8 @@ import { abortRush, rushStatus, watchRush } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
 import { formatPattern, patternDuration } from '../lib/pattern.js'
 import { evaluateThresholds, parseThreshold } from '../lib/thresholds.js'
+import { apiAbort, apiStatus } from './api-commands.js'
+import { API_NOTES, API_OPTION, remoteApi } from './api-options.js'
 import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions } from './couch-options.js'
 import { EXPORT_OPTIONS, Exports, ReportSeconds } from './exports.js'
 import type { CommandSpec, ParsedOptions } from './options.js'
@@ -17,11 +19,12 @@ export const STATUS: CommandSpec = {
     "on the rush's own thresholds).",
   options: [
     ...COUCH_OPTIONS,
+    API_OPTION,
     { name: 'json', type: 'boolean', description: 'print the status as JSON' },
     ...EXPORT_OPTIONS,
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
-  notes: COUCH_NOTES,
+  notes: `${COUCH_NOTES}\n${API_NOTES}`,
 }
 
 export const ABORT: CommandSpec = {
@@ -30,8 +33,12 @@ export const ABORT: CommandSpec = {
   tagline: 'stop a submitted rush on every engine in every region',
   summary:
     'Abort a rush submitted with --couch: every engine running one of its shards stops within a\nsecond, in every region; shards not started yet never start.',
-  options: [...COUCH_OPTIONS, { name: 'help', short: 'h', type: 'boolean', description: 'show this help' }],
-  notes: COUCH_NOTES,
+  options: [
+    ...COUCH_OPTIONS,
+    API_OPTION,
+    { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
+  ],
+  notes: `${COUCH_NOTES}\n${API_NOTES}`,
 }
 
 function rushIdArgument(positionals: string[]): string {
@@ -41,6 +48,8 @@ function rushIdArgument(positionals: string[]): string {
 
 export async function statusCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const id = rushIdArgument(positionals)
+  const api = remoteApi(values)
+  if (api !== undefined) return apiStatus(api, id, values.json === true)
   const couch = connectFromOptions(values)!
   const exports = new Exports(values)
   const status = await rushStatus(couch, id).catch((err) => {
@@ -108,6 +117,8 @@ export async function statusCommand(positionals: string[], values: ParsedOptions
 
 export async function abortCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const id = rushIdArgument(positionals)
+  const api = remoteApi(values)
+  if (api !== undefined) return apiAbort(api, id)
   await abortRush(connectFromOptions(values)!, id)
   process.stdout.write(`rush ${id} aborted\n`)
   return 0

@@ -9,6 +9,7 @@ import {
   type EngineDoc,
   type EngineState,
   type ShardDoc,
+  type SprintDoc,
 } from '../lib/documents.js'
 import { claim } from '../lib/shard-state.js'
 import type { AddressPolicy } from '../load/safety.js'
@@ -21,6 +22,7 @@ import type { Logger } from './log.js'
 import { Registration } from './registration.js'
 import type { SampleWriter } from './samples.js'
 import { ShardRun } from './shard-run.js'
+import { SprintRunner } from './sprint-run.js'
 import type { WriteStats } from './write-stats.js'
 
 /** What the engine does, for tests and benchmarks to wait on (`EngineOptions.onEvent`). */
@@ -74,12 +76,22 @@ export class EngineSession {
   #serial: Promise<unknown> = Promise.resolve()
   #following: Promise<void> | undefined
   #draining = false
+  readonly #sprints: SprintRunner
   #drain: { deadline: DrainDeadline; done: Promise<void> } | undefined
 
   constructor(parts: SessionParts) {
     this.#parts = parts
     const { couch, identity, clock } = parts
     this.#dispatch = couch.db(couch.names.dispatch(identity.region))
+    this.#sprints = new SprintRunner({
+      couch,
+      region: identity.region,
+      engine: identity.instanceId,
+      policy: parts.policy,
+      log: parts.log,
+      closed: () => this.#draining,
+      clock: () => clock.now(),
+    })
     this.#registration = new Registration({
       fleet: couch.db(couch.names.fleet),
       clock,
@@ -118,7 +130,7 @@ export class EngineSession {
     await this.#serialized(() => this.#scanQueued())
     this.#parts.samples.start()
     this.#registration.start()
-    this.#following = followChanges<ShardDoc | AbortDoc>({
+    this.#following = followChanges<ShardDoc | AbortDoc | SprintDoc>({
       couch,
       db: couch.names.dispatch(identity.region),
       since,
@@ -181,6 +193,7 @@ export class EngineSession {
     this.#stop.abort()
     await this.#following
     await this.#serial
+    await this.#sprints.idle()
     await this.#registration.stop()
     this.#claims.stop()
     await this.#parts.samples.stop()
@@ -218,11 +231,12 @@ export class EngineSession {
     await this.#claimCandidates()
   }
 
-  async #handle(change: Change<ShardDoc | AbortDoc>): Promise<void> {
+  async #handle(change: Change<ShardDoc | AbortDoc | SprintDoc>): Promise<void> {
     const doc = change.doc
     if (doc && !change.deleted && !change.id.startsWith('_design/') && this.#wellFormed(doc)) {
       if (doc.type === 'abort') this.#handleAbort(doc)
       else if (doc.type === 'shard') await this.#handleShard(doc)
+      else if (doc.type === 'sprint') this.#sprints.handle(doc)
     }
     // A claimable shard is claimed once the batch is handled (the claim scheduler). Should the
     // engine die first, its restart scans the queue anyway.
@@ -270,7 +284,7 @@ export class EngineSession {
    * its id and the reason, and skipped — acting on it would throw, and a change that throws is
    * replayed by the feed for ever, so one bad document would stop the engine serving any shard.
    */
-  #wellFormed(doc: ShardDoc | AbortDoc): boolean {
+  #wellFormed(doc: ShardDoc | AbortDoc | SprintDoc): boolean {
     const problem = docProblem(doc)
     if (problem === null) return true
     const id = String((doc as { _id?: unknown })._id)

@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   STAMPEDE_CLOUD_DENIED: 'the cloud refused the credentials or the permission',
   STAMPEDE_USER_DATA: 'user-data that cannot be rendered (a bad option, over 16 KB)',
   STAMPEDE_IMAGE: 'an image reference that cannot be resolved',
+  // The tenant API, as its clients see it
+  STAMPEDE_API: 'the tenant API refused a request or could not be reached',
   // Reports
   STAMPEDE_REPORT_ASSETS: 'the report’s built browser code is missing (run npm run build)',
   // The local appliance

@@ -3,6 +3,7 @@ import type { Pattern } from '../../lib/pattern.js'
 import type { RequestSpec } from '../../lib/request-spec.js'
 import type { RushSpec } from '../../lib/split.js'
 import { totalErrors } from '../../lib/timeline.js'
+import type { SprintResult } from '../../load/sprint.js'
 import type { RushFeed } from '../feeds.js'
 import { ApiProblem, type ApiService } from '../service.js'
 
@@ -232,6 +233,49 @@ export function blitzTimeline(feed: RushFeed): V1Point[] {
   return out
 }
 
+const ERROR_KINDS: Record<string, string> = {
+  dns: 'dns',
+  connect: 'connect',
+  timeout: 'timeout',
+  parse: 'parse',
+}
+
+/** A sprint's result in blitz's shape: one step, each phase in seconds, bodies in base64. */
+export function blitzSprintResult(result: SprintResult, region: string): Record<string, unknown> {
+  const seconds = (ms: number | null | undefined) => (ms ?? 0) / 1000
+  const url = new URL(result.url)
+  const headers = Object.fromEntries(result.headers)
+  const step = {
+    connect: seconds(result.timings.connect) - seconds(result.timings.dns),
+    duration: seconds(result.timings.total),
+    request: {
+      line: `${result.method} ${url.pathname}${url.search} HTTP/1.1`,
+      method: result.method,
+      url: result.url,
+      headers: {},
+      content: '',
+    },
+    response: {
+      line: result.status !== undefined ? `HTTP/1.1 ${result.status} ${result.statusText ?? ''}`.trim() : '',
+      status: result.status ?? 0,
+      message: result.statusText ?? '',
+      headers,
+      content: Buffer.from(result.bodySnippet).toString('base64'),
+    },
+  }
+  const out: Record<string, unknown> = { region, duration: seconds(result.timings.total), steps: [step] }
+  if (result.error) {
+    out.error = ERROR_KINDS[result.error.kind] ?? 'connect'
+    out.reason = result.error.message
+  } else if (!result.passed) {
+    out.error = 'assert'
+    out.reason = `status ${result.status} is not the expected one`
+    out.step = 0
+    out.steps = [step]
+  }
+  return out
+}
+
 export async function blitzRoutes(app: FastifyInstance, options: { service: ApiService }) {
   const { service } = options
   const config = { blitz: true }
@@ -276,16 +320,23 @@ export async function blitzRoutes(app: FastifyInstance, options: { service: ApiS
     if (steps.length > 1)
       throw invalid('more than one step is not supported yet (it comes with transactions)')
     if (job.region !== undefined && typeof job.region !== 'string') throw invalid('region must be a name')
-    if (job.pattern === undefined) {
-      throw new ApiProblem(
-        'unsupported',
-        400,
-        'sprints (a job without a pattern) do not run through this API yet',
-      )
-    }
     const step = steps[0]!
     if (!step || typeof step !== 'object') throw invalid('a step must be an object')
     const request1 = requestOfStep(step)
+    if (job.pattern === undefined) {
+      // No pattern: a sprint, run by an engine of the region.
+      const region = service.region(
+        (job.region as string | undefined) ?? service.options.regions[0]!,
+        'region',
+      )
+      const sprint = await service.submitSprint(request.tenant!, request1, region)
+      return {
+        ok: true,
+        job_id: sprint.sprint,
+        status: 'queued',
+        region: (job.region as string | undefined) ?? regionName(region),
+      }
+    }
     const { pattern, regions: affinity } = patternOf(job.pattern)
     const regions = (affinity ?? [(job.region as string | undefined) ?? service.options.regions[0]!]).map(
       (name) => service.region(name, 'region'),
@@ -302,10 +353,22 @@ export async function blitzRoutes(app: FastifyInstance, options: { service: ApiS
 
   app.get('/api/1/jobs/:id/status', { config, schema: hide }, async (request) => {
     const { id } = request.params as { id: string }
+    if (id.startsWith('sp-')) {
+      const sprint = await service.sprint(request.tenant!, id)
+      const status =
+        sprint.state === 'queued' ? 'queued' : sprint.state === 'running' ? 'running' : 'completed'
+      return {
+        _id: id,
+        ok: true,
+        status,
+        ...(sprint.result !== undefined && {
+          result: blitzSprintResult(sprint.result as SprintResult, regionName(sprint.region)),
+        }),
+      }
+    }
     const feed = await service.rush(request.tenant!, id)
     const state = feed.state
-    const status =
-      state === 'queued' ? 'queued' : state === 'running' && !feed.finished ? 'running' : 'completed'
+    const status = feed.finished ? 'completed' : state === 'queued' ? 'queued' : 'running'
     const region = regionName(feed.rush.regions[0]!)
     const result: Record<string, unknown> = { region, timeline: blitzTimeline(feed) }
     if (feed.finished && state === 'failed') {

@@ -105,6 +105,17 @@ export function rushView(feed: RushFeed, withTimeline = true) {
   }
 }
 
+/** A second's SSE frame, serialized once however many follow it. */
+const frames = new WeakMap<FeedEvent, string>()
+function frameOf(event: FeedEvent & { kind: 'second' }): string {
+  let frame = frames.get(event)
+  if (frame === undefined) {
+    frame = `id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify({ ...event.point, histogram: event.histogram })}\n\n`
+    frames.set(event, frame)
+  }
+  return frame
+}
+
 function endData(event: FeedEvent & { kind: 'end' }) {
   const passed = event.thresholds.every((result) => result.passed)
   return {
@@ -116,6 +127,8 @@ function endData(event: FeedEvent & { kind: 'end' }) {
       passed: result.passed,
     })),
     verdict: event.state === 'done' && passed ? 'passed' : 'failed',
+    histogram: event.histogram,
+    shards: event.shards,
   }
 }
 
@@ -149,7 +162,7 @@ function streamEvents(
     if (event.kind === 'second') {
       if (event.point.t < next) return
       next = event.point.t + 1
-      out.write(`id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify(event.point)}\n\n`)
+      out.write(frameOf(event))
     } else if (event.kind === 'end') {
       out.write(`id: end\nevent: end\ndata: ${JSON.stringify(endData(event))}\n\n`)
       finish()
@@ -167,7 +180,7 @@ function streamEvents(
   }
   out.on('close', finish)
   // Replay what is merged already, then follow: both from the same in-memory timeline.
-  for (const point of feed.points) send({ kind: 'second', point })
+  for (const event of feed.seconds) send(event)
   if (feed.finished) return send(feed.end())
   if (feed.failure !== undefined) return send({ kind: 'error', message: feed.failure })
   unsubscribe = feed.subscribe(send)
