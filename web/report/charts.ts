@@ -142,7 +142,7 @@ const latencyOf = (rows: SecondRow[], key: 'p50' | 'p95' | 'p99' | 'max'): Colum
 export const LATENCY: ChartSpec = {
   id: 'latency',
   plan({ seconds: rows }) {
-    if (rows.length === 0) return null
+    if (!rows.some((row) => row.latency !== null)) return null
     return {
       scales: { ...timeScale, ms: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] } },
       series: [

@@ -70,7 +70,18 @@ export function mountCharts(root: ParentNode, model: ChartModel, specs: ChartSpe
       const element = root.querySelector<HTMLElement>(`[data-chart="${spec.id}"]`)
       if (!element) continue
       const plan = spec.plan(current)
-      if (!plan) continue
+      if (!plan) {
+        // Nothing to draw (no response ended, say): say so rather than leave a blank box.
+        if (!drawn.has(spec.id)) {
+          element.dataset.empty = 'true'
+          element.textContent = 'Nothing to draw: no data for this chart.'
+        }
+        continue
+      }
+      if (element.dataset.empty) {
+        delete element.dataset.empty
+        element.textContent = ''
+      }
       markers.set(spec.id, plan.markers ?? [])
       const existing = drawn.get(spec.id)
       if (existing && signatures.get(spec.id) === signature(plan)) {
