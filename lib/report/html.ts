@@ -144,6 +144,22 @@ function summarySection(data: ReportData): string {
     ['p95', `${millis(s.latency.p95)} ms`, 'p95 latency'],
     ['p99', `${millis(s.latency.p99)} ms`, 'p99 latency'],
   ]
+  return [
+    '<section aria-labelledby="summary-title">',
+    '<h2 id="summary-title">Summary</h2>',
+    '<ul class="cards">',
+    ...cards.map(
+      ([key, value, label]) =>
+        `<li><span class="value" data-figure="${key}">${value}</span><span class="label">${label}</span></li>`,
+    ),
+    '</ul>',
+    '</section>',
+  ].join('\n')
+}
+
+/** Every figure of the summary, in two tables, after the charts. */
+function figuresSection(data: ReportData): string {
+  const s = data.summary
   const kinds = ERROR_KINDS.filter((kind) => s.errorsByKind[kind] > 0)
     .map((kind) => `${kind} ${count(s.errorsByKind[kind])}`)
     .join(', ')
@@ -160,21 +176,15 @@ function summarySection(data: ReportData): string {
     ['errors', `${count(s.errors)} (${percent(s.errorRate)})`, 'errors (timeouts included)'],
     ['timeouts', count(s.timeouts), 'timeouts'],
     ['dropped', count(s.dropped), 'dropped (due, never sent)'],
-    ['error-kinds', kinds || 'none', 'errors by kind'],
+    ['error-kinds', kinds || 'none', 'errors by kind (timeouts apart)'],
     ['statuses', statuses || 'none', 'statuses'],
     ['transfer', `sent ${bytes(s.txBytes)}, received ${bytes(s.rxBytes)}`, 'transfer'],
     ['connects', `${count(s.connects)}, mean connect ${millis(s.connectMean)} ms`, 'connections opened'],
   ]
   const l = s.latency
   return [
-    '<section aria-labelledby="summary-title">',
-    '<h2 id="summary-title">Summary</h2>',
-    '<ul class="cards">',
-    ...cards.map(
-      ([key, value, label]) =>
-        `<li><span class="value" data-figure="${key}">${value}</span><span class="label">${label}</span></li>`,
-    ),
-    '</ul>',
+    '<section aria-labelledby="figures-title">',
+    '<h2 id="figures-title">The rush in figures</h2>',
     '<div class="summary-tables">',
     table(
       'The rush in figures',
@@ -414,6 +424,7 @@ ${highlightItems(data.highlights, users)
 ${summarySection(data)}
 ${regionSummary(data.regions)}
 ${figures(data).join('\n')}
+${figuresSection(data)}
 </main>
 <footer>
 <p>Made by stampede ${escapeHtml(data.stampede)}. Times are seconds from the rush’s start; a request counts in the second it ended. “Errors” count every failed request: connection, TLS, parse and socket errors, responses outside the expected statuses, and timeouts (counted apart in the charts). The share of users’ requests that saw an error or a timeout counts each request as one user’s visit.</p>

@@ -138,3 +138,41 @@ t.test(
     }
   },
 )
+
+t.test(
+  'a rush that got no response still makes a report that opens cleanly',
+  { skip: NO_CHROMIUM },
+  async (t) => {
+    // A port nothing listens on: every request is refused (connect errors), none answered.
+    const target = await startBendingTarget()
+    const url = target.url
+    await target.close()
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-report-'))
+    const report = join(dir, 'refused.html')
+    const run = await runCli(['rush', url, '--pattern', '2:2', '--workers', '0', '--report', report, '-q'])
+    t.equal(run.code, 0, `no thresholds: the rush is done (stderr: ${run.stderr})`)
+    const browser = await launchBrowser()
+    t.teardown(() => browser.close())
+    const { page, requests, errors } = await openOffline(browser, pathToFileURL(report).href, {
+      width: 1280,
+      height: 900,
+    })
+    await page.waitForFunction(() => document.documentElement.dataset.charts !== undefined, {
+      timeout: 15_000,
+    })
+    t.same(requests, [])
+    t.same(errors, [])
+    const empty = await page.$$eval(
+      '[data-chart][data-empty]',
+      (elements: { dataset: { chart: string } }[]) => elements.map((element) => element.dataset.chart),
+    )
+    t.same(empty, ['latency', 'bend', 'distribution'], 'charts of latencies say there is nothing to draw')
+    const charts = await chartsOnPage(page)
+    const traffic = charts.find((chart) => chart.id === 'traffic')!
+    t.ok(Math.max(...traffic.painted) > 60, `the errors are drawn (${traffic.painted})`)
+    t.match(
+      await page.$eval('.highlights', (element: { textContent: string }) => element.textContent),
+      /First error at/,
+    )
+  },
+)

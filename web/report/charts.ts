@@ -13,6 +13,14 @@ export interface ChartPlan {
   data: uPlot.AlignedData
   scales?: uPlot.Scales
   axes?: uPlot.Axis[]
+  /** Vertical lines with a label, at x values (the first error, the first timeout). */
+  markers?: Marker[]
+}
+
+export interface Marker {
+  x: number
+  label: string
+  color: string
 }
 
 export interface ChartSpec {
@@ -73,6 +81,25 @@ const msValue = (_u: uPlot, value: number | null) => (value === null ? '–' : `
 
 const timeScale: uPlot.Scales = { x: { time: false } }
 
+/**
+ * Where the first error and the first timeout came: errors are often a sliver beside the
+ * hits on one axis, so the moment they start is marked across the chart.
+ */
+function firstFailures(rows: SecondRow[]): Marker[] {
+  const markers: Marker[] = []
+  const error = rows.find((row) => row.errors > 0)
+  const timeout = rows.find((row) => row.timeouts > 0)
+  if (error)
+    markers.push({ x: error.t, label: `first error, ${compact(error.users)} users`, color: COLORS.errors })
+  if (timeout)
+    markers.push({
+      x: timeout.t,
+      label: `first timeout, ${compact(timeout.users)} users`,
+      color: COLORS.timeouts,
+    })
+  return markers
+}
+
 /** 1. Users, hits/s, errors/s and timeouts/s (blitz.io's main chart). */
 export const TRAFFIC: ChartSpec = {
   id: 'traffic',
@@ -96,6 +123,7 @@ export const TRAFFIC: ChartSpec = {
         line('timeouts/s', COLORS.timeouts, 'count', { value: countValue, dash: [6, 3] }),
       ],
       axes: [timeAxis(), countAxis('count', 3, 'per second'), countAxis('users', 1, 'users')],
+      markers: firstFailures(rows),
       data: [
         seconds(rows),
         rows.map((row) => row.users),
@@ -114,7 +142,7 @@ const latencyOf = (rows: SecondRow[], key: 'p50' | 'p95' | 'p99' | 'max'): Colum
 export const LATENCY: ChartSpec = {
   id: 'latency',
   plan({ seconds: rows }) {
-    if (rows.length === 0) return null
+    if (!rows.some((row) => row.latency !== null)) return null
     return {
       scales: { ...timeScale, ms: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] } },
       series: [
