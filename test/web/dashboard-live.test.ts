@@ -1,7 +1,14 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { apiPlane } from '../api/harness.js'
-import { ARTIFACTS, chromiumMissing, horizontalOverflow, launch, waitForData, watchedPage } from './browser.js'
+import {
+  ARTIFACTS,
+  chromiumMissing,
+  horizontalOverflow,
+  launch,
+  waitForData,
+  watchedPage,
+} from './browser.js'
 
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
 const DESKTOP = { width: 1440, height: 900 }
@@ -61,31 +68,46 @@ t.test(
     await page.screenshot({ path: join(ARTIFACTS, 'rush-running-desktop.png'), fullPage: true })
     t.equal(await horizontalOverflow(page), 0, 'desktop: no sideways scroll')
 
-    // A phone's width: the same page, nothing wider than the screen, the button on screen.
-    await page.setViewport(PHONE)
-    await waitForData(page, 'seconds', `Number(v) >= ${earlySeconds + 3}`)
-    t.equal(await horizontalOverflow(page), 0, 'phone: no sideways scroll')
-    const button = await page.$eval('#abort', (element) => {
+    // A phone's width, in a second tab (signed in anew: the key is per tab) on the same rush.
+    const phone = await watchedPage(browser, plane.url)
+    await phone.page.setViewport(PHONE)
+    await phone.page.goto(`${plane.url}/#/rush/${encodeURIComponent(id)}`)
+    await phone.page.type('#key', key)
+    await phone.page.click('#sign-in-form button[type=submit]')
+    await waitForData(phone.page, 'view', "v === 'rush'")
+    await waitForData(phone.page, 'seconds', `Number(v) >= ${earlySeconds + 3}`)
+    t.equal(await horizontalOverflow(phone.page), 0, 'phone: no sideways scroll')
+    const button = await phone.page.$eval('#abort', (element) => {
       const box = element.getBoundingClientRect()
       return { left: box.left, right: box.right, height: box.height, width: window.innerWidth }
     })
     t.ok(button.left >= 0 && button.right <= button.width, 'the abort button is within the screen')
     t.ok(button.height >= 36, 'and big enough to tap')
-    await page.screenshot({ path: join(ARTIFACTS, 'rush-running-phone.png'), fullPage: true })
-    await page.setViewport(DESKTOP)
+    await phone.page.screenshot({ path: join(ARTIFACTS, 'rush-running-phone.png'), fullPage: true })
 
     // Abort from the button: every engine stops, the page shows the rush aborted.
     const stopped = plane.engines.map((engine) =>
       engine.when((event) => event.type === 'stopping' || event.type === 'finished', 30_000),
     )
+    await page.bringToFront()
     const clicked = Date.now()
     await page.click('#abort')
+    await page.waitForFunction(
+      () => /Abort sent|Aborted/.test(document.getElementById('rush-notice')!.textContent!),
+      {
+        polling: 'mutation',
+      },
+    )
     const stops = await Promise.all(stopped)
     const stopMs = Date.now() - clicked
     t.equal(stops.length, 2, 'both regions’ engines stopped')
     t.comment(`engines stopped ${stopMs} ms after the click`)
     await waitForData(page, 'rushState', "v === 'aborted'")
-    t.equal(await page.$eval('#abort', (element) => (element as HTMLElement).hidden), true, 'no abort button now')
+    t.equal(
+      await page.$eval('#abort', (element) => (element as HTMLElement).hidden),
+      true,
+      'no abort button now',
+    )
     t.match(await page.$eval('#rush-notice', (element) => element.textContent), /Aborted/)
     t.match(await page.$eval('#verdict-badge', (element) => element.textContent), /aborted/)
     const after = plane.target.count
@@ -97,7 +119,7 @@ t.test(
     t.pass('the list shows it aborted')
     await page.screenshot({ path: join(ARTIFACTS, 'rushes-desktop.png') })
     t.equal(plane.target.count, after, 'no request reached the target after the engines stopped')
-    t.same(problems, [], 'no console error, no CSP violation, no failed request')
-    t.same(foreign, [], 'no request leaves the API’s origin')
+    t.same([...problems, ...phone.problems], [], 'no console error, no CSP violation, no failed request')
+    t.same([...foreign, ...phone.foreign], [], 'no request leaves the API’s origin')
   },
 )

@@ -42,7 +42,16 @@ function point(t: number, region: number): Point & { latency: object } {
     latencySum: hits * p50 * 1000,
     latencyMin: 2000,
     latencyMax: p50 * 6000,
-    latency: { count: hits, min: 2, mean: p50, p50, p90: p50 * 1.8, p95: p50 * 2.2, p99: p50 * 3.5, max: p50 * 6 },
+    latency: {
+      count: hits,
+      min: 2,
+      mean: p50,
+      p50,
+      p90: p50 * 1.8,
+      p95: p50 * 2.2,
+      p99: p50 * 3.5,
+      max: p50 * 6,
+    },
   }
 }
 
@@ -136,7 +145,9 @@ t.test(
         drawMeanMs: draws.reduce((sum, ms) => sum + ms, 0) / draws.length,
         lastDrawMs: draws.at(-1)!,
         longTasks: (window as unknown as { longTasks: number[] }).longTasks,
-        charts: [...document.querySelectorAll<HTMLElement>('[data-chart][data-drawn]')].map((c) => c.dataset.chart),
+        charts: [...document.querySelectorAll<HTMLElement>('[data-chart][data-drawn]')].map(
+          (c) => c.dataset.chart,
+        ),
       }
     })
     const busy = (after.TaskDuration! - before.TaskDuration!) * 1000
@@ -159,10 +170,19 @@ t.test(
       'every chart drawn, the region charts too',
     )
     // Seconds arrive ten at a time: drawing each would be 600 draws; one per frame is at most 60 a batch.
-    t.ok(figures.draws < SECONDS / 2, `seconds batched into frames (${figures.draws} draws for ${SECONDS} seconds)`)
+    t.ok(
+      figures.draws < SECONDS / 2,
+      `seconds batched into frames (${figures.draws} draws for ${SECONDS} seconds)`,
+    )
     // Generous for a shared 2-core machine; an idle one measures a few ms (docs/dashboard.md).
-    t.ok(figures.lastDrawMs < 200, `a draw at 600 s × 3 regions stays short (${figures.lastDrawMs.toFixed(1)} ms)`)
-    t.ok(result.mainThreadBusyShare < 0.9, `the main thread keeps time to spare at 100× speed (${result.mainThreadBusyShare})`)
+    t.ok(
+      figures.lastDrawMs < 200,
+      `a draw at 600 s × 3 regions stays short (${figures.lastDrawMs.toFixed(1)} ms)`,
+    )
+    t.ok(
+      result.mainThreadBusyShare < 0.9,
+      `the main thread keeps time to spare at 100× speed (${result.mainThreadBusyShare})`,
+    )
     t.same(problems, [], 'no console error')
     t.same(foreign, [], 'nothing leaves the origin')
   },

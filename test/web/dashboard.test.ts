@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { DASHBOARD_CSP } from '../../api/dashboard.js'
@@ -12,7 +14,6 @@ import {
 } from './browser.js'
 
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
-const DESKTOP = { width: 1440, height: 900 }
 
 t.test('the page and its bundles: content types, a strict CSP, nothing without a build', async (t) => {
   const plane = await apiPlane(t)
@@ -77,6 +78,53 @@ t.test(
       [],
       'no console error, no CSP violation',
     )
+    t.same(foreign, [], 'no request leaves the API’s origin')
+  },
+)
+
+t.test(
+  'prove a host from the page: add it, serve the token, verify',
+  { skip: chromiumMissing },
+  async (t) => {
+    const plane = await apiPlane(t)
+    const { key } = await plane.tenant('bob', {}, [])
+    const browser = await launch(t)
+    const { page, problems, foreign } = await watchedPage(browser, plane.url)
+    await page.setViewport(PHONE)
+    await page.goto(`${plane.url}/`)
+    await page.type('#key', key)
+    await page.click('#sign-in-form button[type=submit]')
+    await waitForData(page, 'view', "v === 'rushes'")
+    await page.click('a[data-nav="hosts"]')
+    await waitForData(page, 'view', "v === 'hosts'")
+    await page.type('#host-name', '127.0.0.1')
+    await page.click('#host-form button[type=submit]')
+    await page.waitForSelector('[data-host="127.0.0.1"] code')
+    const token = await page.$eval('[data-host="127.0.0.1"] code', (element) => element.textContent!)
+    t.match(token, /^[A-Za-z0-9_-]{16,}$/, 'the token shown')
+    t.match(await page.$eval('[data-host="127.0.0.1"]', (element) => element.textContent), /not proven/)
+
+    // The host answers the proof (on 127.0.0.1, as every server in a test).
+    const proof = createServer((request, response) => {
+      if (request.url === `/stampede-${token}.txt`) response.end(token)
+      else response.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => proof.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => proof.close())
+    const { port } = proof.address() as AddressInfo
+    await page.type('[data-host="127.0.0.1"] input[type=number]', String(port))
+    await page.click('[data-host="127.0.0.1"] button')
+    await page.waitForSelector('[data-host="127.0.0.1"] .state-done')
+    t.match(await page.$eval('[data-host="127.0.0.1"]', (element) => element.textContent), /proven\s*by http/)
+    t.equal(await horizontalOverflow(page), 0, 'no sideways scroll on a phone')
+    await page.screenshot({ path: join(ARTIFACTS, 'hosts-phone.png'), fullPage: true })
+    const hosts = await fetch(`${plane.url}/api/v2/hosts`, { headers: { authorization: `Bearer ${key}` } })
+    t.match(
+      ((await hosts.json()) as { hosts: { proven: boolean }[] }).hosts,
+      [{ proven: true }],
+      'the API agrees',
+    )
+    t.same(problems, [], 'no console error')
     t.same(foreign, [], 'no request leaves the API’s origin')
   },
 )

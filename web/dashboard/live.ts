@@ -62,7 +62,8 @@ export class LiveCharts {
     if (this.#charts) this.#charts.update(this.model)
     else this.#charts = mountCharts(this.#root, this.model, LIVE_CHARTS)
     this.#onDraw(this.model)
-    performance.measure('stampede:draw', { start, end: performance.now() })
+    // uPlot commits its redraws in microtasks queued by setData: measure after them.
+    queueMicrotask(() => performance.measure('stampede:draw', { start, end: performance.now() }))
   }
 
   destroy(): void {

@@ -173,8 +173,14 @@ async function showRushes(): Promise<void> {
 // ── new rush ──────────────────────────────────────────────────────────────────────────────
 
 const HINTS = {
-  pattern: ['1-50:60', 'From 1 to 50 users over 60 s. Phases with commas: 1-250:60,250:30.'],
-  rate: ['10-200:60', 'From 10 to 200 requests per second over 60 s, whatever the service answers.'],
+  pattern: [
+    '1-50:60',
+    'Users over time: 1-50:60 ramps from 1 to 50 users in 60 s; phases with commas: 1-250:60,250:30.',
+  ],
+  rate: [
+    '10-200:60',
+    'Requests per second, sent whatever the service answers: 10-200:60 ramps from 10 to 200 in 60 s.',
+  ],
 } as const
 
 function setUpNew(): void {
@@ -236,6 +242,11 @@ function setUpNew(): void {
 function showNew(): void {
   show('new')
   const box = $('new-regions')
+  if (account) {
+    const { maxUsers, maxDuration, maxRunning } = account.quotas
+    $('new-quotas').textContent =
+      `Your quotas: up to ${count(maxUsers)} users, ${count(maxDuration)} s a rush, ${count(maxRunning)} running at once.`
+  }
   if (box.childElementCount === 0 && account) {
     box.replaceChildren(
       ...account.regions.map((region, i) => {
