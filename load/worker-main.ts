@@ -1,7 +1,6 @@
 import { encodeHistogram } from '../lib/histogram.js'
 import type { RunningModel } from './model.js'
-import { prepareModel } from './model.js'
-import { MODELS } from './models.js'
+import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 
 /**
@@ -26,8 +25,13 @@ export function runWorker(): void {
   process.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'job':
-        prepareModel(message.job, MODELS[message.job.model], (point, histogram) => {
-          send({ type: 'second', point, histogram: encodeHistogram(histogram) })
+        prepareJob(message.job, (point, histogram, parts) => {
+          send({
+            type: 'second',
+            point,
+            histogram: encodeHistogram(histogram),
+            ...(parts ? { parts: parts.map(encodeHistogram) } : {}),
+          })
         }).then((ready) => {
           start = ready
           send({ type: 'ready' })
