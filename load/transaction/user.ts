@@ -281,7 +281,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     const passed = step.statusPassed(status)
     recorder.hit(now, latencyMicros, status, this.#rx, passed)
     if (!passed) {
-      this.#observe(now)
+      this.#observe(now, `status ${status} is not an expected one`)
       this.#endIteration(now, false, 'status')
       return
     }
