@@ -5,7 +5,8 @@ import { RUSH, rushCommand } from './rush.js'
 import { SPRINT, sprintCommand } from './sprint.js'
 import { ABORT, abortCommand, STATUS, statusCommand } from './status.js'
 
-export type Handler = (positionals: string[], values: ParsedOptions) => Promise<number>
+/** `argv`: the command's arguments in order (a transaction's steps depend on it). */
+export type Handler = (positionals: string[], values: ParsedOptions, argv: string[]) => Promise<number>
 
 export const COMMANDS: [CommandSpec, Handler][] = [
   [RUSH, rushCommand],

@@ -3,6 +3,7 @@ import { abortRush, submitRush, watchRush } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
 import { formatPattern, parsePattern, patternDuration, WHOLE } from '../lib/pattern.js'
 import { evaluateThresholds, parseThreshold, type Threshold } from '../lib/thresholds.js'
+import { stepSummaries, summarizeTransaction, type TransactionSummary } from '../lib/transaction/summary.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
 import type { LoadJob } from '../load/job.js'
 import { runLoad } from '../load/run.js'
@@ -15,6 +16,14 @@ import { type CommandSpec, integerOption, listOption, type ParsedOptions, string
 import { Progress } from './progress.js'
 import { formatSummary, formatThresholds, type RunReport, runReportJson } from './report.js'
 import { REQUEST_OPTIONS, requestSpecFromOptions } from './request-options.js'
+import {
+  isTransaction,
+  STEP_OPTIONS,
+  TRANSACTION_NOTES,
+  TRANSACTION_OPTIONS,
+  transactionFromOptions,
+} from './transaction-options.js'
+import { formatTransaction, transactionJson } from './transaction-report.js'
 
 export const RUSH: CommandSpec = {
   name: 'rush',
@@ -49,6 +58,8 @@ export const RUSH: CommandSpec = {
       description: `with --rate: most requests in flight; later ones are dropped and counted (default ${DEFAULT_MAX_IN_FLIGHT})`,
     },
     ...REQUEST_OPTIONS,
+    ...STEP_OPTIONS,
+    ...TRANSACTION_OPTIONS,
     {
       name: 'threshold',
       short: 'T',
@@ -103,6 +114,8 @@ export const RUSH: CommandSpec = {
     'a percentage of requests; hits and hits/s take a number. Errors count every failed request:',
     'connection, TLS, parse and socket errors, timeouts and responses outside --expect-status.',
     '',
+    TRANSACTION_NOTES,
+    '',
     COUCH_NOTES,
     '',
     'Exit status: 0 done and every threshold passed, 99 a threshold failed, 2 bad usage or a',
@@ -121,10 +134,12 @@ function workersOption(values: ParsedOptions): number | 'auto' {
   return text === 'auto' ? 'auto' : integerOption(values, 'workers')!
 }
 
-export function jobFromOptions(positionals: string[], values: ParsedOptions): LoadJob {
-  if (positionals.length > 1)
-    throw new UsageError(`expected one URL, got ${positionals.length}: ${positionals.join(' ')}`)
-  const request = requestSpecFromOptions(positionals[0], values)
+export function jobFromOptions(positionals: string[], values: ParsedOptions, argv: string[] = []): LoadJob {
+  // Several URLs, step options or a scenario: a transaction (cli/transaction-options.ts).
+  const transaction = isTransaction(positionals, values)
+    ? transactionFromOptions(RUSH, argv, positionals, values)
+    : undefined
+  const request = transaction ? transaction.steps[0]!.request : requestSpecFromOptions(positionals[0], values)
   const users = stringOption(values, 'pattern')
   const rate = stringOption(values, 'rate')
   if ((users === undefined) === (rate === undefined)) {
@@ -142,7 +157,13 @@ export function jobFromOptions(positionals: string[], values: ParsedOptions): Lo
     policy: LOCAL_POLICY,
   }
   if (maxInFlight !== undefined) job.maxInFlight = maxInFlight
+  if (transaction) job.transaction = transaction
   return job
+}
+
+/** A transaction's names of steps, in order. */
+function stepNamesOf(job: LoadJob): string[] {
+  return (job.transaction?.steps ?? []).map((step, index) => step.name ?? `step${index + 1}`)
 }
 
 function openOutput(file: string): number {
@@ -168,7 +189,11 @@ export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>
 }
 
 /** A finished run, wherever it ran, and why it may not count as done. */
-export type Outcome = RunReport & { unfinished?: string; interrupted?: boolean }
+export type Outcome = RunReport & {
+  unfinished?: string
+  interrupted?: boolean
+  transaction?: TransactionSummary
+}
 
 async function runHere(
   job: LoadJob,
@@ -200,6 +225,15 @@ async function runHere(
     thresholds: [],
     timeline: result.timeline,
     histogram: result.histogram,
+    ...(job.transaction &&
+      result.parts && {
+        transaction: summarizeTransaction(
+          result.timeline,
+          result.parts,
+          stepNamesOf(job),
+          result.summary.duration,
+        ),
+      }),
   }
 }
 
@@ -213,6 +247,8 @@ async function runThroughCouch(
   if (stringOption(values, 'workers') !== undefined) {
     throw new UsageError('--workers is for local runs: with --couch the engines decide')
   }
+  if (job.transaction)
+    throw new UsageError('transactions run locally for now: --couch does not take them yet')
   const regions = (stringOption(values, 'regions') ?? '')
     .split(',')
     .map((region) => region.trim())
@@ -281,9 +317,20 @@ async function runThroughCouch(
 }
 
 /** `stampede rush`: returns the exit code. */
-export async function rushCommand(positionals: string[], values: ParsedOptions): Promise<number> {
-  const job = jobFromOptions(positionals, values)
+export async function rushCommand(
+  positionals: string[],
+  values: ParsedOptions,
+  argv: string[] = [],
+): Promise<number> {
+  const job = jobFromOptions(positionals, values, argv)
   const thresholds = listOption(values, 'threshold').map(parseThreshold)
+  const names = stepNamesOf(job)
+  for (const threshold of thresholds) {
+    if (threshold.step !== undefined && !names.includes(threshold.step))
+      throw new UsageError(
+        `threshold "${threshold.source}": no step named ${threshold.step}${names.length > 0 ? ` (steps: ${names.join(', ')})` : ' (this rush has no steps)'}`,
+      )
+  }
   const jsonFile = stringOption(values, 'json')
   const api = remoteApi(values)
   const remote = api !== undefined || couchUrlOption(values) !== undefined
@@ -320,12 +367,21 @@ export async function rushCommand(positionals: string[], values: ParsedOptions):
     return 0
   }
 
-  outcome.thresholds = evaluateThresholds(thresholds, outcome.summary)
+  outcome.thresholds = evaluateThresholds(
+    thresholds,
+    outcome.summary,
+    outcome.transaction && stepSummaries(outcome.transaction),
+  )
   summaryOut.write(formatSummary(outcome.heading, outcome.summary, outcome.cutShort))
+  if (outcome.transaction) summaryOut.write(`\n${formatTransaction(outcome.transaction)}`)
   const verdict = formatThresholds(outcome.thresholds)
   if (verdict) summaryOut.write(`\n${verdict}`)
   if (jsonFile !== undefined) {
-    const json = `${JSON.stringify(runReportJson(outcome), null, 2)}\n`
+    const report = {
+      ...runReportJson(outcome),
+      ...(outcome.transaction && { transaction: transactionJson(outcome.transaction) }),
+    }
+    const json = `${JSON.stringify(report, null, 2)}\n`
     if (jsonFd === undefined) process.stdout.write(json)
     else {
       writeSync(jsonFd, json)

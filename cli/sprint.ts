@@ -6,6 +6,8 @@ import { API_OPTION, remoteApi } from './api-options.js'
 import { type CommandSpec, type ParsedOptions, stringOption } from './options.js'
 import { formatSprint } from './report.js'
 import { REQUEST_OPTIONS, requestSpecFromOptions } from './request-options.js'
+import { isTransaction, STEP_OPTIONS, TRANSACTION_OPTIONS } from './transaction-options.js'
+import { sprintTransactionCommand } from './transaction-sprint.js'
 
 export const SPRINT: CommandSpec = {
   name: 'sprint',
@@ -17,6 +19,8 @@ export const SPRINT: CommandSpec = {
     'took (DNS, connect, TLS, first byte, download).',
   options: [
     ...REQUEST_OPTIONS,
+    ...STEP_OPTIONS,
+    ...TRANSACTION_OPTIONS,
     {
       name: 'json',
       type: 'string',
@@ -34,10 +38,17 @@ export const SPRINT: CommandSpec = {
   ],
   notes:
     'With --api the request is sent by an engine of --region, not by this machine.\n' +
+    'Several URLs (or --scenario) make a transaction, as for rush: one pass by one user, every\n' +
+    "step's request and response in full, with the variables it used and what it extracted.\n\n" +
     'Exit status: 0 a response with an expected status, 99 another status, 1 no response, 2 bad usage\nor a refused target.',
 }
 
-export async function sprintCommand(positionals: string[], values: ParsedOptions): Promise<number> {
+export async function sprintCommand(
+  positionals: string[],
+  values: ParsedOptions,
+  argv: string[] = [],
+): Promise<number> {
+  if (isTransaction(positionals, values)) return sprintTransactionCommand(SPRINT, positionals, values, argv)
   if (positionals.length > 1) throw new UsageError(`expected one URL, got ${positionals.length}`)
   const spec = requestSpecFromOptions(positionals[0], values)
   const api = remoteApi(values)

@@ -2,8 +2,11 @@ import { createHistogram, type LatencyHistogram, recordMicros } from '../lib/his
 import type { ErrorKind, Point } from '../lib/timeline.js'
 import { emptyPoint } from '../lib/timeline.js'
 
-/** Receives each finished second: its point and the latencies recorded in it. */
-export type SecondSink = (point: Point, histogram: LatencyHistogram) => void
+/**
+ * Receives each finished second: its point and the latencies recorded in it; for a
+ * transaction also `parts`: the iterations' histogram, then each step's.
+ */
+export type SecondSink = (point: Point, histogram: LatencyHistogram, parts?: LatencyHistogram[]) => void
 
 /**
  * Accumulates one process's measurements into per-second points. Times are

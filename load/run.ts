@@ -7,17 +7,19 @@ import { type Summary, summarize } from '../lib/summary.js'
 import { emptyPoint, type Point } from '../lib/timeline.js'
 import { peakConnections } from '../lib/workload.js'
 import type { LoadJob } from './job.js'
-import { SecondMerger } from './merge.js'
-import { prepareModel } from './model.js'
-import { MODELS } from './models.js'
+import { mergeParts, SecondMerger } from './merge.js'
+import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 import { defaultCores, openFileLimit, planWorkers } from './workers.js'
 
 export interface RunOptions {
   /** Load processes: 'auto' (default), or a count; 0 runs the load in this process. */
   workers?: number | 'auto'
-  /** Each merged second, in order, as soon as every process has reported it. */
-  onSecond?: (point: Point, histogram: LatencyHistogram) => void
+  /**
+   * Each merged second, in order, as soon as every process has reported it; a
+   * transaction's also with `parts` (the iterations' histogram, then each step's).
+   */
+  onSecond?: (point: Point, histogram: LatencyHistogram, parts?: LatencyHistogram[]) => void
   /** Aborting stops sending; requests in flight finish or time out; the result is partial. */
   signal?: AbortSignal
   /** Milliseconds between every process being ready and the common start. */
@@ -40,6 +42,8 @@ export interface LoadResult {
   summary: Summary
   /** True when the run was stopped before its pattern ended. */
   cutShort: boolean
+  /** A transaction's whole-run histograms: the iterations', then each step's. */
+  parts?: LatencyHistogram[]
   workers: number
   /**
    * Whole seconds between `startAtEpoch` and the start of the pattern: 0 on time (and
@@ -94,15 +98,19 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
   const histogram = createHistogram()
   let cutShort = false
   let startShift = 0
-  const emit = (point: Point, secondHistogram: LatencyHistogram) => {
+  let parts: LatencyHistogram[] | undefined
+  const emit = (point: Point, secondHistogram: LatencyHistogram, secondParts?: LatencyHistogram[]) => {
     timeline.push(point)
     mergeInto(histogram, secondHistogram)
-    options.onSecond?.(point, secondHistogram)
+    if (secondParts) {
+      parts = mergeParts(parts, secondParts)
+      options.onSecond?.(point, secondHistogram, secondParts)
+    } else options.onSecond?.(point, secondHistogram)
   }
-  const merger = new SecondMerger(Math.max(1, workers), (point, secondHistogram) => {
+  const merger = new SecondMerger(Math.max(1, workers), (point, secondHistogram, secondParts) => {
     // Load processes count from the start they were given; the timeline, from the shared clock.
     point.t += startShift
-    emit(point, secondHistogram)
+    emit(point, secondHistogram, secondParts)
   })
   const delay = options.startDelayMs ?? 100
   /** Fixes the start (epoch ms) once the load is ready. */
@@ -118,7 +126,7 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
   }
 
   if (workers === 0) {
-    const start = await prepareModel(job, MODELS[job.model], (point, h) => merger.add(0, point, h))
+    const start = await prepareJob(job, (point, h, p) => merger.add(0, point, h, p))
     // Aborted while the target was being resolved: nothing was sent, nothing starts.
     if (options.signal?.aborted) cutShort = true
     else {
@@ -136,7 +144,7 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal)
   }
   const duration = cutShort ? timeline.length : startShift + patternDuration(job.pattern)
-  return {
+  const result: LoadResult = {
     timeline,
     histogram,
     summary: summarize(timeline, histogram, duration),
@@ -144,6 +152,8 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     workers,
     startShift,
   }
+  if (parts) result.parts = parts
+  return result
 }
 
 async function runWorkers(
@@ -200,7 +210,12 @@ async function runWorkers(
           settleHere()
           return
         case 'second':
-          merger.add(index, message.point, decodeHistogram(message.histogram))
+          merger.add(
+            index,
+            message.point,
+            decodeHistogram(message.histogram),
+            message.parts?.map(decodeHistogram),
+          )
           return
         case 'done':
           // A worker stopped before the start is done without having been ready.

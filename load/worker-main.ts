@@ -1,8 +1,7 @@
 import type { ErrorCode } from '../lib/errors.js'
 import { encodeHistogram } from '../lib/histogram.js'
 import type { RunningModel } from './model.js'
-import { prepareModel } from './model.js'
-import { MODELS } from './models.js'
+import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 
 /**
@@ -31,8 +30,13 @@ export function runWorker(): void {
   process.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'job':
-        prepareModel(message.job, MODELS[message.job.model], (point, histogram) => {
-          send({ type: 'second', point, histogram: encodeHistogram(histogram) })
+        prepareJob(message.job, (point, histogram, parts) => {
+          send({
+            type: 'second',
+            point,
+            histogram: encodeHistogram(histogram),
+            ...(parts ? { parts: parts.map(encodeHistogram) } : {}),
+          })
         }).then((ready) => {
           start = ready
           send({ type: 'ready' })

@@ -1,4 +1,3 @@
-import { UsageError } from '../errors.js'
 import { compileStatusMatcher } from '../request-spec.js'
 import { type CompiledExtract, compileExtract, extractTarget } from './extract.js'
 import { checkTransaction, type DataSpec, type StepSpec, stepName, type TransactionSpec } from './spec.js'

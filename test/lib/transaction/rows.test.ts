@@ -9,7 +9,7 @@ const never = () => {
 
 t.test(
   'unique rows: across any region → engine → process split, each row is used at most once and all are used',
-  async (t) => {
+  async () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 300 }),
