@@ -73,6 +73,8 @@ export class Registration {
   #doc: EngineDoc
   #checkpoint: Seq
   #timer: Timer | undefined
+  /** The heartbeat write in flight, if any. */
+  #beating: Promise<void> | undefined
 
   constructor(options: RegistrationOptions) {
     this.#options = options
@@ -95,12 +97,17 @@ export class Registration {
 
   /** Starts the heartbeat. */
   start(): void {
-    this.#timer ??= this.#options.clock.every(this.#options.heartbeatMs, () => void this.#beat())
+    this.#timer ??= this.#options.clock.every(this.#options.heartbeatMs, () => this.#beat())
   }
 
-  stop(): void {
+  /**
+   * Stops the heartbeat and waits for a beat in flight: one that landed after the final write
+   * (`gone`) would overwrite it with the state the engine had.
+   */
+  async stop(): Promise<void> {
     this.#timer?.cancel()
     this.#timer = undefined
+    await this.#beating
   }
 
   /** Writes the doc now, on top of the stored one; `state` overrides the state it follows from. */
@@ -123,11 +130,13 @@ export class Registration {
     }
   }
 
-  async #beat(): Promise<void> {
-    try {
-      await this.save()
-    } catch (err) {
-      this.#options.log.warn({ err: (err as Error).message }, 'heartbeat failed')
-    }
+  #beat(): void {
+    // A slow write (a busy CouchDB) is not doubled by the next beat.
+    if (this.#beating) return
+    this.#beating = this.save()
+      .catch((err) => this.#options.log.warn({ err: (err as Error).message }, 'heartbeat failed'))
+      .finally(() => {
+        this.#beating = undefined
+      })
   }
 }

@@ -172,7 +172,7 @@ export class EngineSession {
     this.#stop.abort()
     await this.#following
     await this.#serial
-    this.#registration.stop()
+    await this.#registration.stop()
     this.#claims.stop()
     await this.#parts.samples.stop()
     try {
