@@ -1,10 +1,4 @@
 #!/usr/bin/env node
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { parseArgs } from 'node:util'
-import { rushCommand } from '../cli/rush.js'
-import { migrate } from '../controller/migrate.js'
 /**
  * The local appliance (`npm start`): the whole of Stampede on one machine, on 127.0.0.1 only —
  * a CouchDB per region (PouchDB Server, in memory) migrated and replicating, the emulated
@@ -12,6 +6,12 @@ import { migrate } from '../controller/migrate.js'
  * operator's path (`stampede rush --couch … --regions …`) against a built-in target.
  * Then it stops everything, or with --keep stays up for the user's own rushes until Ctrl-C.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { rushCommand } from '../cli/rush.js'
+import { migrate } from '../controller/migrate.js'
 import { DEFAULT_PREFIX, isRegionName } from '../lib/couch/names.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { startLocalFleet } from './fleet.js'
