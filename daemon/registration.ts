@@ -73,8 +73,8 @@ export class Registration {
   #doc: EngineDoc
   #checkpoint: Seq
   #timer: Timer | undefined
-  /** The heartbeat write in flight: `stop()` waits for it, so a final `gone` cannot be overtaken by it. */
-  #beating: Promise<void> = Promise.resolve()
+  /** The heartbeat write in flight, if any. */
+  #beating: Promise<void> | undefined
 
   constructor(options: RegistrationOptions) {
     this.#options = options
@@ -97,15 +97,12 @@ export class Registration {
 
   /** Starts the heartbeat. */
   start(): void {
-    this.#timer ??= this.#options.clock.every(this.#options.heartbeatMs, () => {
-      this.#beating = this.#beat()
-    })
+    this.#timer ??= this.#options.clock.every(this.#options.heartbeatMs, () => this.#beat())
   }
 
   /**
-   * Stops the heartbeat, once the write in flight (if any) has landed. Seen on a busy machine:
-   * a heartbeat in flight while the drain wrote `gone` conflicted, re-read, and wrote
-   * `draining` on top of `gone`.
+   * Stops the heartbeat and waits for a beat in flight: one that landed after the final write
+   * (`gone`) would overwrite it with the state the engine had.
    */
   async stop(): Promise<void> {
     this.#timer?.cancel()
@@ -133,11 +130,13 @@ export class Registration {
     }
   }
 
-  async #beat(): Promise<void> {
-    try {
-      await this.save()
-    } catch (err) {
-      this.#options.log.warn({ err: (err as Error).message }, 'heartbeat failed')
-    }
+  #beat(): void {
+    // A slow write (a busy CouchDB) is not doubled by the next beat.
+    if (this.#beating) return
+    this.#beating = this.save()
+      .catch((err) => this.#options.log.warn({ err: (err as Error).message }, 'heartbeat failed'))
+      .finally(() => {
+        this.#beating = undefined
+      })
   }
 }

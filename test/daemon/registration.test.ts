@@ -105,3 +105,31 @@ t.test('write requests counted are the ones made, conflicts included', async (t)
   t.same(counted, [3], 'two conflicts and the write that landed')
   t.equal(fleet.requests, 3)
 })
+
+t.test('stop waits for a beat in flight, so the final write is the last', async (t) => {
+  const { clock, fleet, reg } = registration()
+  await reg.save()
+  let release!: () => void
+  // The heartbeat's write is slow (a busy CouchDB); a second tick must not start another.
+  fleet.gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  reg.start()
+  await clock.advanceAsync(10_000)
+  await clock.advanceAsync(10_000)
+  let stopped = false
+  const stopping = reg.stop().then(() => {
+    stopped = true
+  })
+  await clock.advanceAsync(0)
+  t.notOk(stopped, 'still waiting for the beat in flight')
+  release()
+  await stopping
+  await reg.save('gone')
+  await clock.advanceAsync(60_000)
+  t.same(
+    fleet.writes.map((w) => w.state),
+    ['idle', 'idle', 'gone'],
+    'one heartbeat for two ticks, and nothing after the final write',
+  )
+})

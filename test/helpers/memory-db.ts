@@ -16,6 +16,8 @@ export class MemoryDb {
   readonly views = new Map<string, Array<{ id: string; key: unknown; value: unknown; doc?: unknown }>>()
   /** The next writes of this id answer 409 regardless (another writer got there first). */
   readonly conflictNext = new Map<string, number>()
+  /** While set, writes wait for it (a slow server). */
+  gate: Promise<void> | undefined
 
   constructor(readonly name = 'memory') {}
 
@@ -28,6 +30,7 @@ export class MemoryDb {
         return structuredClone(doc)
       },
       insert: async (doc: { _id: string; _rev?: string }) => {
+        if (this.gate) await this.gate
         this.requests++
         const current = this.docs.get(doc._id)
         const forced = this.conflictNext.get(doc._id) ?? 0
