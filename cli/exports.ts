@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { UsageError } from '../lib/errors.js'
 import type { LatencyHistogram } from '../lib/histogram.js'
 import { reportAssets } from '../lib/report/assets.js'
@@ -53,12 +53,19 @@ export class Exports {
       try {
         this.#files.set(kind, { path, fd: openSync(path, 'w') })
       } catch (err) {
-        this.close()
+        this.abandon()
         throw new UsageError(`cannot write --${kind} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`)
       }
     }
     // Fail before the rush, not after it, when the chart code was never built.
-    if (this.#files.has('report')) reportAssets()
+    if (this.#files.has('report')) {
+      try {
+        reportAssets()
+      } catch (err) {
+        this.abandon()
+        throw err
+      }
+    }
   }
 
   get wanted(): boolean {
@@ -77,6 +84,19 @@ export class Exports {
 
   close(): void {
     for (const file of this.#files.values()) closeSync(file.fd)
+    this.#files.clear()
+  }
+
+  /** No result came: remove the files opened for it rather than leave them empty. */
+  abandon(): void {
+    for (const file of this.#files.values()) {
+      closeSync(file.fd)
+      try {
+        unlinkSync(file.path)
+      } catch {
+        // Already gone: nothing to clean.
+      }
+    }
     this.#files.clear()
   }
 }

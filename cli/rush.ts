@@ -357,7 +357,7 @@ export async function rushCommand(
           ? await runThroughCouch(job, values, thresholds, progress, seconds)
           : await runHere(job, values, progress, seconds)
   } catch (err) {
-    exports.close()
+    exports.abandon()
     throw err
   } finally {
     progress?.done()

@@ -51,16 +51,17 @@ export async function statusCommand(positionals: string[], values: ParsedOptions
   const api = remoteApi(values)
   if (api !== undefined) return apiStatus(api, id, values.json === true)
   const couch = connectFromOptions(values)!
+  const status = await rushStatus(couch, id)
+  // Opened once the rush is known: an unknown id leaves no empty report behind.
   const exports = new Exports(values)
-  const status = await rushStatus(couch, id).catch((err) => {
-    exports.close()
-    throw err
-  })
   const seconds = exports.wanted ? new ReportSeconds() : undefined
   if (status.rush.regions.length > 1) seconds?.setRegions(status.rush.regions)
   const result = await watchRush(couch, id, (point, histogram) => seconds?.second(point, histogram), {
     once: true,
     ...(seconds && status.rush.regions.length > 1 && { onRegionPoint: seconds.regionSecond }),
+  }).catch((err) => {
+    exports.abandon()
+    throw err
   })
   if (seconds) {
     const { rush } = result

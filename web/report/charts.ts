@@ -194,6 +194,7 @@ export const BEND: ChartSpec = {
       axes: [
         {
           values: (_u, splits) => splits.map((value) => compact(value)),
+          incrs: COUNT_STEPS,
           label: 'concurrency',
           labelSize: 18,
         },
