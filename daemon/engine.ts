@@ -78,7 +78,7 @@ export class Engine {
   #checkpoint: Seq | null = null
   #timer: NodeJS.Timeout | undefined
   /** The heartbeat write in flight: the final `gone` waits for it (else it could land after and say `draining`). */
-  #beat: Promise<void> = Promise.resolve()
+  #beat: Promise<void> | undefined
   /** Shards the last changes made claimable, claimed together once the feed's batch is handled. */
   readonly #candidates = new Map<string, ShardDoc>()
   #flushScheduled = false
@@ -152,7 +152,10 @@ export class Engine {
     await this.#serialized(() => this.#scanQueued())
     this.#samples.start()
     this.#timer = setInterval(() => {
-      this.#beat = this.#tickEngineDoc()
+      // One at a time: a tick that finds the last write still in flight (a slow database) skips.
+      this.#beat ??= this.#tickEngineDoc().finally(() => {
+        this.#beat = undefined
+      })
     }, this.#heartbeatMs)
     this.#following = followChanges<ShardDoc | AbortDoc>({
       couch,
