@@ -88,7 +88,7 @@ t.test('abort stops a detached rush on its engines', async (t) => {
   ])
   t.equal(submit.code, 0, submit.stderr)
   const id = submit.stdout.trim()
-  await waitFor('load to reach the target', () => target.requests > 20, 20_000)
+  await waitFor('load to reach the target', () => target.requests > 20)
   const abort = await runCli(['abort', id, ...couchArgs])
   t.equal(abort.code, 0, abort.stderr)
   t.equal(abort.stdout.trim(), `rush ${id} aborted`)

@@ -177,11 +177,15 @@ function stopChild(child: ChildProcess): Promise<void> {
   })
 }
 
-/** Polls `check` until it returns a value (not undefined/false) or the time is up. */
+/**
+ * Polls `check` until it returns a value (not undefined/false) or the time is up. The
+ * default bound is generous (a minute): it only says when to give up, and a busy machine
+ * (npm run test:busy) makes every step of an engine or a CouchDB slower.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
   everyMs = 50,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs

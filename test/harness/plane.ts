@@ -60,7 +60,7 @@ export async function startEngine(
   return {
     engine,
     events,
-    when(match, timeoutMs = 20_000) {
+    when(match, timeoutMs = 60_000) {
       const past = events.find(match)
       if (past) return Promise.resolve(past)
       return new Promise((resolve, reject) => {
