@@ -16,6 +16,7 @@ import { type Ec2Emulator, startEc2 } from '../emulators/ec2.js'
 import { type EngineLauncher, engineLauncher } from '../emulators/engine-launcher.js'
 import { systemClock } from '../lib/clock.js'
 import { connectCouch, getDoc } from '../lib/couch/client.js'
+import type { Credentials } from '../lib/couch/credentials.js'
 import type { EngineDoc } from '../lib/documents.js'
 import { StampedeError } from '../lib/errors.js'
 
@@ -34,6 +35,10 @@ export interface LocalFleetOptions {
   logDir: string
   /** Extra engine settings (STAMPEDE_WORKERS, …). */
   engineEnv?: NodeJS.ProcessEnv
+  /** The CouchDB credentials: the controller's, and the engines' through `credentialsFile`. */
+  credentials?: Credentials
+  /** The same credentials as a file (user:password), handed to the engines as systemd does. */
+  credentialsFile?: string
 }
 
 export interface LocalFleet {
@@ -62,7 +67,11 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     allowLoopback: true,
     detached: true,
     stopTimeoutMs: 15_000,
-    env: { STAMPEDE_DRAIN_TIMEOUT: '5s', ...options.engineEnv },
+    env: {
+      STAMPEDE_DRAIN_TIMEOUT: '5s',
+      ...(options.credentialsFile && { STAMPEDE_COUCH_CREDENTIALS_FILE: options.credentialsFile }),
+      ...options.engineEnv,
+    },
     log: ({ instanceId, line }) => {
       let stream = logs.get(instanceId)
       if (!stream) {
@@ -72,6 +81,11 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       stream.write(`${line}\n`)
     },
   })
+  const couchOf = (region: string) =>
+    connectCouch(options.couchUrlFor(region), {
+      prefix: options.prefix,
+      ...(options.credentials && { credentials: options.credentials }),
+    })
   const ec2 = await startEc2({ regions: options.regions, pendingMs: 200, onLaunch: launcher })
   const cloud = new AwsCloudProvider({ endpoint: ec2.url, credentials: CREDENTIALS, maxAttempts: 3 })
   /** Resolves once the engine says `idle` or `busy` in its region; fails early if its process ends. */
@@ -79,7 +93,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     instance: Pick<CloudInstance, 'id' | 'region'>,
     timeoutMs: number,
   ): Promise<EngineDoc> => {
-    const couch = connectCouch(options.couchUrlFor(instance.region), { prefix: options.prefix })
+    const couch = couchOf(instance.region)
     const fleetDb = couch.db(couch.names.fleet)
     const deadline = Date.now() + timeoutMs
     for (;;) {
@@ -108,8 +122,6 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     shardLeaseGraceMs: 30_000,
     drainSettleMs: 5_000,
   }
-  const home = options.couchUrlFor(options.regions[0]!)
-  const couchOf = (region: string) => connectCouch(options.couchUrlFor(region), { prefix: options.prefix })
 
   return {
     ec2,
@@ -123,7 +135,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       return reconcileLoop(
         {
           cloud,
-          store: couchStore(connectCouch(home, { prefix: options.prefix }), couchOf),
+          store: couchStore(couchOf(options.regions[0]!), couchOf),
           policy,
           launchTemplate: () => ({ imageId: IMAGE, instanceType: 'c7g.large', userData: USER_DATA }),
           log,

@@ -6,13 +6,15 @@
  * operator's path (`stampede rush --couch … --regions …`) against a built-in target.
  * Then it stops everything, or with --keep stays up for the user's own rushes until Ctrl-C.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEMO_THRESHOLDS, demoVerdictNote } from '../cli/demo.js'
 import { rushCommand } from '../cli/rush.js'
 import { migrate } from '../controller/migrate.js'
+import type { Credentials } from '../lib/couch/credentials.js'
 import { DEFAULT_PREFIX, isRegionName } from '../lib/couch/names.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { startLocalFleet } from './fleet.js'
@@ -87,19 +89,39 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
     return 'removed'
   })
 
+  // Every CouchDB wants a login, as in a real deployment: one generated for this run, in a
+  // file only this user can read (the way the engines' systemd unit hands theirs over).
+  const credentials: Credentials = { username: 'stampede', password: randomBytes(18).toString('base64url') }
+  const secretDir = mkdtempSync(join(tmpdir(), 'stampede-appliance-secret-'))
+  const credentialsFile = join(secretDir, 'couch-credentials')
+  writeFileSync(credentialsFile, `${credentials.username}:${credentials.password}\n`, { mode: 0o600 })
+  shutdown.add('CouchDB credentials', () => {
+    rmSync(secretDir, { recursive: true, force: true })
+    return 'removed'
+  })
+  // The demo rush runs in this process and reads them as the CLI does.
+  process.env.STAMPEDE_COUCH_CREDENTIALS_FILE = credentialsFile
+
   const couches = new Map<string, string>()
   for (const region of args.regions) {
-    const couch = await startPouchServer(region, { detached: true })
+    const couch = await startPouchServer(region, { detached: true, credentials })
     shutdown.add(`CouchDB ${region}`, () => couch.stop(), couch.child)
     couches.set(region, couch.url)
   }
   const couchUrlFor = (region: string) => couches.get(region)!
   const home = couchUrlFor(args.regions[0]!)
-  const actions = await migrate({
+  const actions = await migrate(
+    { prefix, regions: args.regions.map((name) => ({ name, url: couchUrlFor(name) })) },
+    { credentials },
+  )
+  const fleet = await startLocalFleet({
+    regions: args.regions,
+    couchUrlFor,
     prefix,
-    regions: args.regions.map((name) => ({ name, url: couchUrlFor(name) })),
+    logDir,
+    credentials,
+    credentialsFile,
   })
-  const fleet = await startLocalFleet({ regions: args.regions, couchUrlFor, prefix, logDir })
   shutdown.add('engines (drained, gone) and the EC2 emulator', () => fleet.close())
   const target = await startDemoTarget()
   shutdown.add('demo target', () => target.close())
@@ -107,7 +129,8 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
   const width = Math.max(...args.regions.map((region) => region.length)) + 10
   say('Stampede local appliance: everything on 127.0.0.1, in memory')
   for (const region of args.regions)
-    say(`  ${`CouchDB ${region}`.padEnd(width)}${couchUrlFor(region)}  (PouchDB Server)`)
+    say(`  ${`CouchDB ${region}`.padEnd(width)}${couchUrlFor(region)}  (PouchDB Server, login required)`)
+  say(`  ${'CouchDB login'.padEnd(width)}${credentialsFile}  (user:password)`)
   say(`  ${'EC2 API'.padEnd(width)}${fleet.ec2.url}  (emulated; RunInstances starts a real engine)`)
   say(`  ${'demo target'.padEnd(width)}${target.url}`)
   say(`  ${'engine logs'.padEnd(width)}${logDir}`)
@@ -159,6 +182,7 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
   if (args.keep && code !== 130) {
     say()
     say('The appliance stays up (Ctrl-C stops it). Engines take loopback targets here. Try:')
+    say(`  export STAMPEDE_COUCH_CREDENTIALS_FILE=${credentialsFile}`)
     say(`  node dist/cli/main.js rush ${rush.map(quote).join(' ')}`)
     say(`  node dist/cli/main.js status --couch ${home}`)
     shutdown.awaited = true

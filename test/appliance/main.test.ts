@@ -82,6 +82,12 @@ t.test(
     const hint = lines.find((l) => l.trim().startsWith('node dist/cli/main.js rush'))!
     const home = /--couch (\S+)/.exec(hint)![1]!
     const target = /rush (\S+)/.exec(hint)![1]!
+    // Its CouchDBs want the login, as a deployment's do; the hints say where it is.
+    const credentialsFile = /^\s+export STAMPEDE_COUCH_CREDENTIALS_FILE=(\S+)$/m.exec(out)?.[1]
+    t.ok(credentialsFile && existsSync(credentialsFile), 'the hints export the credentials file')
+    const anonymous = await fetch(`${home}/_all_dbs`)
+    t.equal(anonymous.status, 401, 'the CouchDB refuses anonymous requests')
+    t.match(await anonymous.json(), { error: 'unauthorized' })
     const rush = spawn(
       process.execPath,
       [
@@ -98,7 +104,10 @@ t.test(
         '-T',
         'errors<1%',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, STAMPEDE_COUCH_CREDENTIALS_FILE: credentialsFile },
+      },
     )
     let rushOut = ''
     rush.stdout!.on('data', (chunk) => {
@@ -116,6 +125,8 @@ t.test(
     const after = lines.join('\n')
     t.match(after, /engines \(drained, gone\) and the EC2 emulator: stopped/)
     t.match(after, /engine logs: removed/)
+    t.match(after, /CouchDB credentials: removed/)
+    t.notOk(existsSync(credentialsFile!), 'the credentials file is gone')
     const ports = [...new Set(urls.map((url) => Number(url.port)))]
     const still = (
       await Promise.all(ports.map(async (port) => ((await listening(port)) ? port : undefined)))
