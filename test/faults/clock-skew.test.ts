@@ -21,6 +21,7 @@ import { figures } from '../harness/figures.js'
 import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
 import { oneRegion } from '../harness/plane.js'
 import {
+  auditSamples,
   type EngineProc,
   engineFlags,
   range,
@@ -115,6 +116,8 @@ t.test(
       ),
       'one on each skewed engine',
     )
+    const audit = await auditSamples(server.couch, id)
+    t.same([audit.duplicates, audit.gaps], [0, 0], 'no sample lost or written twice')
     const answered = [...target.answeredAt].sort((a, b) => a - b)
     const spreadMs = answered[answered.length - 1]! - answered[0]!
     t.ok(
@@ -128,7 +131,7 @@ t.test(
       secondsReported: seen.seconds.length,
       secondsPlanned: 4,
       shardsRunTwice: twice(runs),
-      documentsLost: 0,
+      documentsLost: audit.gaps,
       extra: {
         'offset +2 s engine ms': offsets.ahead!,
         'offset −2 s engine ms': offsets.behind!,

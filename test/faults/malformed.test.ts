@@ -16,7 +16,7 @@ import { docProblem, type ShardDoc } from '../../lib/documents.js'
 import { cleanups, startCouch } from '../harness/couch.js'
 import { figures } from '../harness/figures.js'
 import { startTarget } from '../harness/target.js'
-import { engineFlags, range, spawnEngine, watchToEnd } from './common.js'
+import { engineFlags, range, runsPerShard, spawnEngine, twice, watchToEnd } from './common.js'
 
 const record = figures(t, 'malformed')
 const COUNT = 1000
@@ -215,7 +215,7 @@ t.test(
       recoverMs: allSkippedAt - writtenAt,
       secondsReported: seen.seconds.length,
       secondsPlanned: 2,
-      shardsRunTwice: 0,
+      shardsRunTwice: twice(runsPerShard(engine)),
       documentsLost: expected.length - done.length,
       extra: {
         'documents written': written.length,
