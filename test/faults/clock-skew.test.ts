@@ -17,9 +17,6 @@
 import { existsSync } from 'node:fs'
 import t from 'tap'
 import { submitRush } from '../../lib/couch/rushes.js'
-import { figures } from '../harness/figures.js'
-import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
-import { oneRegion } from '../harness/plane.js'
 import {
   auditSamples,
   type EngineProc,
@@ -29,7 +26,10 @@ import {
   spawnEngine,
   twice,
   watchToEnd,
-} from './common.js'
+} from '../harness/faults.js'
+import { figures } from '../harness/figures.js'
+import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
+import { oneRegion } from '../harness/plane.js'
 
 const SKEW_MS = 2000
 const LATE_ALLOWANCE_MS = 1000
@@ -49,7 +49,9 @@ t.test(
   async (t) => {
     const { server, later } = await oneRegion(t)
     const skewed = (id: string, offsetMs: number): EngineProc => {
-      const engine = spawnEngine(engineFlags(server.url, server.prefix, id), {
+      // Room for one shard of 2 connections: in the two-shard rush one shard runs on each engine,
+      // however slow the other is to see them (a lone engine would otherwise take both).
+      const engine = spawnEngine(engineFlags(server.url, server.prefix, id, ['--capacity', '2']), {
         env: { LD_PRELOAD: LIBFAKETIME, FAKETIME: `${offsetMs >= 0 ? '+' : ''}${offsetMs / 1000}` },
       })
       later(() => engine.stop())

@@ -18,11 +18,11 @@ import { getDoc } from '../../lib/couch/client.js'
 import { abortRush, submitRush } from '../../lib/couch/rushes.js'
 import type { ShardDoc } from '../../lib/documents.js'
 import { cleanups, startCouch, uniquePrefix } from '../harness/couch.js'
+import { auditSamples, range, watchToEnd } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { startGatedTarget } from '../harness/gated-target.js'
 import { migrateRegions, startEngine } from '../harness/plane.js'
 import { startProxy } from '../harness/proxy.js'
-import { auditSamples, range, watchToEnd } from './common.js'
 
 t.setTimeout(300_000)
 const record = figures(t, 'partition')
