@@ -11,10 +11,18 @@ import { migrate } from '../../controller/migrate.js'
 import { FEED_MAX_BACKOFF_MS } from '../../lib/couch/follow.js'
 import { readRush, submitRush } from '../../lib/couch/rushes.js'
 import { cleanups } from '../harness/couch.js'
-import { type DiskCouch, startDiskCouch } from '../harness/disk-couch.js'
+import { startDiskCouch } from '../harness/disk-couch.js'
+import {
+  auditSamples,
+  engineFlags,
+  range,
+  runsPerShard,
+  spawnEngine,
+  twice,
+  watchToEnd,
+} from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { startGatedTarget } from '../harness/gated-target.js'
-import { auditSamples, engineFlags, range, runsPerShard, spawnEngine, twice, watchToEnd } from './common.js'
 
 const record = figures(t, 'couch-restart')
 const later = cleanups(t)

@@ -11,10 +11,6 @@ import { submitRush } from '../../lib/couch/rushes.js'
 import type { ShardDoc } from '../../lib/documents.js'
 import { runCli } from '../harness/cli.js'
 import { cleanups, startCouch } from '../harness/couch.js'
-import { figures } from '../harness/figures.js'
-import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
-import { migrateRegions } from '../harness/plane.js'
-import { docWrite, startProxy } from '../harness/proxy.js'
 import {
   auditSamples,
   type EngineProc,
@@ -24,7 +20,11 @@ import {
   spawnEngine,
   twice,
   watchToEnd,
-} from './common.js'
+} from '../harness/faults.js'
+import { figures } from '../harness/figures.js'
+import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
+import { migrateRegions } from '../harness/plane.js'
+import { docWrite, startProxy } from '../harness/proxy.js'
 
 const record = figures(t, 'engine-kill')
 const later = cleanups(t)
@@ -190,7 +190,7 @@ t.test(
     t.teardown(() => target.stop())
     const first = engine(t, 'kill-final')
     await first.when((l) => l.msg === 'engine following dispatch')
-    const id = await rush(target, 2, 300)
+    const id = await rush(target, 2, 1500)
     const shard = `shard:${id}:0`
     const hold = proxy.hold(
       docWrite(shard, (doc) => doc.state === 'done' && typeof doc.histogram === 'string'),

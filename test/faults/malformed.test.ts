@@ -14,9 +14,9 @@ import { bulkWrite, getDocs } from '../../lib/couch/client.js'
 import { submitRush } from '../../lib/couch/rushes.js'
 import { docProblem, type ShardDoc } from '../../lib/documents.js'
 import { cleanups, startCouch } from '../harness/couch.js'
+import { engineFlags, range, runsPerShard, spawnEngine, twice, watchToEnd } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { startTarget } from '../harness/target.js'
-import { engineFlags, range, spawnEngine, watchToEnd } from './common.js'
 
 const record = figures(t, 'malformed')
 const COUNT = 1000
@@ -199,7 +199,9 @@ t.test(
       pattern: [{ start: 2, end: 2, duration: 2 }],
       regions: [REGION],
       shardsPerRegion: 1,
-      startLeadMs: 500,
+      // Room for a busy machine: a shard the engine first sees after its pattern ended is (rightly)
+      // left alone, and with no controller here nothing would mark it lost.
+      startLeadMs: 5000,
     })
     const seen = await watchToEnd(server.couch, id)
     t.equal(seen.state, 'done', `the rush after the fuzz: ${seen.state}`)
@@ -215,7 +217,7 @@ t.test(
       recoverMs: allSkippedAt - writtenAt,
       secondsReported: seen.seconds.length,
       secondsPlanned: 2,
-      shardsRunTwice: 0,
+      shardsRunTwice: twice(runsPerShard(engine)),
       documentsLost: expected.length - done.length,
       extra: {
         'documents written': written.length,

@@ -12,10 +12,10 @@ import { submitRush } from '../../lib/couch/rushes.js'
 import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
 import { runCli } from '../harness/cli.js'
 import { cleanups, freePort, startCouch } from '../harness/couch.js'
+import { auditSamples, range, runsPerShard, spawnEngine, twice, watchToEnd } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { startGatedTarget } from '../harness/gated-target.js'
 import { migrateRegions } from '../harness/plane.js'
-import { auditSamples, range, runsPerShard, spawnEngine, twice, watchToEnd } from './common.js'
 
 const record = figures(t, 'metadata')
 const instance = {

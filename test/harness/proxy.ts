@@ -38,7 +38,7 @@ export interface CouchProxy {
 
 export async function startProxy(upstream: string): Promise<CouchProxy> {
   const target = new URL(upstream)
-  const agent = new http.Agent({ keepAlive: true })
+  let agent = new http.Agent({ keepAlive: true })
   const sockets = new Set<Socket>()
   const holds: {
     match: (request: ProxiedRequest) => boolean
@@ -140,6 +140,7 @@ export async function startProxy(upstream: string): Promise<CouchProxy> {
       agent.destroy()
     },
     heal() {
+      agent = new http.Agent({ keepAlive: true })
       cut = false
     },
     async close() {

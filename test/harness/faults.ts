@@ -42,10 +42,21 @@ export function spawnEngine(
 ): EngineProc {
   if (!existsSync(ENGINE_MAIN)) throw new Error('build first: npm run build (this test runs dist/)')
   const argv = [...(options.prefix ?? []), process.execPath, ENGINE_MAIN, ...args]
+  // Its own process group, signalled as a whole: under tap a node child may run behind a
+  // wrapper process (seen with LD_PRELOAD set), and a signal to the wrapper alone would leave
+  // the engine running, orphaned.
   const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, name)
+    } catch {
+      // the group is gone
+    }
+  }
   const lines: LogLine[] = []
   const stderr: string[] = []
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = []
@@ -104,16 +115,21 @@ export function spawnEngine(
     },
     async kill() {
       const at = Date.now()
-      if (alive()) child.kill('SIGKILL')
+      signal('SIGKILL')
       await exited
       return at
     },
     async stop(ms = 10_000) {
-      if (!alive()) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), ms)
+      if (!alive()) {
+        signal('SIGKILL')
+        return
+      }
+      signal('SIGTERM')
+      const timer = setTimeout(() => signal('SIGKILL'), ms)
       await exited
       clearTimeout(timer)
+      // Whatever of the group outlived the one we waited for.
+      signal('SIGKILL')
     },
   }
 }

@@ -1,0 +1,144 @@
+/**
+ * Fault: engines whose clocks are off by ±2 s (libfaketime under a real engine process: its
+ * Date.now() and performance.timeOrigin both move; no product hook). The rush's clock is the
+ * `startAt` in its documents; each engine reads it on its own clock. So:
+ *
+ * - the seconds line up by label: every engine reports seconds 0…N−1 of the rush, and the
+ *   merged timeline adds the same labels together, each second once;
+ * - in real time, an engine whose clock is `s` ahead starts (and ends each second) `s` early:
+ *   second t of engine e covers [startAt + t − s_e, startAt + t + 1 − s_e). The bound on the
+ *   misalignment between engines is the spread of their clocks (here 4 s): Stampede does not
+ *   correct clocks, it relies on the hosts' time sync (chrony / Amazon Time Sync, sub-ms).
+ *
+ * Tested: each skewed engine's first answer lands within [−s, −s + 1 s] of startAt (never
+ * earlier than its skew allows; up to 1 s late on a busy machine), and a two-engine rush over
+ * both merges every second once with the hits the target answered.
+ */
+import { existsSync } from 'node:fs'
+import t from 'tap'
+import { submitRush } from '../../lib/couch/rushes.js'
+import {
+  auditSamples,
+  type EngineProc,
+  engineFlags,
+  range,
+  runsPerShard,
+  spawnEngine,
+  twice,
+  watchToEnd,
+} from '../harness/faults.js'
+import { figures } from '../harness/figures.js'
+import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
+import { oneRegion } from '../harness/plane.js'
+
+const SKEW_MS = 2000
+const LATE_ALLOWANCE_MS = 1000
+
+/**
+ * libfaketime preloaded into the engine itself (not the `faketime` wrapper, which would stand
+ * between the test and the engine and take its signals).
+ */
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+const faketime = existsSync(LIBFAKETIME)
+
+const record = figures(t, 'clock-skew')
+
+t.test(
+  'engines skewed by ±2 s: the seconds line up by label; each engine is off by its own skew',
+  { skip: faketime || process.env.CI ? false : 'libfaketime is not installed (apt-get install faketime)' },
+  async (t) => {
+    const { server, later } = await oneRegion(t)
+    const skewed = (id: string, offsetMs: number): EngineProc => {
+      // Room for one shard of 2 connections: in the two-shard rush one shard runs on each engine,
+      // however slow the other is to see them (a lone engine would otherwise take both).
+      const engine = spawnEngine(engineFlags(server.url, server.prefix, id, ['--capacity', '2']), {
+        env: { LD_PRELOAD: LIBFAKETIME, FAKETIME: `${offsetMs >= 0 ? '+' : ''}${offsetMs / 1000}` },
+      })
+      later(() => engine.stop())
+      return engine
+    }
+    const rush = (target: GatedTarget, shards: number, seconds: number) =>
+      submitRush(server.couch, {
+        model: 'rush',
+        request: { method: 'GET', url: target.url, headers: {}, timeoutMs: 2000 },
+        pattern: [{ start: 2 * shards, end: 2 * shards, duration: seconds }],
+        regions: ['us-east-1'],
+        shardsPerRegion: shards,
+        startLeadMs: 3000,
+      })
+
+    // Each skewed engine alone: where its load lands in real time.
+    const offsets: Record<string, number> = {}
+    const engines: EngineProc[] = []
+    for (const skew of [SKEW_MS, -SKEW_MS]) {
+      const name = skew > 0 ? 'ahead' : 'behind'
+      const engine = skewed(name, skew)
+      engines.push(engine)
+      await engine.when((l) => l.msg === 'engine following dispatch')
+      const target = await startGatedTarget()
+      later(() => target.stop())
+      const id = await rush(target, 1, 3)
+      const { startAt } = (await server.couch.db(server.couch.names.fleet).get(`rush:${id}`)) as unknown as {
+        startAt: number
+      }
+      const seen = await watchToEnd(server.couch, id)
+      t.equal(seen.state, 'done', `${name}: done`)
+      t.same(seen.seconds, range(3), `${name}: seconds 0…2, once`)
+      t.equal(seen.hits, target.answered, `${name}: hits equal what the target answered`)
+      const offset = Math.min(...target.answeredAt) - startAt
+      offsets[name] = offset
+      t.ok(
+        offset >= -skew - 50 && offset <= -skew + LATE_ALLOWANCE_MS,
+        `${name} (${skew > 0 ? '+' : ''}${skew} ms): first answer ${offset} ms from startAt, within [${-skew}, ${-skew + LATE_ALLOWANCE_MS}]`,
+      )
+      if (skew > 0) {
+        // Only one engine at a time in this part: the next one must not take its shards.
+        await engine.stop()
+      }
+    }
+
+    // Both at once: one shard each, merged by label.
+    const ahead = skewed('ahead-2', SKEW_MS)
+    await ahead.when((l) => l.msg === 'engine following dispatch')
+    const behind = engines[1]!
+    const target = await startGatedTarget()
+    later(() => target.stop())
+    const id = await rush(target, 2, 4)
+    const seen = await watchToEnd(server.couch, id)
+    t.equal(seen.state, 'done')
+    t.same(seen.seconds, range(4), 'every second once, both engines merged by label')
+    t.equal(seen.hits, target.answered, 'merged hits equal what the target answered')
+    const runs = new Map(
+      [...runsPerShard(ahead, behind)].filter(([shard]) => shard.startsWith(`shard:${id}:`)),
+    )
+    t.equal(runs.size, 2, 'both shards ran')
+    t.ok(
+      [ahead, behind].every((e) =>
+        e.lines.some((l) => l.msg === 'shard running' && String(l.shard).startsWith(`shard:${id}:`)),
+      ),
+      'one on each skewed engine',
+    )
+    const audit = await auditSamples(server.couch, id)
+    t.same([audit.duplicates, audit.gaps], [0, 0], 'no sample lost or written twice')
+    const answered = [...target.answeredAt].sort((a, b) => a - b)
+    const spreadMs = answered[answered.length - 1]! - answered[0]!
+    t.ok(
+      spreadMs > 4000,
+      `the load spanned ${spreadMs} ms of real time for a 4-s rush: the 4-s spread of the clocks`,
+    )
+    record({
+      fault: 'engines with clocks skewed by +2 s and −2 s (libfaketime)',
+      strikes: 'from boot: each engine reads the rush start on its own clock',
+      outcome: `seconds line up by label (0…N−1 on every engine, merged once); in real time each engine is off by its skew: +2 s engine started ${offsets.ahead} ms, −2 s engine ${offsets.behind} ms from startAt (bound: −skew to −skew + ${LATE_ALLOWANCE_MS} ms)`,
+      secondsReported: seen.seconds.length,
+      secondsPlanned: 4,
+      shardsRunTwice: twice(runs),
+      documentsLost: audit.gaps,
+      extra: {
+        'offset +2 s engine ms': offsets.ahead!,
+        'offset −2 s engine ms': offsets.behind!,
+        'real time spanned by a 4-s rush ms': spreadMs,
+      },
+    })
+  },
+)
