@@ -6,6 +6,7 @@ import { StampedeError, UsageError } from '../lib/errors.js'
 import { parseDurationSeconds } from '../lib/pattern.js'
 import { proofTargetOf, proveHost } from './proof.js'
 import { DEFAULT_QUOTAS, type Quotas } from './quotas.js'
+import { BLITZ_REGIONS } from './regions.js'
 import { buildApi } from './server.js'
 import { ApiStore } from './store.js'
 
@@ -46,17 +47,6 @@ CouchDB credentials come from STAMPEDE_COUCH_USER/STAMPEDE_COUCH_PASSWORD or
 STAMPEDE_COUCH_CREDENTIALS_FILE, never from the command line. An API key is printed once,
 at creation or rotation; only its hash is stored.
 `
-
-/** blitz's region names and the AWS regions they were. */
-export const BLITZ_REGIONS: Record<string, string> = {
-  california: 'us-west-1',
-  oregon: 'us-west-2',
-  virginia: 'us-east-1',
-  singapore: 'ap-southeast-1',
-  ireland: 'eu-west-1',
-  japan: 'ap-northeast-1',
-  germany: 'eu-central-1',
-}
 
 const OPTIONS = {
   couch: { type: 'string' },

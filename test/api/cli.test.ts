@@ -39,7 +39,7 @@ t.test('stampede rush|status|abort|sprint|hosts --api', async (t) => {
   )
   t.equal(report.timeline.length, 3)
   t.equal(report.passed, true)
-  t.match(report.where, /through http:\/\/127\.0\.0\.1:\d+, 2 shards in us-east-1, eu-west-1/)
+  t.match(report.where, /through the API, 2 shards in us-east-1, eu-west-1/)
 
   const status = await runCli(['status', id, '--api', plane.url])
   t.equal(status.code, 0, status.stderr)
