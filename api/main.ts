@@ -31,6 +31,8 @@ serve options:
   --allow-private          proofs may fetch private-range addresses
   --proof-ttl DURATION     a proven host stays proven this long (default 24h; e.g. 30m, 3600)
   --rate-limit N           requests per API key per minute (default 600; 0: none)
+  --merge-poll MS          between reads of a followed rush's samples (default 250)
+  --start-lead MS          from a submission to second 0 of the rush (default 2000)
   --quiet                  no request log
 tenants create options (quotas; defaults in brackets):
   --max-users N            concurrent users (or requests in flight) of one rush [${DEFAULT_QUOTAS.maxUsers}]
@@ -59,6 +61,7 @@ const OPTIONS = {
   'proof-ttl': { type: 'string' },
   'rate-limit': { type: 'string' },
   'merge-poll': { type: 'string' },
+  'start-lead': { type: 'string' },
   quiet: { type: 'boolean' },
   'max-users': { type: 'string' },
   'max-duration': { type: 'string' },
@@ -153,6 +156,7 @@ async function serve(values: Values): Promise<number> {
     typeof values['proof-ttl'] === 'string' ? parseDurationSeconds(values['proof-ttl']) * 1000 : 86_400_000
   const rateLimit = whole(values, 'rate-limit')
   const mergePoll = whole(values, 'merge-poll')
+  const startLead = whole(values, 'start-lead')
   const { app } = await buildApi({
     couch,
     regions,
@@ -167,6 +171,7 @@ async function serve(values: Values): Promise<number> {
     proofTtlMs: ttl,
     ...(rateLimit !== undefined && { rateLimit }),
     ...(mergePoll !== undefined && { mergePollMs: mergePoll }),
+    ...(startLead !== undefined && { startLeadMs: startLead }),
     logger: values.quiet ? false : { level: 'info' },
   })
   const address = await app.listen({ host, port: portNumber })
