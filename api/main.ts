@@ -6,6 +6,7 @@ import { StampedeError, UsageError } from '../lib/errors.js'
 import { parseDurationSeconds } from '../lib/pattern.js'
 import { proofTargetOf, proveHost } from './proof.js'
 import { DEFAULT_QUOTAS, type Quotas } from './quotas.js'
+import { BLITZ_REGIONS } from './regions.js'
 import { buildApi } from './server.js'
 import { ApiStore } from './store.js'
 
@@ -30,6 +31,8 @@ serve options:
   --allow-private          proofs may fetch private-range addresses
   --proof-ttl DURATION     a proven host stays proven this long (default 24h; e.g. 30m, 3600)
   --rate-limit N           requests per API key per minute (default 600; 0: none)
+  --merge-poll MS          between reads of a followed rush's samples (default 250)
+  --start-lead MS          from a submission to second 0 of the rush (default 2000)
   --quiet                  no request log
 tenants create options (quotas; defaults in brackets):
   --max-users N            concurrent users (or requests in flight) of one rush [${DEFAULT_QUOTAS.maxUsers}]
@@ -47,17 +50,6 @@ STAMPEDE_COUCH_CREDENTIALS_FILE, never from the command line. An API key is prin
 at creation or rotation; only its hash is stored.
 `
 
-/** blitz's region names and the AWS regions they were. */
-export const BLITZ_REGIONS: Record<string, string> = {
-  california: 'us-west-1',
-  oregon: 'us-west-2',
-  virginia: 'us-east-1',
-  singapore: 'ap-southeast-1',
-  ireland: 'eu-west-1',
-  japan: 'ap-northeast-1',
-  germany: 'eu-central-1',
-}
-
 const OPTIONS = {
   couch: { type: 'string' },
   prefix: { type: 'string' },
@@ -69,6 +61,7 @@ const OPTIONS = {
   'proof-ttl': { type: 'string' },
   'rate-limit': { type: 'string' },
   'merge-poll': { type: 'string' },
+  'start-lead': { type: 'string' },
   quiet: { type: 'boolean' },
   'max-users': { type: 'string' },
   'max-duration': { type: 'string' },
@@ -163,6 +156,7 @@ async function serve(values: Values): Promise<number> {
     typeof values['proof-ttl'] === 'string' ? parseDurationSeconds(values['proof-ttl']) * 1000 : 86_400_000
   const rateLimit = whole(values, 'rate-limit')
   const mergePoll = whole(values, 'merge-poll')
+  const startLead = whole(values, 'start-lead')
   const { app } = await buildApi({
     couch,
     regions,
@@ -177,6 +171,7 @@ async function serve(values: Values): Promise<number> {
     proofTtlMs: ttl,
     ...(rateLimit !== undefined && { rateLimit }),
     ...(mergePoll !== undefined && { mergePollMs: mergePoll }),
+    ...(startLead !== undefined && { startLeadMs: startLead }),
     logger: values.quiet ? false : { level: 'info' },
   })
   const address = await app.listen({ host, port: portNumber })

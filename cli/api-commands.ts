@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 import { UsageError } from '../lib/errors.js'
 import type { RequestSpec } from '../lib/request-spec.js'
 import type { SprintResult } from '../load/sprint.js'

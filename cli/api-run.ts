@@ -91,7 +91,7 @@ export async function runThroughApi(
       model: job.model,
       url: job.request.url,
       pattern: formatPattern(job.pattern),
-      where: `rush ${id} through ${client.base}, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
+      where: `rush ${id} through the API, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
     },
     startedAt: rush.startAt,
     cutShort: timeline.length < patternDuration(job.pattern),

@@ -181,8 +181,14 @@ function streamEvents(
   out.on('close', finish)
   // Replay what is merged already, then follow: both from the same in-memory timeline.
   for (const event of feed.seconds) send(event)
-  if (feed.finished) return send(feed.end())
-  if (feed.failure !== undefined) return send({ kind: 'error', message: feed.failure })
+  if (feed.finished) {
+    send(feed.end())
+    return
+  }
+  if (feed.failure !== undefined) {
+    send({ kind: 'error', message: feed.failure })
+    return
+  }
   unsubscribe = feed.subscribe(send)
 }
 

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 import type { FastifyInstance } from 'fastify'
 import type { SprintDoc } from '../../lib/documents.js'
 import type { RequestSpec } from '../../lib/request-spec.js'

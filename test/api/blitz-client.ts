@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 /**
  * A blitz.io API v1 client written only from the description in issue 9 (as blitz's own
  * clients were: JSON bodies labelled as forms, header names in blitz's case, an empty PUT

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 import type { AddressInfo } from 'node:net'
 import type { Quotas } from '../../api/quotas.js'
 import { type Api, type ApiOptions, buildApi } from '../../api/server.js'
@@ -68,13 +69,31 @@ export async function apiPlane(
     later,
     another: start,
     async tenant(name, quotas = {}, authorize = ['127.0.0.1']) {
-      const { tenant, key } = await first.api.store.createTenant(name, quotas, Date.now())
+      const { tenant, key } = await createTenant(first.api, name, quotas)
       for (const host of authorize) {
         const doc = await first.api.store.hostOrNew(tenant.name, host, Date.now())
         await first.api.store.saveHost({ ...doc, operator: true, provenAt: Date.now(), provenBy: 'operator' })
       }
       return { user: tenant.name, key }
     },
+  }
+}
+
+/**
+ * Creates a tenant as the operator command does. On a loaded machine PouchDB Server closes
+ * idle keep-alive sockets under nano ("other side closed"); the set-up tries again then
+ * (a tenant left half-made by the first try is the same name: reuse is refused, so a
+ * fresh store read decides).
+ */
+async function createTenant(api: Api, name: string, quotas: Partial<Quotas>) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api.store.createTenant(name, quotas, Date.now())
+    } catch (err) {
+      if (attempt >= 3 || !/other side closed|ECONNRESET/.test((err as Error).message)) throw err
+      const half = await api.store.tenant(name)
+      if (half) return { tenant: half, key: await api.store.rotateKey(name, Date.now()) }
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 import SwaggerParser from '@apidevtools/swagger-parser'
 import t from 'tap'
 import { rushResult } from '../../lib/couch/rushes.js'

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 import t from 'tap'
 import { BlitzClient } from './blitz-client.js'
 import { apiPlane, call } from './harness.js'

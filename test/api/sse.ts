@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 /** A minimal server-sent-events reader for tests: events as they arrive, with their ids. */
 export interface SseEvent {
   id?: string

@@ -79,7 +79,11 @@ t.test(
     )
 
     // The hint works as printed: our own rush through the appliance.
-    const hint = lines.find((l) => l.trim().startsWith('node dist/cli/main.js rush'))!
+    t.match(out, /tenant API +http:\/\/127\.0\.0\.1:\d+/)
+    t.match(out, /export STAMPEDE_API_URL=http:\S+ STAMPEDE_API_KEY=stk_\S+/, 'the API URL and the key')
+    const hint = lines.find(
+      (l) => l.trim().startsWith('node dist/cli/main.js rush') && l.includes('--couch'),
+    )!
     const home = /--couch (\S+)/.exec(hint)![1]!
     const target = /rush (\S+)/.exec(hint)![1]!
     // Its CouchDBs want the login, as a deployment's do; the hints say where it is.
