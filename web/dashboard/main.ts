@@ -481,6 +481,7 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
   $('rush-link').textContent = `· ${rush.id}`
   setState(rush.state)
   renderShards(rush)
+  if (rush.state === 'queued') notice.textContent = 'Queued: the engines start it in a moment.'
 
   let ended = false
   // State and shards come from the rush itself (the stream carries seconds): read every
@@ -524,7 +525,7 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
       },
       onEvent: (event) => {
         if (event.event === 'second') {
-          if (notice.textContent?.startsWith('Connection lost')) notice.textContent = ''
+          if (/^(Connection lost|Queued)/.test(notice.textContent ?? '')) notice.textContent = ''
           const second = JSON.parse(event.data) as StreamSecond
           totalHits += second.hits
           failures += second.timeouts + Object.values(second.errors ?? {}).reduce((sum, n) => sum + n, 0)
