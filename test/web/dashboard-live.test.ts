@@ -8,7 +8,7 @@ import {
   launch,
   waitForData,
   watchedPage,
-} from './browser.js'
+} from './dashboard-harness.js'
 
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
 const DESKTOP = { width: 1440, height: 900 }

@@ -5,7 +5,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import { dashboardRoutes } from '../../api/dashboard.js'
 import { emptyPoint, type Point } from '../../lib/timeline.js'
-import { ARTIFACTS, chromiumMissing, launch, waitForData, watchedPage } from './browser.js'
+import { ARTIFACTS, chromiumMissing, launch, waitForData, watchedPage } from './dashboard-harness.js'
 
 /**
  * The page under a long rush: 600 seconds in three regions (each second with percentiles

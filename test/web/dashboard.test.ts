@@ -11,7 +11,7 @@ import {
   launch,
   waitForData,
   watchedPage,
-} from './browser.js'
+} from './dashboard-harness.js'
 
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
 
