@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { apiPlane } from '../api/harness.js'
+import { apiPlane, call } from '../api/harness.js'
 import {
   ARTIFACTS,
   chromiumMissing,
@@ -17,6 +17,9 @@ import {
  */
 // biome-ignore lint/suspicious/noExplicitAny: browser globals, typed by the browser
 declare const document: any, window: any, sessionStorage: any, localStorage: any
+
+// A rush, two browser tabs and two engines on a machine shared with other tests: more than the default budget.
+t.setTimeout(300_000)
 
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
 const DESKTOP = { width: 1440, height: 900 }
@@ -110,7 +113,27 @@ t.test(
     const stopMs = Date.now() - clicked
     t.equal(stops.length, 2, 'both regions’ engines stopped')
     t.comment(`engines stopped ${stopMs} ms after the click`)
-    await waitForData(page, 'rushState', "v === 'aborted'")
+    try {
+      await waitForData(page, 'rushState', "v === 'aborted'", 90_000)
+      // Then the stream's end: the verdict and every shard's last seconds.
+      await page.waitForFunction(
+        () => /^Aborted: every engine/.test(document.getElementById('rush-notice').textContent),
+        { polling: 'mutation', timeout: 90_000 },
+      )
+    } catch (err) {
+      // Tell the page's fault from the API's: what does the API say of the rush now?
+      const api = await call(plane.url, 'GET', `/api/v2/rushes/${id}?timeline=false`, { key })
+      const shown = await page.evaluate(() =>
+        JSON.stringify([
+          document.documentElement.dataset.rushState,
+          document.documentElement.dataset.seconds,
+          document.getElementById('rush-notice').textContent,
+        ]),
+      )
+      throw new Error(
+        `the page shows ${shown}; the API says ${JSON.stringify(api.body)}: ${(err as Error).message}`,
+      )
+    }
     t.equal(
       await page.$eval('#abort', (element) => (element as unknown as { hidden: boolean }).hidden),
       true,

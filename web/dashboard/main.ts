@@ -493,6 +493,9 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
       try {
         const fresh = await client!.rush(id)
         if (!ended) setState(fresh.state)
+        // The rush's state turns before the stream's end, which waits for every shard's last seconds.
+        if (!ended && TERMINAL.has(fresh.state))
+          notice.textContent = `${fresh.state}: merging the last seconds…`
         renderShards(fresh)
       } catch {}
     }
@@ -507,7 +510,8 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
     abort.textContent = 'Aborting…'
     try {
       await client!.abort(id)
-      notice.textContent = 'Abort sent: the engines stop within a second.'
+      // On a loaded server the stream's end can arrive before this answer: the end has the last word.
+      if (!ended) notice.textContent = 'Abort sent: the engines stop within a second.'
     } catch (err) {
       failed(err, notice)
       abort.disabled = false
