@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { apiPlane } from '../api/harness.js'
+import { apiPlane, call } from '../api/harness.js'
 import {
   ARTIFACTS,
   chromiumMissing,
@@ -8,7 +8,18 @@ import {
   launch,
   waitForData,
   watchedPage,
-} from './browser.js'
+} from './dashboard-harness.js'
+
+/**
+ * What the functions handed to the page (page.evaluate, $eval) see there. The type-check
+ * program is Node's (no DOM library: adding it globally would retype every other test), so
+ * the page's globals are declared here, loosely, for this file only.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: browser globals, typed by the browser
+declare const document: any, window: any, sessionStorage: any, localStorage: any
+
+// A rush, two browser tabs and two engines on a machine shared with other tests: more than the default budget.
+t.setTimeout(300_000)
 
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
 const DESKTOP = { width: 1440, height: 900 }
@@ -35,12 +46,12 @@ t.test(
     await page.click('a[data-nav="new"]')
     await waitForData(page, 'view', "v === 'new'")
     const regions = await page.$$eval('#new-regions input', (boxes) =>
-      boxes.map((box) => (box as HTMLInputElement).value),
+      boxes.map((box) => (box as unknown as { value: string }).value),
     )
     t.same(regions, ['us-east-1', 'eu-west-1'], "the tenant's regions offered")
     await page.type('#new-url', `${plane.target.url}/`)
     await page.$eval('#new-pattern', (input) => {
-      ;(input as HTMLInputElement).value = ''
+      ;(input as unknown as { value: string }).value = ''
     })
     // Long enough that only the button ends it.
     await page.type('#new-pattern', '2-6:10,6:110')
@@ -60,7 +71,7 @@ t.test(
     t.not(await page.evaluate(trafficPixels), early, 'the traffic chart drew the new seconds')
     await waitForData(page, 'rushState', "v === 'running'")
     const drawn = await page.$$eval('[data-chart][data-drawn]', (charts) =>
-      charts.map((chart) => (chart as HTMLElement).dataset.chart),
+      charts.map((chart) => (chart as unknown as { dataset: { chart: string } }).dataset.chart),
     )
     t.same(drawn, ['traffic', 'latency', 'bend', 'statuses'], 'the live charts drawn')
     const hits = await page.$eval('[data-figure="total"]', (element) => element.textContent)
@@ -102,9 +113,29 @@ t.test(
     const stopMs = Date.now() - clicked
     t.equal(stops.length, 2, 'both regions’ engines stopped')
     t.comment(`engines stopped ${stopMs} ms after the click`)
-    await waitForData(page, 'rushState', "v === 'aborted'")
+    try {
+      await waitForData(page, 'rushState', "v === 'aborted'", 90_000)
+      // Then the stream's end: the verdict and every shard's last seconds.
+      await page.waitForFunction(
+        () => /^Aborted: every engine/.test(document.getElementById('rush-notice').textContent),
+        { polling: 'mutation', timeout: 90_000 },
+      )
+    } catch (err) {
+      // Tell the page's fault from the API's: what does the API say of the rush now?
+      const api = await call(plane.url, 'GET', `/api/v2/rushes/${id}?timeline=false`, { key })
+      const shown = await page.evaluate(() =>
+        JSON.stringify([
+          document.documentElement.dataset.rushState,
+          document.documentElement.dataset.seconds,
+          document.getElementById('rush-notice').textContent,
+        ]),
+      )
+      throw new Error(
+        `the page shows ${shown}; the API says ${JSON.stringify(api.body)}: ${(err as Error).message}`,
+      )
+    }
     t.equal(
-      await page.$eval('#abort', (element) => (element as HTMLElement).hidden),
+      await page.$eval('#abort', (element) => (element as unknown as { hidden: boolean }).hidden),
       true,
       'no abort button now',
     )

@@ -5,7 +5,15 @@ import Fastify from 'fastify'
 import t from 'tap'
 import { dashboardRoutes } from '../../api/dashboard.js'
 import { emptyPoint, type Point } from '../../lib/timeline.js'
-import { ARTIFACTS, chromiumMissing, launch, waitForData, watchedPage } from './browser.js'
+import { ARTIFACTS, chromiumMissing, launch, waitForData, watchedPage } from './dashboard-harness.js'
+
+/**
+ * What the functions handed to the page (page.evaluate, $eval) see there. The type-check
+ * program is Node's (no DOM library: adding it globally would retype every other test), so
+ * the page's globals are declared here, loosely, for this file only.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: browser globals, typed by the browser
+declare const document: any, window: any, sessionStorage: any, localStorage: any
 
 /**
  * The page under a long rush: 600 seconds in three regions (each second with percentiles
@@ -120,7 +128,7 @@ t.test(
     await page.evaluateOnNewDocument(() => {
       const tasks: number[] = []
       ;(window as unknown as { longTasks: number[] }).longTasks = tasks
-      new PerformanceObserver((list) => {
+      new window.PerformanceObserver((list: { getEntries(): { duration: number }[] }) => {
         for (const entry of list.getEntries()) tasks.push(entry.duration)
       }).observe({ type: 'longtask', buffered: true })
     })
@@ -145,9 +153,7 @@ t.test(
         drawMeanMs: draws.reduce((sum, ms) => sum + ms, 0) / draws.length,
         lastDrawMs: draws.at(-1)!,
         longTasks: (window as unknown as { longTasks: number[] }).longTasks,
-        charts: [...document.querySelectorAll<HTMLElement>('[data-chart][data-drawn]')].map(
-          (c) => c.dataset.chart,
-        ),
+        charts: [...document.querySelectorAll('[data-chart][data-drawn]')].map((c) => c.dataset.chart),
       }
     })
     const busy = (after.TaskDuration! - before.TaskDuration!) * 1000

@@ -11,7 +11,15 @@ import {
   launch,
   waitForData,
   watchedPage,
-} from './browser.js'
+} from './dashboard-harness.js'
+
+/**
+ * What the functions handed to the page (page.evaluate, $eval) see there. The type-check
+ * program is Node's (no DOM library: adding it globally would retype every other test), so
+ * the page's globals are declared here, loosely, for this file only.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: browser globals, typed by the browser
+declare const document: any, window: any, sessionStorage: any, localStorage: any
 
 const PHONE = { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
 
@@ -58,7 +66,7 @@ t.test(
     await page.screenshot({ path: join(ARTIFACTS, 'sign-in-error-phone.png') })
 
     await page.$eval('#key', (input) => {
-      ;(input as HTMLInputElement).value = ''
+      ;(input as unknown as { value: string }).value = ''
     })
     await page.type('#key', key)
     await page.click('#sign-in-form button[type=submit]')

@@ -1,7 +1,9 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { emptyPoint } from '../../lib/timeline.js'
 import { distributionOf, liveRow } from '../../web/dashboard/rows.js'
-import { parseEvents } from '../../web/dashboard/sse.js'
+import { follow, parseEvents } from '../../web/dashboard/sse.js'
 
 t.test('parseEvents: complete events out, a partial one kept for the next chunk', async (t) => {
   const first = parseEvents('retry: 1000\n\nid: 0\nevent: second\ndata: {"t":0}\n\nid: 1\nevent: sec')
@@ -60,4 +62,51 @@ t.test('distributionOf: the summary’s percentiles as a curve ending at the max
     [0, 50, 90, 95, 99, 99.9, 100],
   )
   t.equal(curve.at(-1)!.ms, 7)
+})
+
+t.test('follow: a dropped stream is reopened with Last-Event-ID; an HTTP error is thrown', async (t) => {
+  const asked: (string | undefined)[] = []
+  const server = createServer((request, response) => {
+    if (request.headers.authorization !== 'Bearer k')
+      return response.writeHead(401).end('{"detail":"no key"}')
+    const last = request.headers['last-event-id'] as string | undefined
+    asked.push(last)
+    response.writeHead(200, { 'content-type': 'text/event-stream' })
+    if (last === undefined) {
+      // Two seconds, then the connection breaks mid-event.
+      response.write(
+        'id: 0\nevent: second\ndata: {"t":0}\n\nid: 1\nevent: second\ndata: {"t":1}\n\nid: 2\nevent: sec',
+      )
+      setImmediate(() => response.destroy())
+    } else {
+      response.end(
+        `id: ${Number(last) + 1}\nevent: second\ndata: {"t":${Number(last) + 1}}\n\nid: end\nevent: end\ndata: {}\n\n`,
+      )
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`
+  const seen: string[] = []
+  let retries = 0
+  await follow(url, {
+    headers: { authorization: 'Bearer k' },
+    signal: new AbortController().signal,
+    isLast: (event) => event.event === 'end',
+    onEvent: (event) => seen.push(`${event.event}:${event.id}`),
+    onRetry: () => retries++,
+    retryMs: 10,
+  })
+  t.same(seen, ['second:0', 'second:1', 'second:2', 'end:end'], 'every second once, then the end')
+  t.same(asked, [undefined, '1'], 'resumed after the last whole event')
+  t.equal(retries, 1)
+  await t.rejects(
+    follow(url, {
+      headers: {},
+      signal: new AbortController().signal,
+      isLast: () => true,
+      onEvent: () => {},
+    }),
+    { status: 401, message: 'no key' },
+  )
 })

@@ -481,6 +481,7 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
   $('rush-link').textContent = `· ${rush.id}`
   setState(rush.state)
   renderShards(rush)
+  if (rush.state === 'queued') notice.textContent = 'Queued: the engines start it in a moment.'
 
   let ended = false
   // State and shards come from the rush itself (the stream carries seconds): read every
@@ -492,6 +493,9 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
       try {
         const fresh = await client!.rush(id)
         if (!ended) setState(fresh.state)
+        // The rush's state turns before the stream's end, which waits for every shard's last seconds.
+        if (!ended && TERMINAL.has(fresh.state))
+          notice.textContent = `${fresh.state}: merging the last seconds…`
         renderShards(fresh)
       } catch {}
     }
@@ -506,7 +510,8 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
     abort.textContent = 'Aborting…'
     try {
       await client!.abort(id)
-      notice.textContent = 'Abort sent: the engines stop within a second.'
+      // On a loaded server the stream's end can arrive before this answer: the end has the last word.
+      if (!ended) notice.textContent = 'Abort sent: the engines stop within a second.'
     } catch (err) {
       failed(err, notice)
       abort.disabled = false
@@ -524,7 +529,7 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
       },
       onEvent: (event) => {
         if (event.event === 'second') {
-          if (notice.textContent?.startsWith('Connection lost')) notice.textContent = ''
+          if (/^(Connection lost|Queued)/.test(notice.textContent ?? '')) notice.textContent = ''
           const second = JSON.parse(event.data) as StreamSecond
           totalHits += second.hits
           failures += second.timeouts + Object.values(second.errors ?? {}).reduce((sum, n) => sum + n, 0)

@@ -59,7 +59,6 @@ export async function follow(url: string, options: FollowOptions): Promise<void>
       response = await fetch(url, {
         headers: { ...options.headers, ...(lastId !== undefined && { 'last-event-id': lastId }) },
         signal: options.signal,
-        cache: 'no-store',
       })
     } catch (err) {
       if (options.signal.aborted) return

@@ -1,10 +1,14 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
-/// <reference lib="dom.asynciterable" />
-// The browser tests hand functions to the page (page.evaluate): they are typed against the DOM.
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import puppeteer, { type Browser, type Page } from 'puppeteer-core'
+
+/**
+ * What the functions handed to the page (page.evaluate, $eval) see there. The type-check
+ * program is Node's (no DOM library: adding it globally would retype every other test), so
+ * the page's globals are declared here, loosely, for this file only.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: browser globals, typed by the browser
+declare const document: any, window: any, sessionStorage: any, localStorage: any
 
 /**
  * Debian's chromium, driven by puppeteer-core (which downloads nothing). Tests skip with a
