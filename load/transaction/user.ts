@@ -266,13 +266,19 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     let location: string | undefined
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!
-      if (name.length === 10 && name.toString('latin1').toLowerCase() === 'set-cookie') {
+      // First letter before any text: `Connection` and `Keep-Alive` are 10 bytes long too.
+      const first = name[0]! | 0x20
+      if (name.length === 10 && first === 0x73 && name.toString('latin1').toLowerCase() === 'set-cookie') {
         const cookieName = this.jar.receive(rawHeaders[i + 1]!.toString('latin1'), context.wallNow())
         if (cookieName !== undefined) {
           setCookies ??= new Map()
           setCookies.set(cookieName, this.jar.get(cookieName) ?? '')
         }
-      } else if (name.length === 8 && name.toString('latin1').toLowerCase() === 'location') {
+      } else if (
+        name.length === 8 &&
+        first === 0x6c &&
+        name.toString('latin1').toLowerCase() === 'location'
+      ) {
         location = rawHeaders[i + 1]!.toString('latin1')
       }
     }
