@@ -8,6 +8,11 @@ import type { FromWorker, ToWorker } from './protocol.js'
  * A load worker process: receives its share of a job from the supervisor over IPC,
  * prepares it, starts on the common clock and reports each finished second.
  */
+function sendThenDisconnect(message: FromWorker): void {
+  if (!process.connected) return
+  process.send?.(message, undefined, {}, () => process.disconnect?.())
+}
+
 function send(message: FromWorker): void {
   // After a stop before the start the channel may be closed already: nothing to tell.
   if (process.connected) process.send?.(message)
@@ -46,8 +51,9 @@ export function runWorker(): void {
         if (!start) return fail(new Error('start before the job was ready'))
         running = start(message.startAtEpoch - performance.timeOrigin)
         running.done.then(() => {
-          send({ type: 'done' })
-          process.disconnect?.()
+          // Disconnect once 'done' is written: a run that ends with many seconds queued
+          // (a transaction whose rows ran out early) would lose its tail otherwise.
+          sendThenDisconnect({ type: 'done' })
         }, fail)
         return
       case 'stop':

@@ -20,8 +20,12 @@ export interface CompiledStep {
   statusPassed: (status: number) => boolean
   timeoutMs: number
   extracts: CompiledExtract[]
+  /** Slot each extraction writes, by position. */
+  extractSlots: number[]
   /** Some extraction reads the body: keep it (otherwise only count its bytes). */
   needsBody: boolean
+  /** Some extraction reads a header: collect them. */
+  needsHeaders: boolean
   thinkMinMs: number
   thinkMaxMs: number
   followRedirects: number
@@ -91,7 +95,7 @@ export function compileTransaction(spec: TransactionSpec): CompiledTransaction {
       body = text.includes('#{') ? compileTemplate(text, slotOf, `${where}: body`) : bytes
     }
     const extracts = (step.extract ?? []).map((extract) => compileExtract(extract, where))
-    for (const extract of extracts) slot(extract.as)
+    const extractSlots = extracts.map((extract) => slot(extract.as))
     return {
       index,
       name,
@@ -104,7 +108,9 @@ export function compileTransaction(spec: TransactionSpec): CompiledTransaction {
       statusPassed: compileStatusMatcher(step.request.expectStatus),
       timeoutMs: step.request.timeoutMs,
       extracts,
+      extractSlots,
       needsBody: extracts.some((extract) => extract.needsBody),
+      needsHeaders: extracts.some((extract) => extract.needsHeaders),
       thinkMinMs: step.think?.minMs ?? 0,
       thinkMaxMs: step.think?.maxMs ?? 0,
       followRedirects: step.followRedirects ?? 0,

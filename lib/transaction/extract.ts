@@ -20,7 +20,7 @@ export type ExtractSpec =
 export interface ResponseView {
   headers: Record<string, string | string[]>
   /** Cookies this response set (name → value). */
-  cookies: Map<string, string>
+  cookies: ReadonlyMap<string, string>
   body: string
 }
 
@@ -29,6 +29,8 @@ export interface CompiledExtract {
   as: string
   /** True when it needs the response body. */
   needsBody: boolean
+  /** True when it reads response headers (other than the cookies set). */
+  needsHeaders: boolean
   /** The value found, or undefined. */
   take(response: ResponseView, parsed: { json?: unknown; failed?: boolean }): string | undefined
   describe: string
@@ -49,6 +51,7 @@ export function compileExtract(spec: ExtractSpec, where: string): CompiledExtrac
       return {
         as,
         needsBody: false,
+        needsHeaders: false,
         describe: `cookie ${name}`,
         take: (response) => response.cookies.get(name),
       }
@@ -59,6 +62,7 @@ export function compileExtract(spec: ExtractSpec, where: string): CompiledExtrac
       return {
         as,
         needsBody: false,
+        needsHeaders: true,
         describe: `header ${name}`,
         take: (response) => {
           const value = response.headers[name]
@@ -76,6 +80,7 @@ export function compileExtract(spec: ExtractSpec, where: string): CompiledExtrac
       return {
         as,
         needsBody: true,
+        needsHeaders: false,
         describe: `json ${spec.path}`,
         take: (response, parsed) => {
           if (parsed.failed) return undefined
@@ -103,6 +108,7 @@ export function compileExtract(spec: ExtractSpec, where: string): CompiledExtrac
       return {
         as,
         needsBody: true,
+        needsHeaders: false,
         describe: `regex ${spec.pattern}`,
         take: (response) => {
           const match = pattern.exec(response.body)

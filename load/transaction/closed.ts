@@ -23,10 +23,19 @@ export function startTransactionRush(setup: TransactionSetup): RunningModel {
     settle = resolve
   })
 
+  // Unique data rows used up: no user of this process can start again.
+  let rowsOut = false
   const begin = (user: TransactionUser, now: number) => {
     if (user.exhausted) return
     busy++
-    if (!user.startIteration(now)) busy--
+    if (!user.startIteration(now)) {
+      busy--
+      rowsOut = true
+    }
+  }
+  /** Once the rows ran out and the last iteration ended, this share of the rush is over. */
+  const endIfRowsOut = () => {
+    if (rowsOut && busy === 0 && !stopping) stop(false)
   }
 
   const context = setup.context((user) => {
@@ -36,6 +45,7 @@ export function startTransactionRush(setup: TransactionSetup): RunningModel {
       user.close()
       if (stopping && busy === 0) finish()
     }
+    endIfRowsOut()
   })
 
   const setUsers = (wanted: number, now: number) => {
@@ -72,6 +82,7 @@ export function startTransactionRush(setup: TransactionSetup): RunningModel {
     }
     recorder.roll(now)
     if (elapsed >= 0) setUsers(shareCount(concurrencyAt(job.pattern, elapsed / 1000), job.share), now)
+    endIfRowsOut()
   }
 
   const finish = () => {

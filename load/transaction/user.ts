@@ -45,6 +45,7 @@ export interface ExchangeObserver {
 
 const TIMED_OUT = new StampedeError('STAMPEDE_TIMEOUT', 'request timed out')
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
+const NO_COOKIES: ReadonlyMap<string, string> = new Map()
 const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
 
 /**
@@ -267,15 +268,24 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     const latencyMicros = (now - this.#sentAt) * 1000
     this.#iterationLatency += latencyMicros
     const rawHeaders = this.#rawHeaders ?? []
-    const wall = context.wallNow()
-    const setCookies = new Map<string, string>()
+    // Only a response that sets cookies allocates for them.
+    let setCookies: Map<string, string> | null = null
     let location: string | undefined
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!
-      if (name.length === 10 && name.toString('latin1').toLowerCase() === 'set-cookie') {
-        const cookieName = this.jar.receive(rawHeaders[i + 1]!.toString('latin1'), wall)
-        if (cookieName !== undefined) setCookies.set(cookieName, this.jar.get(cookieName) ?? '')
-      } else if (name.length === 8 && name.toString('latin1').toLowerCase() === 'location') {
+      // First letter before any text: `Connection` and `Keep-Alive` are 10 bytes long too.
+      const first = name[0]! | 0x20
+      if (name.length === 10 && first === 0x73 && name.toString('latin1').toLowerCase() === 'set-cookie') {
+        const cookieName = this.jar.receive(rawHeaders[i + 1]!.toString('latin1'), context.wallNow())
+        if (cookieName !== undefined) {
+          setCookies ??= new Map()
+          setCookies.set(cookieName, this.jar.get(cookieName) ?? '')
+        }
+      } else if (
+        name.length === 8 &&
+        first === 0x6c &&
+        name.toString('latin1').toLowerCase() === 'location'
+      ) {
         location = rawHeaders[i + 1]!.toString('latin1')
       }
     }
@@ -297,11 +307,12 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
         headers: step.extracts.some((extract) => extract.describe.startsWith('header'))
           ? headerMap(rawHeaders)
           : {},
-        cookies: setCookies,
+        cookies: setCookies ?? NO_COOKIES,
         body: step.needsBody ? Buffer.concat(this.#chunks).toString('utf8') : '',
       }
       const parsed = {}
-      for (const extract of step.extracts) {
+      for (let i = 0; i < step.extracts.length; i++) {
+        const extract = step.extracts[i]!
         const value = extract.take(view, parsed)
         if (value === undefined) {
           recorder.error(now, 'extract', 0)
@@ -309,7 +320,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
           this.#endIteration(now, false, 'extract')
           return
         }
-        this.values[context.transaction.slotNames.indexOf(extract.as)] = value
+        this.values[step.extractSlots[i]!] = value
         if (this.#record) this.#record.extracted[extract.as] = value
       }
     }

@@ -134,7 +134,7 @@ t.test('a scenario file (YAML) runs the same transaction and carries its load an
   writeFileSync(
     scenario,
     [
-      'pattern: "3:2"',
+      'pattern: "3:60"',
       'thresholds: ["login.errors<1%"]',
       'data: { file: users.csv, mode: unique }',
       'steps:',
