@@ -43,7 +43,6 @@ Exit status: the demo rush's (0 passed, 99 a threshold failed, 1 it could not ru
 interrupted); 1 when the appliance could not start.
 `
 
-
 interface ApplianceArgs {
   regions: string[]
   pattern: string

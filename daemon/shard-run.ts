@@ -154,7 +154,11 @@ export class ShardRun {
             this.#startShift = startShift
             if (startShift > 0)
               log.warn(
-                { shard: shard._id, startShift, lateMs: Math.round(this.#context.clock.now() - shard.startAt) },
+                {
+                  shard: shard._id,
+                  startShift,
+                  lateMs: Math.round(this.#context.clock.now() - shard.startAt),
+                },
                 'load ready after the rush started: the pattern starts at a later second',
               )
           },
