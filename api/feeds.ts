@@ -2,6 +2,8 @@ import type { Couch } from '../lib/couch/client.js'
 import { readRush, rushStateOf, watchRush } from '../lib/couch/rushes.js'
 import type { RushDoc, RushState, ShardDoc } from '../lib/documents.js'
 import { createHistogram, encodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
+import type { SecondLatency } from '../lib/report/model.js'
+import { secondLatency } from '../lib/report/seconds.js'
 import { type Summary, summarize } from '../lib/summary.js'
 import { evaluateThresholds, parseThreshold, type ThresholdResult } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
@@ -13,7 +15,13 @@ import type { Point } from '../lib/timeline.js'
  * thousand followers, or clients polling every two seconds, cost one merge.
  */
 export type FeedEvent =
-  | { kind: 'second'; point: Point; histogram: string }
+  | {
+      kind: 'second'
+      point: Point
+      histogram: string
+      /** The second's exact percentiles (ms) from its own histogram, for pages that draw them. */
+      latency: SecondLatency | null
+    }
   | {
       kind: 'end'
       summary: Summary
@@ -55,7 +63,12 @@ export class RushFeed {
         const encoded = encodeHistogram(histogram)
         // The second's histogram travels with it, so followers merge exactly, as a --couch watch does.
         // One event object for every follower: its serialized frame is made once (see the SSE writer).
-        const event: FeedEvent = { kind: 'second', point, histogram: encoded }
+        const event: FeedEvent = {
+          kind: 'second',
+          point,
+          histogram: encoded,
+          latency: secondLatency(point, histogram),
+        }
         this.#events.push(event)
         for (const listener of this.#listeners) listener(event)
       },

@@ -110,7 +110,7 @@ const frames = new WeakMap<FeedEvent, string>()
 function frameOf(event: FeedEvent & { kind: 'second' }): string {
   let frame = frames.get(event)
   if (frame === undefined) {
-    frame = `id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify({ ...event.point, histogram: event.histogram })}\n\n`
+    frame = `id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify({ ...event.point, histogram: event.histogram, ...(event.latency && { latency: event.latency }) })}\n\n`
     frames.set(event, frame)
   }
   return frame

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { silentLogger } from '../../daemon/log.js'
 import { SampleWriter } from '../../daemon/samples.js'
+import { headStartMs } from '../../daemon/decide.js'
 import { renewEveryMs, ShardRun, type ShardRunContext } from '../../daemon/shard-run.js'
 import { ManualClock } from '../../lib/clock.js'
 import type { ShardDoc } from '../../lib/documents.js'
@@ -14,6 +15,8 @@ import { MemoryDb } from '../helpers/memory-db.js'
 const T0 = Date.UTC(2026, 0, 1)
 const START = T0 + 10_000
 const LEASE = 3000
+/** The in-process head start (`--workers 0`). */
+const HEAD = headStartMs(0)
 
 /** A load that reports one second per second of the clock, from the rush's start, for `seconds`. */
 function fakeLoad(clock: ManualClock, seconds: number, calls: number[]): typeof runLoad {
@@ -42,6 +45,7 @@ function fakeLoad(clock: ManualClock, seconds: number, calls: number[]): typeof 
       summary: summarize(timeline, histogram, timeline.length),
       cutShort: false,
       workers: 0,
+      startShift: 0,
     }
   }
 }
@@ -94,18 +98,18 @@ async function setUp(t: { teardown(fn: () => unknown): void }) {
 t.test('a run starts at its head start, renews its lease every third of it, and ends done', async (t) => {
   const { clock, db, claimed, context, calls } = await setUp(t)
   const run = new ShardRun(context, claimed)
-  await clock.advanceAsync(START - 20 - T0 - 1)
+  await clock.advanceAsync(START - HEAD - T0 - 1)
   t.same(db.writes, [], 'nothing written while waiting for the start')
   t.equal(run.phase, 'waiting')
   await clock.advanceAsync(1)
-  t.match(db.writes[0], { state: 'running', startedAt: START - 20, leaseUntil: START - 20 + LEASE })
-  t.same(calls, [START - 20], 'the load prepared 20 ms (the in-process head start) before second 0')
+  t.match(db.writes[0], { state: 'running', startedAt: START - HEAD, leaseUntil: START - HEAD + LEASE })
+  t.same(calls, [START - HEAD], 'the load prepared the in-process head start before second 0')
   await clock.advanceAsync(4000)
   await run.done
   const renewals = db.writes.slice(1, -1)
   t.same(
     renewals.map((w) => w.leaseUntil),
-    [1, 2, 3].map((k) => START - 20 + k * renewEveryMs(LEASE) + LEASE),
+    [1, 2, 3].map((k) => START - HEAD + k * renewEveryMs(LEASE) + LEASE),
     'renewed every leaseMs / 3, each time for a whole lease from then',
   )
   t.same(
