@@ -84,6 +84,8 @@ export class Engine {
   #rescan: { at: number; timer: NodeJS.Timeout } | undefined
   #following: Promise<void> | undefined
   #draining = false
+  /** Set before the last write ('gone'): a heartbeat still in flight must not write after it. */
+  #gone = false
   #feedAliveAt: number | undefined
   #drain: { deadline: number; reason: string; hurry: AbortController; done: Promise<void> } | undefined
   readonly stats: EngineStats = { writes: 0, startedAt: Date.now() }
@@ -262,6 +264,7 @@ export class Engine {
     await this.#samples.stop()
     this.stats.writes += this.#samples.writes
     this.#samples.writes = 0
+    this.#gone = true
     try {
       await this.#saveEngine('gone')
     } catch (err) {
@@ -548,6 +551,9 @@ export class Engine {
       heartbeatAt: Date.now(),
     }
     const written = await updateDoc<EngineDoc>(this.#fleet, next._id, (current) => {
+      // A heartbeat that lost a conflict to the final 'gone' would otherwise retry and put
+      // 'draining' back over it.
+      if (state === undefined && this.#gone) return undefined
       this.stats.writes++
       if (state === undefined && current?.state === 'draining' && !this.#draining) {
         // The controller chose this idle engine for scale-in: claim nothing more. Its
