@@ -106,6 +106,8 @@ export interface ShardStatus {
   engine?: string
   progress?: number
   reason?: string
+  /** Whole seconds its pattern started after second 0 (its engine's load was ready late). */
+  startShift?: number
 }
 
 export interface RushStatus {
@@ -120,13 +122,14 @@ export async function rushStatus(couch: Couch, id: string): Promise<RushStatus> 
   return {
     rush,
     state: rushStateOf(rush, shards),
-    shards: shards.map(({ _id, region, state, engine, progress, reason }) => ({
+    shards: shards.map(({ _id, region, state, engine, progress, reason, startShift }) => ({
       id: _id,
       region,
       state,
       ...(engine !== undefined && { engine }),
       ...(progress !== undefined && { progress }),
       ...(reason !== undefined && { reason }),
+      ...(startShift !== undefined && startShift > 0 && { startShift }),
     })),
   }
 }
