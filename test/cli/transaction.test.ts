@@ -130,7 +130,7 @@ t.test('bad input: one line naming the step and the problem, exit 2, nothing sen
     ['--api', 'http://127.0.0.1:1'],
   ]) {
     const run = await runCli(['rush', '-p', '1:1', '-q', ...remote, `${u}/a`, `${u}/b`])
-    t.equal(run.code, 2, remote[0])
+    t.equal(run.code, 2, remote.join(' '))
     t.match(
       run.stderr,
       /^stampede: transactions run locally for now: --(couch|api) does not take them yet\n$/,
