@@ -48,7 +48,11 @@ export async function sprintCommand(
   values: ParsedOptions,
   argv: string[] = [],
 ): Promise<number> {
-  if (isTransaction(positionals, values)) return sprintTransactionCommand(SPRINT, positionals, values, argv)
+  if (isTransaction(positionals, values)) {
+    if (remoteApi(values) !== undefined)
+      throw new UsageError('transactions run locally for now: --api does not take them yet')
+    return sprintTransactionCommand(SPRINT, positionals, values, argv)
+  }
   if (positionals.length > 1) throw new UsageError(`expected one URL, got ${positionals.length}`)
   const spec = requestSpecFromOptions(positionals[0], values)
   const api = remoteApi(values)

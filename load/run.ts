@@ -247,6 +247,15 @@ async function runWorkers(
           resolve()
         })
         child.on('exit', (code, signalName) => {
+          // 'exit' can come before the last IPC messages are read (a worker whose run ended
+          // with many seconds queued): judge once the channel is drained and closed.
+          if (child.connected) {
+            child.once('disconnect', () => judge(code, signalName))
+            return
+          }
+          judge(code, signalName)
+        })
+        const judge = (code: number | null, signalName: NodeJS.Signals | null) => {
           if (!finished) {
             failure ??= new StampedeError(
               'STAMPEDE_WORKER_EXIT',
@@ -257,7 +266,7 @@ async function runWorkers(
             allSettled()
           }
           resolve()
-        })
+        }
       }),
     )
     tell(child, { type: 'job', job: { ...job, share: nestShare(job.share, { index, of: count }) } })

@@ -5,6 +5,9 @@
  */
 export class CookieJar {
   readonly #cookies = new Map<string, string>()
+  /** The header text, built once per change of the jar, not per request. */
+  #header: string | undefined
+  #stale = false
 
   get size(): number {
     return this.#cookies.size
@@ -16,6 +19,7 @@ export class CookieJar {
 
   set(name: string, value: string): void {
     this.#cookies.set(name, value)
+    this.#stale = true
   }
 
   /** Takes one `Set-Cookie` value; returns the cookie's name (undefined if malformed). */
@@ -30,19 +34,27 @@ export class CookieJar {
     if (name === '') return undefined
     if (semi >= 0 && expired(setCookie.slice(semi + 1), nowMs)) this.#cookies.delete(name)
     else this.#cookies.set(name, value)
+    this.#stale = true
     return name
   }
 
   /** The `cookie` header to send, or undefined when the jar is empty. */
   header(): string | undefined {
-    if (this.#cookies.size === 0) return undefined
-    let out = ''
-    for (const [name, value] of this.#cookies) out += out === '' ? `${name}=${value}` : `; ${name}=${value}`
-    return out
+    if (!this.#stale) return this.#header
+    this.#stale = false
+    if (this.#cookies.size === 0) this.#header = undefined
+    else {
+      let out = ''
+      for (const [name, value] of this.#cookies) out += out === '' ? `${name}=${value}` : `; ${name}=${value}`
+      this.#header = out
+    }
+    return this.#header
   }
 
   clear(): void {
     this.#cookies.clear()
+    this.#header = undefined
+    this.#stale = false
   }
 }
 

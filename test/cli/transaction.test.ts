@@ -124,6 +124,18 @@ t.test('bad input: one line naming the step and the problem, exit 2, nothing sen
     t.match(run.stderr.trim(), message)
     t.equal(run.stderr.trim().split('\n').length, 1, 'one line')
   }
+  // Not yet through the job plane or the API: refused, never run as its first step alone.
+  for (const remote of [
+    ['--couch', 'http://127.0.0.1:1', '--regions', 'r1'],
+    ['--api', 'http://127.0.0.1:1'],
+  ]) {
+    const run = await runCli(['rush', '-p', '1:1', '-q', ...remote, `${u}/a`, `${u}/b`])
+    t.equal(run.code, 2, remote.join(' '))
+    t.match(
+      run.stderr,
+      /^stampede: transactions run locally for now: --(couch|api) does not take them yet\n$/,
+    )
+  }
   t.equal(shop.byRoute.size, 0, 'nothing was sent')
 })
 
