@@ -47,10 +47,21 @@ export function spreadUntil(heldSince: number, startAt: number, spread = SPREAD)
 }
 
 /**
+ * How long after its planned end a queued shard is still claimed. A shard claimed late runs
+ * its whole pattern from a later second of the rush's clock (load/run.ts `lateStartShift`),
+ * so a shard that reached its engine late — a busy machine, a slow feed, an engine still
+ * booting — is run rather than lost. 30 s matches the controller's default shard lease
+ * grace, after which its garbage collector marks a never-claimed shard lost (a claim and
+ * that write race on `_rev`: one wins). Older shards (an engine replaying an old feed) are
+ * left alone.
+ */
+export const LATE_CLAIM_MS = 30_000
+
+/**
  * The engine's decision about one shard, as a pure function. A shard it runs is stopped
  * when it was aborted or another engine now holds it (a conflict resolved against this
  * engine); a queued shard of its region is claimed when there is room, the rush is not
- * aborted and the pattern has time left — unless the engine already holds a shard of the
+ * aborted and the pattern has not ended more than `LATE_CLAIM_MS` ago — unless the engine already holds a shard of the
  * same rush: then the others are deferred (`spreadUntil`), so that the engines of the
  * region spread a rush instead of racing for every shard of it.
  */
@@ -66,7 +77,7 @@ export function decideShard(shard: ShardDoc, view: EngineView): ShardDecision {
   if (shard.region !== view.region) return { kind: 'ignore', reason: `shard is for ${shard.region}` }
   if (view.aborted.has(shard.rush)) return { kind: 'ignore', reason: 'rush aborted' }
   if (view.draining) return { kind: 'ignore', reason: 'draining' }
-  if (view.now >= shard.startAt + patternDuration(shard.pattern) * 1000)
+  if (view.now >= shard.startAt + patternDuration(shard.pattern) * 1000 + LATE_CLAIM_MS)
     return { kind: 'ignore', reason: 'past its end' }
   if (shard.connections > view.free)
     return { kind: 'ignore', reason: `needs ${shard.connections} connections, ${view.free} free` }

@@ -5,6 +5,7 @@ import {
   decideShard,
   type EngineView,
   headStartMs,
+  LATE_CLAIM_MS,
   SPREAD,
   spreadUntil,
 } from '../../daemon/decide.js'
@@ -46,7 +47,15 @@ t.test('reasons not to claim', async (t) => {
   t.match(decideShard(shard(), view({ free: 9 })), { kind: 'ignore', reason: /needs 10/ })
   t.match(decideShard(shard(), view({ aborted: new Set(['r']) })), { kind: 'ignore', reason: /aborted/ })
   t.match(decideShard(shard(), view({ draining: true })), { kind: 'ignore', reason: /draining/ })
-  t.match(decideShard(shard(), view({ now: 11_000 })), { kind: 'ignore', reason: /past its end/ })
+  t.same(
+    decideShard(shard(), view({ now: 11_000 })),
+    { kind: 'claim' },
+    'ended, but within LATE_CLAIM_MS: run late, from a later second',
+  )
+  t.match(decideShard(shard(), view({ now: 11_000 + LATE_CLAIM_MS })), {
+    kind: 'ignore',
+    reason: /past its end/,
+  })
 })
 
 t.test('a running shard stops when aborted or held by another engine', async (t) => {

@@ -132,7 +132,21 @@ t.test('a cancel in one region and a claim in another: the abort wins', async (t
     ],
     new_edits: false,
   })
-  await eastDispatch.insert({ ...queued, state: 'aborted', reason: 'cancelled in the east' } as never)
+  // Written as replication would deliver it (new_edits: false, its own revision on the same
+  // parent): a plain insert on the queued _rev loses with a 409 when the west's claim has
+  // already replicated — on a slow machine it often has.
+  await eastDispatch.bulk({
+    docs: [
+      {
+        ...queued,
+        state: 'aborted',
+        reason: 'cancelled in the east',
+        _rev: `${Number(gen) + 1}-00000000000000000000000000000000`,
+        _revisions: { start: Number(gen) + 1, ids: ['00000000000000000000000000000000', hash] },
+      },
+    ],
+    new_edits: false,
+  })
 
   // Before any engine settles it, a reader of the east region sees both revisions.
   const conflicted = await waitFor('both revisions in us-east-1', async () => {

@@ -79,7 +79,10 @@ t.test(
     })
     const notice = imds.announceSpotInterruption()
     const exit = await engine.exited
-    t.same([exit.code, exit.signal], [0, null], 'exit 0 by itself, no signal needed')
+    t.same([exit.code, exit.signal], [0, null], 'exit 0 by itself, no signal needed', {
+      stderr: engine.stderr,
+      log: engine.messages,
+    })
 
     const finished = await shardDoc(server, short)
     t.equal(finished?.state, 'done', 'the shard that could end before the deadline finished')

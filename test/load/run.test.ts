@@ -22,7 +22,9 @@ for (const workers of [0, 2]) {
       abort.abort()
       const began = Date.now()
       const result = await runLoad(job, { workers, signal: abort.signal })
-      t.ok(Date.now() - began < 10_000, 'it did not run its 60 s pattern')
+      // Well short of the 60 s pattern; load processes must still boot to hear the stop
+      // (24 s for two beside a CPU hog on the shared machine).
+      t.ok(Date.now() - began < 50_000, 'it did not run its 60 s pattern')
       t.equal(result.cutShort, true)
       t.equal(result.summary.sent, 0)
     },
