@@ -2,6 +2,8 @@ import type { Couch } from '../lib/couch/client.js'
 import { readRush, rushStateOf, watchRush } from '../lib/couch/rushes.js'
 import type { RushDoc, RushState, ShardDoc } from '../lib/documents.js'
 import { createHistogram, encodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
+import type { SecondRow } from '../lib/report/model.js'
+import { SecondsCollector, secondRow } from '../lib/report/seconds.js'
 import { type Summary, summarize } from '../lib/summary.js'
 import { evaluateThresholds, parseThreshold, type ThresholdResult } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
@@ -29,6 +31,14 @@ export class RushFeed {
   readonly rush: RushDoc
   readonly points: Point[] = []
   readonly histogram: LatencyHistogram = createHistogram()
+  /** Each second as the report shows it, its percentiles read from its histogram on arrival. */
+  readonly rows: SecondRow[] = []
+  /**
+   * With several regions, each region's seconds for the report's per-region charts: a
+   * second merge per region in the same watch (one histogram of about 190 kB per region
+   * kept, the per-second ones are not).
+   */
+  readonly regions = new Map<string, SecondsCollector>()
   shards: ShardDoc[] = []
   finished = false
   failure?: string
@@ -42,6 +52,8 @@ export class RushFeed {
   constructor(couch: Couch, rush: RushDoc, pollMs: number, now: number) {
     this.rush = rush
     this.#lastUse = now
+    if (rush.regions.length > 1)
+      for (const region of rush.regions) this.regions.set(region, new SecondsCollector())
     let markReady: () => void = () => {}
     this.ready = new Promise((resolve) => {
       markReady = resolve
@@ -51,6 +63,7 @@ export class RushFeed {
       rush.rush,
       (point, histogram) => {
         this.points.push(point)
+        this.rows.push(secondRow(point, histogram))
         mergeInto(this.histogram, histogram)
         const encoded = encodeHistogram(histogram)
         // The second's histogram travels with it, so followers merge exactly, as a --couch watch does.
@@ -62,6 +75,10 @@ export class RushFeed {
       {
         pollMs,
         signal: this.#stop.signal,
+        ...(this.regions.size > 0 && {
+          onRegionPoint: (region: string, point: Point, histogram: LatencyHistogram) =>
+            this.regions.get(region)?.add(point, histogram),
+        }),
         onShards: (shards) => {
           this.shards = shards
           queueMicrotask(markReady)
