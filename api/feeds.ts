@@ -2,8 +2,8 @@ import type { Couch } from '../lib/couch/client.js'
 import { readRush, rushStateOf, watchRush } from '../lib/couch/rushes.js'
 import type { RushDoc, RushState, ShardDoc } from '../lib/documents.js'
 import { createHistogram, encodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
-import type { SecondLatency } from '../lib/report/model.js'
-import { secondLatency } from '../lib/report/seconds.js'
+import type { SecondLatency, SecondRow } from '../lib/report/model.js'
+import { SecondsCollector, secondRow } from '../lib/report/seconds.js'
 import { type Summary, summarize } from '../lib/summary.js'
 import { evaluateThresholds, parseThreshold, type ThresholdResult } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
@@ -37,6 +37,14 @@ export class RushFeed {
   readonly rush: RushDoc
   readonly points: Point[] = []
   readonly histogram: LatencyHistogram = createHistogram()
+  /** Each second as the report shows it, its percentiles read from its histogram on arrival. */
+  readonly rows: SecondRow[] = []
+  /**
+   * With several regions, each region's seconds for the report's per-region charts: a
+   * second merge per region in the same watch (one histogram of about 190 kB per region
+   * kept, the per-second ones are not).
+   */
+  readonly regions = new Map<string, SecondsCollector>()
   shards: ShardDoc[] = []
   finished = false
   failure?: string
@@ -50,6 +58,8 @@ export class RushFeed {
   constructor(couch: Couch, rush: RushDoc, pollMs: number, now: number) {
     this.rush = rush
     this.#lastUse = now
+    if (rush.regions.length > 1)
+      for (const region of rush.regions) this.regions.set(region, new SecondsCollector())
     let markReady: () => void = () => {}
     this.ready = new Promise((resolve) => {
       markReady = resolve
@@ -59,6 +69,8 @@ export class RushFeed {
       rush.rush,
       (point, histogram) => {
         this.points.push(point)
+        const row = secondRow(point, histogram)
+        this.rows.push(row)
         mergeInto(this.histogram, histogram)
         const encoded = encodeHistogram(histogram)
         // The second's histogram travels with it, so followers merge exactly, as a --couch watch does.
@@ -67,7 +79,7 @@ export class RushFeed {
           kind: 'second',
           point,
           histogram: encoded,
-          latency: secondLatency(point, histogram),
+          latency: row.latency,
         }
         this.#events.push(event)
         for (const listener of this.#listeners) listener(event)
@@ -75,6 +87,10 @@ export class RushFeed {
       {
         pollMs,
         signal: this.#stop.signal,
+        ...(this.regions.size > 0 && {
+          onRegionPoint: (region: string, point: Point, histogram: LatencyHistogram) =>
+            this.regions.get(region)?.add(point, histogram),
+        }),
         onShards: (shards) => {
           this.shards = shards
           queueMicrotask(markReady)

@@ -1,9 +1,13 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 import { UsageError } from '../lib/errors.js'
+import { parsePattern, patternDuration } from '../lib/pattern.js'
 import type { RequestSpec } from '../lib/request-spec.js'
+import { summarize } from '../lib/summary.js'
+import { evaluateThresholds, parseThreshold } from '../lib/thresholds.js'
 import type { SprintResult } from '../load/sprint.js'
 import { ApiClient, apiKey } from './api-client.js'
 import { API_NOTES, API_OPTION, remoteApi } from './api-options.js'
+import { Exports, ReportSeconds } from './exports.js'
 import { type CommandSpec, type ParsedOptions, stringOption } from './options.js'
 import { formatCount, formatMs } from './report.js'
 
@@ -12,8 +16,62 @@ function client(url: string): ApiClient {
   return new ApiClient(url, apiKey())
 }
 
-export async function apiStatus(url: string, id: string, json: boolean): Promise<number> {
-  const rush = await client(url).call('GET', `/rushes/${encodeURIComponent(id)}`)
+/**
+ * `status ID --api --report/--junit/--csv`: the seconds merged so far, replayed from the
+ * rush's event stream (they carry their histograms), and no further: a running rush is
+ * written as it stands, not waited for.
+ */
+async function writeExports(api: ApiClient, rush: any, values: ParsedOptions): Promise<void> {
+  // Opened once the rush is known: an unknown id leaves no empty file behind.
+  const exports = new Exports(values)
+  if (!exports.wanted) return
+  const seconds = new ReportSeconds()
+  try {
+    const finished = rush.verdict !== 'pending'
+    if (finished || rush.seconds > 0) {
+      const stop = new AbortController()
+      let count = 0
+      await api.follow(
+        rush.id,
+        (point, histogram) => {
+          seconds.second(point, histogram)
+          if (!finished && ++count >= rush.seconds) stop.abort()
+        },
+        { signal: stop.signal },
+      )
+    }
+  } catch (err) {
+    exports.abandon()
+    throw err
+  }
+  const n = seconds.all.points.length
+  const summary = summarize(seconds.all.points, seconds.all.histogram, n)
+  const sources = (rush.thresholds as { threshold: string }[]).map((result) => result.threshold)
+  exports.write(
+    seconds.build({
+      model: rush.model,
+      url: rush.url,
+      pattern: rush.pattern,
+      where: `rush ${rush.id} through the API, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
+      startedAt: rush.startAt,
+      cutShort: n < patternDuration(parsePattern(rush.pattern, rush.model === 'rush' ? undefined : 'rate')),
+      ...(rush.state !== 'done' && {
+        unfinished:
+          rush.verdict === 'pending'
+            ? `rush ${rush.id} is ${rush.state}: ${n} seconds so far`
+            : `rush ${rush.id} ended ${rush.state}`,
+      }),
+      summary,
+      thresholds: evaluateThresholds(sources.map(parseThreshold), summary),
+    }),
+  )
+}
+
+export async function apiStatus(url: string, id: string, values: ParsedOptions): Promise<number> {
+  const json = values.json === true
+  const api = client(url)
+  const rush = await api.call('GET', `/rushes/${encodeURIComponent(id)}`)
+  await writeExports(api, rush, values)
   if (json) {
     process.stdout.write(`${JSON.stringify(rush, null, 2)}\n`)
     return 0

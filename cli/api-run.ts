@@ -6,6 +6,7 @@ import type { Threshold } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
 import type { LoadJob } from '../load/job.js'
 import { ApiClient, apiKey } from './api-client.js'
+import type { ReportSeconds } from './exports.js'
 import { integerOption, type ParsedOptions, stringOption } from './options.js'
 import type { Progress } from './progress.js'
 import type { Outcome } from './rush.js'
@@ -55,6 +56,7 @@ export async function runThroughApi(
   thresholds: Threshold[],
   progress: Progress | undefined,
   interruptible: <T>(work: (signal: AbortSignal) => Promise<T>) => Promise<T>,
+  seconds?: ReportSeconds,
 ): Promise<Outcome | string> {
   if (stringOption(values, 'workers') !== undefined) throw new UsageError('--workers is for local runs')
   const client = new ApiClient(url, apiKey())
@@ -76,6 +78,8 @@ export async function runThroughApi(
         timeline.push(point)
         mergeInto(histogram, second)
         progress?.second(point, second)
+        // The merged seconds only: the stream carries no region's own (see docs/report.md).
+        seconds?.second(point, second)
       },
       { signal },
     )

@@ -354,7 +354,7 @@ export async function rushCommand(
   try {
     outcome =
       api !== undefined
-        ? await runThroughApi(api, job, values, thresholds, progress, interruptible)
+        ? await runThroughApi(api, job, values, thresholds, progress, interruptible, seconds)
         : remote
           ? await runThroughCouch(job, values, thresholds, progress, seconds)
           : await runHere(job, values, progress, seconds)

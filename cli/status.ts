@@ -11,10 +11,10 @@ import { formatCount, formatMs } from './report.js'
 
 export const STATUS: CommandSpec = {
   name: 'status',
-  usage: 'stampede status RUSH-ID --couch URL [--json] [--report FILE] [--junit FILE] [--csv FILE]',
+  usage: 'stampede status RUSH-ID --couch URL|--api URL [--json] [--report FILE] [--junit FILE] [--csv FILE]',
   tagline: "show a submitted rush: its state, each shard's engine and progress, results so far",
   summary:
-    'Show a rush submitted with --couch: its state, where each shard runs and how far it got,\n' +
+    'Show a rush submitted with --couch or --api: its state, where each shard runs and how far it got,\n' +
     'and the merged results so far; --report, --junit and --csv write them to files (judged\n' +
     "on the rush's own thresholds).",
   options: [
@@ -49,7 +49,7 @@ function rushIdArgument(positionals: string[]): string {
 export async function statusCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const id = rushIdArgument(positionals)
   const api = remoteApi(values)
-  if (api !== undefined) return apiStatus(api, id, values.json === true)
+  if (api !== undefined) return apiStatus(api, id, values)
   const couch = connectFromOptions(values)!
   const status = await rushStatus(couch, id)
   // Opened once the rush is known: an unknown id leaves no empty report behind.

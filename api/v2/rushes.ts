@@ -1,8 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { UsageError } from '../../lib/errors.js'
-import { formatPattern, parsePattern } from '../../lib/pattern.js'
+import { formatPattern, parsePattern, patternDuration } from '../../lib/pattern.js'
+import { reportAssets } from '../../lib/report/assets.js'
+import { buildReport } from '../../lib/report/build.js'
+import { renderReport } from '../../lib/report/html.js'
+import type { ReportData } from '../../lib/report/model.js'
 import type { RequestSpec } from '../../lib/request-spec.js'
 import type { RushSpec } from '../../lib/split.js'
+import { summarize } from '../../lib/summary.js'
 import type { FeedEvent, RushFeed } from '../feeds.js'
 import { ApiProblem, type ApiService } from '../service.js'
 import { problemResponses } from './schemas.js'
@@ -103,6 +108,37 @@ export function rushView(feed: RushFeed, withTimeline = true) {
     verdict: !feed.finished ? 'pending' : state === 'done' && passed ? 'passed' : 'failed',
     ...(withTimeline && { timeline: feed.points }),
   }
+}
+
+/**
+ * The HTML report of a rush from this process's merge, as `stampede status ID --report`
+ * writes it: judged on the rush's own thresholds; a running rush shows its seconds so far.
+ */
+export function rushReport(feed: RushFeed): ReportData {
+  const { rush } = feed
+  const summary = feed.summary()
+  const planned = patternDuration(rush.pattern)
+  const state = feed.state
+  return buildReport({
+    model: rush.model,
+    url: rush.request.url,
+    pattern: formatPattern(rush.pattern),
+    where: `rush ${rush.rush}, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
+    startedAt: new Date(rush.startAt).toISOString(),
+    cutShort: feed.points.length < planned,
+    ...(!feed.finished
+      ? { unfinished: `rush ${rush.rush} is ${state}: ${feed.points.length} of ${planned} seconds so far` }
+      : state !== 'done' && { unfinished: `rush ${rush.rush} ended ${state}` }),
+    summary,
+    thresholds: feed.thresholds(summary),
+    seconds: feed.rows,
+    histogram: feed.histogram,
+    regions: [...feed.regions].map(([name, collector]) => ({
+      name,
+      seconds: collector.rows,
+      summary: summarize(collector.points, collector.histogram, collector.points.length),
+    })),
+  })
 }
 
 /** A second's SSE frame, serialized once however many follow it. */
@@ -324,6 +360,31 @@ export async function rushRoutes(
       const { id } = request.params as { id: string }
       await service.abort(request.tenant!, id)
       return { id, state: 'aborted' }
+    },
+  )
+
+  app.get(
+    '/rushes/:id/report.html',
+    {
+      schema: {
+        summary: 'A rush as a self-contained HTML report with charts (opens offline)',
+        description:
+          'text/html: the page `stampede rush --report` writes, from this merge and judged on the ' +
+          'rush\'s thresholds; its data is embedded as JSON in <script id="stampede-report-data">. A running ' +
+          'rush shows its seconds so far. With several regions, per-region charts and a per-region table.',
+        tags: ['rushes'],
+        params: idParam,
+        response: {
+          200: { description: 'the report', content: { 'text/html': { schema: { type: 'string' } } } },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string }
+      const feed = await service.rush(request.tenant!, id)
+      const html = renderReport(rushReport(feed), reportAssets())
+      return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html)
     },
   )
 
