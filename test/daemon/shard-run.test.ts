@@ -1,7 +1,7 @@
 import t from 'tap'
+import { headStartMs } from '../../daemon/decide.js'
 import { silentLogger } from '../../daemon/log.js'
 import { SampleWriter } from '../../daemon/samples.js'
-import { headStartMs } from '../../daemon/decide.js'
 import { renewEveryMs, ShardRun, type ShardRunContext } from '../../daemon/shard-run.js'
 import { ManualClock } from '../../lib/clock.js'
 import type { ShardDoc } from '../../lib/documents.js'
