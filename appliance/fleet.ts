@@ -3,6 +3,7 @@
  * own IMDS, pointed at its region's CouchDB), and the controller's own cloud provider to launch
  * through it. Engine output goes to one log file per instance.
  */
+
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -13,7 +14,9 @@ import { reconcileLoop } from '../controller/reconcile/reconcile.js'
 import { couchStore } from '../controller/reconcile/store.js'
 import { type Ec2Emulator, startEc2 } from '../emulators/ec2.js'
 import { type EngineLauncher, engineLauncher } from '../emulators/engine-launcher.js'
+import { systemClock } from '../lib/clock.js'
 import { connectCouch, getDoc } from '../lib/couch/client.js'
+import type { Credentials } from '../lib/couch/credentials.js'
 import type { EngineDoc } from '../lib/documents.js'
 import { StampedeError } from '../lib/errors.js'
 
@@ -32,6 +35,10 @@ export interface LocalFleetOptions {
   logDir: string
   /** Extra engine settings (STAMPEDE_WORKERS, …). */
   engineEnv?: NodeJS.ProcessEnv
+  /** The CouchDB credentials: the controller's, and the engines' through `credentialsFile`. */
+  credentials?: Credentials
+  /** The same credentials as a file (user:password), handed to the engines as systemd does. */
+  credentialsFile?: string
 }
 
 export interface LocalFleet {
@@ -60,7 +67,11 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     allowLoopback: true,
     detached: true,
     stopTimeoutMs: 15_000,
-    env: { STAMPEDE_DRAIN_TIMEOUT: '5s', ...options.engineEnv },
+    env: {
+      STAMPEDE_DRAIN_TIMEOUT: '5s',
+      ...(options.credentialsFile && { STAMPEDE_COUCH_CREDENTIALS_FILE: options.credentialsFile }),
+      ...options.engineEnv,
+    },
     log: ({ instanceId, line }) => {
       let stream = logs.get(instanceId)
       if (!stream) {
@@ -70,6 +81,11 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       stream.write(`${line}\n`)
     },
   })
+  const couchOf = (region: string) =>
+    connectCouch(options.couchUrlFor(region), {
+      prefix: options.prefix,
+      ...(options.credentials && { credentials: options.credentials }),
+    })
   const ec2 = await startEc2({ regions: options.regions, pendingMs: 200, onLaunch: launcher })
   const cloud = new AwsCloudProvider({ endpoint: ec2.url, credentials: CREDENTIALS, maxAttempts: 3 })
   /** Resolves once the engine says `idle` or `busy` in its region; fails early if its process ends. */
@@ -77,7 +93,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     instance: Pick<CloudInstance, 'id' | 'region'>,
     timeoutMs: number,
   ): Promise<EngineDoc> => {
-    const couch = connectCouch(options.couchUrlFor(instance.region), { prefix: options.prefix })
+    const couch = couchOf(instance.region)
     const fleetDb = couch.db(couch.names.fleet)
     const deadline = Date.now() + timeoutMs
     for (;;) {
@@ -106,8 +122,6 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
     shardLeaseGraceMs: 30_000,
     drainSettleMs: 5_000,
   }
-  const home = options.couchUrlFor(options.regions[0]!)
-  const couchOf = (region: string) => connectCouch(options.couchUrlFor(region), { prefix: options.prefix })
 
   return {
     ec2,
@@ -121,11 +135,11 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       return reconcileLoop(
         {
           cloud,
-          store: couchStore(connectCouch(home, { prefix: options.prefix }), couchOf),
+          store: couchStore(couchOf(options.regions[0]!), couchOf),
           policy,
           launchTemplate: () => ({ imageId: IMAGE, instanceType: 'c7g.large', userData: USER_DATA }),
           log,
-          now: Date.now,
+          clock: systemClock,
           holder: `appliance:${process.pid}`,
         },
         { intervalMs: 1000, signal },

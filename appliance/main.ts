@@ -2,18 +2,23 @@
 /**
  * The local appliance (`npm start`): the whole of Stampede on one machine, on 127.0.0.1 only —
  * a CouchDB per region (PouchDB Server, in memory) migrated and replicating, the emulated
- * EC2 whose instances are real engines with their own IMDS, and a demo rush through the
- * operator's path (`stampede rush --couch … --regions …`) against a built-in target.
+ * EC2 whose instances are real engines with their own IMDS, the tenant API with a local
+ * tenant, and a demo rush through that API (`stampede rush --api … --regions …`) against a
+ * built-in target.
  * Then it stops everything, or with --keep stays up for the user's own rushes until Ctrl-C.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { DEMO_THRESHOLDS, demoVerdictNote } from '../cli/demo.js'
 import { rushCommand } from '../cli/rush.js'
 import { migrate } from '../controller/migrate.js'
-import { DEFAULT_PREFIX } from '../lib/couch/names.js'
+import type { Credentials } from '../lib/couch/credentials.js'
+import { DEFAULT_PREFIX, isRegionName } from '../lib/couch/names.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
+import { startLocalApi } from './api.js'
 import { startLocalFleet } from './fleet.js'
 import { startPouchServer } from './pouchdb.js'
 import { Shutdown } from './shutdown.js'
@@ -23,9 +28,10 @@ const HELP = `Usage: npm start [-- options]      (or: node dist/appliance/main.j
 
 Runs Stampede on this machine, everything on 127.0.0.1 and in memory: a CouchDB per region
 (PouchDB Server), replicating both ways; an emulated EC2 whose instances are real engines,
-each knowing itself from its own IMDSv2; then a demo rush through the operator's path
-(stampede rush --couch … --regions …) against a built-in target, with live progress and a
-verdict. Then everything stops, unless --keep.
+each knowing itself from its own IMDSv2; the tenant API with a tenant "local"; then a demo
+rush through that API (stampede rush --api … --regions …) against a built-in target, with
+live progress and a verdict. Then everything stops, unless --keep (which prints the API's
+URL and the tenant's key).
 
   --regions LIST     regions, comma-separated (default us-east-1,eu-west-1)
   --pattern PATTERN  the demo rush's users (default 1-20:5,20:5)
@@ -37,8 +43,6 @@ Exit status: the demo rush's (0 passed, 99 a threshold failed, 1 it could not ru
 interrupted); 1 when the appliance could not start.
 `
 
-const REGION = /^[a-z][a-z0-9-]{0,62}$/
-const DEMO_THRESHOLDS = ['p95<100ms', 'errors<1%']
 
 interface ApplianceArgs {
   regions: string[]
@@ -69,7 +73,7 @@ function parse(argv: string[]): ApplianceArgs | undefined {
     .split(',')
     .map((region) => region.trim())
     .filter(Boolean)
-  if (regions.length === 0 || regions.some((region) => !REGION.test(region)))
+  if (regions.length === 0 || regions.some((region) => !isRegionName(region)))
     throw new UsageError('--regions must list region names such as us-east-1,eu-west-1')
   if (new Set(regions).size !== regions.length) throw new UsageError('--regions lists a region twice')
   const demo = values['no-demo'] !== true
@@ -88,29 +92,55 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
     return 'removed'
   })
 
+  // Every CouchDB wants a login, as in a real deployment: one generated for this run, in a
+  // file only this user can read (the way the engines' systemd unit hands theirs over).
+  const credentials: Credentials = { username: 'stampede', password: randomBytes(18).toString('base64url') }
+  const secretDir = mkdtempSync(join(tmpdir(), 'stampede-appliance-secret-'))
+  const credentialsFile = join(secretDir, 'couch-credentials')
+  writeFileSync(credentialsFile, `${credentials.username}:${credentials.password}\n`, { mode: 0o600 })
+  shutdown.add('CouchDB credentials', () => {
+    rmSync(secretDir, { recursive: true, force: true })
+    return 'removed'
+  })
+  // The demo rush runs in this process and reads them as the CLI does.
+  process.env.STAMPEDE_COUCH_CREDENTIALS_FILE = credentialsFile
+
   const couches = new Map<string, string>()
   for (const region of args.regions) {
-    const couch = await startPouchServer(region, { detached: true })
+    const couch = await startPouchServer(region, { detached: true, credentials })
     shutdown.add(`CouchDB ${region}`, () => couch.stop(), couch.child)
     couches.set(region, couch.url)
   }
   const couchUrlFor = (region: string) => couches.get(region)!
   const home = couchUrlFor(args.regions[0]!)
-  const actions = await migrate({
+  const actions = await migrate(
+    { prefix, regions: args.regions.map((name) => ({ name, url: couchUrlFor(name) })) },
+    { credentials },
+  )
+  const fleet = await startLocalFleet({
+    regions: args.regions,
+    couchUrlFor,
     prefix,
-    regions: args.regions.map((name) => ({ name, url: couchUrlFor(name) })),
+    logDir,
+    credentials,
+    credentialsFile,
   })
-  const fleet = await startLocalFleet({ regions: args.regions, couchUrlFor, prefix, logDir })
   shutdown.add('engines (drained, gone) and the EC2 emulator', () => fleet.close())
   const target = await startDemoTarget()
   shutdown.add('demo target', () => target.close())
+  // The tenant API, with a local tenant: the demo rush goes through it, as a tenant's would.
+  const api = await startLocalApi({ couchUrl: home, prefix, regions: args.regions })
+  shutdown.add('tenant API', () => api.close())
+  process.env.STAMPEDE_API_KEY = api.key
 
   const width = Math.max(...args.regions.map((region) => region.length)) + 10
   say('Stampede local appliance: everything on 127.0.0.1, in memory')
   for (const region of args.regions)
-    say(`  ${`CouchDB ${region}`.padEnd(width)}${couchUrlFor(region)}  (PouchDB Server)`)
+    say(`  ${`CouchDB ${region}`.padEnd(width)}${couchUrlFor(region)}  (PouchDB Server, login required)`)
+  say(`  ${'CouchDB login'.padEnd(width)}${credentialsFile}  (user:password)`)
   say(`  ${'EC2 API'.padEnd(width)}${fleet.ec2.url}  (emulated; RunInstances starts a real engine)`)
   say(`  ${'demo target'.padEnd(width)}${target.url}`)
+  say(`  ${'tenant API'.padEnd(width)}${api.url}  (tenant "${api.user}")`)
   say(`  ${'engine logs'.padEnd(width)}${logDir}`)
   say(
     `migrated: ${actions.filter((action) => action.kind !== 'warn').length} changes (databases, design docs, replication)`,
@@ -131,16 +161,10 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
     say(`  engine:${doc.instanceId}  ${doc.az}  registered, ${doc.state}`)
   }
 
-  const rush = [
-    target.url,
-    '--pattern',
-    args.pattern,
-    '--couch',
-    home,
-    '--regions',
-    args.regions.join(','),
-    ...DEMO_THRESHOLDS.flatMap((threshold) => ['-T', threshold]),
-  ]
+  const demoArgs = [target.url, '--pattern', args.pattern, '--regions', args.regions.join(',')]
+  const thresholds = DEMO_THRESHOLDS.flatMap((threshold) => ['-T', threshold])
+  const rush = [...demoArgs, '--api', api.url, ...thresholds]
+  const couchRush = [...demoArgs, '--couch', home, ...thresholds]
   let code = 0
   if (args.demo) {
     say()
@@ -148,18 +172,24 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
     code = await shutdown.suspended(() =>
       rushCommand([target.url], {
         pattern: args.pattern,
-        couch: home,
+        api: api.url,
         regions: args.regions.join(','),
         threshold: DEMO_THRESHOLDS,
       }),
     )
     say(`the target counted ${target.count} requests`)
+    if (code === 99) process.stdout.write(demoVerdictNote())
     if (code !== 0 && code !== 99) shutdown.keepLogs = true
   }
   if (args.keep && code !== 130) {
     say()
     say('The appliance stays up (Ctrl-C stops it). Engines take loopback targets here. Try:')
+    say(`  export STAMPEDE_API_URL=${api.url} STAMPEDE_API_KEY=${api.key}`)
     say(`  node dist/cli/main.js rush ${rush.map(quote).join(' ')}`)
+    say(`  curl -H "Authorization: Bearer $STAMPEDE_API_KEY" ${api.url}/api/v2/rushes`)
+    say("The operator's path, straight to CouchDB:")
+    say(`  export STAMPEDE_COUCH_CREDENTIALS_FILE=${credentialsFile}`)
+    say(`  node dist/cli/main.js rush ${couchRush.map(quote).join(' ')}`)
     say(`  node dist/cli/main.js status --couch ${home}`)
     shutdown.awaited = true
     await shutdown.requested

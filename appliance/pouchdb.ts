@@ -1,7 +1,9 @@
 /**
  * A CouchDB for one region of the local appliance: PouchDB Server (a devDependency: `npm ci`
  * installs it), in memory, on 127.0.0.1, on a free port. It speaks the subset of CouchDB's
- * HTTP API that Stampede uses (see docs/job-plane.md for its gaps).
+ * HTTP API that Stampede uses (see docs/job-plane.md for its gaps). Given credentials, it sits
+ * behind an authenticating proxy (`couch-proxy.ts`) that refuses anonymous requests, as a
+ * real deployment's CouchDB does; `url` is then the proxy's.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -9,7 +11,9 @@ import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import type { Credentials } from '../lib/couch/credentials.js'
 import { StampedeError } from '../lib/errors.js'
+import { startCouchProxy } from './couch-proxy.js'
 
 export interface LocalCouch {
   region: string
@@ -46,7 +50,7 @@ function freePort(): Promise<number> {
 
 export async function startPouchServer(
   region: string,
-  options: { detached?: boolean } = {},
+  options: { detached?: boolean; credentials?: Credentials } = {},
 ): Promise<LocalCouch> {
   const bin = pouchdbServerBin()
   // It writes config.json and log.txt into its working directory.
@@ -64,11 +68,19 @@ export async function startPouchServer(
     })
     const url = `http://127.0.0.1:${port}`
     if (await answers(url, child)) {
+      const proxy = options.credentials
+        ? await startCouchProxy({ upstream: url, credentials: options.credentials }).catch(async (err) => {
+            await stopChild(child)
+            rmSync(dir, { recursive: true, force: true })
+            throw err
+          })
+        : undefined
       return {
         region,
-        url,
+        url: proxy?.url ?? url,
         child,
         async stop() {
+          await proxy?.close()
           await stopChild(child)
           rmSync(dir, { recursive: true, force: true })
         },

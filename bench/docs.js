@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { renderAll } from './lib/report.js'
+import { renderAll, renderApi } from './lib/report.js'
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url))
 const DOCS = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
@@ -30,6 +30,19 @@ ${renderAll(results, { markdown: true })}
 `
   mkdirSync(dirname(DOCS), { recursive: true })
   writeFileSync(DOCS, text)
+  return DOCS
+}
+
+/**
+ * Writes only the tenant API's section (bench/api.js) into docs/benchmarks.md, replacing the
+ * previous one: the other sections' results need not be on this machine to update it.
+ */
+export function writeApiSection(api) {
+  const section = renderApi(api, { markdown: true })
+  const text = readFileSync(DOCS, 'utf8')
+  const at = text.indexOf('## 4. Tenant API')
+  const kept = at >= 0 ? text.slice(0, at) : `${text.trimEnd()}\n\n`
+  writeFileSync(DOCS, `${kept}${section}\n`)
   return DOCS
 }
 

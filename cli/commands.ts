@@ -1,16 +1,19 @@
+import { HOSTS, hostsCommand } from './api-commands.js'
 import { DEMO, demoCommand } from './demo.js'
 import type { CommandSpec, ParsedOptions } from './options.js'
 import { RUSH, rushCommand } from './rush.js'
 import { SPRINT, sprintCommand } from './sprint.js'
 import { ABORT, abortCommand, STATUS, statusCommand } from './status.js'
 
-export type Handler = (positionals: string[], values: ParsedOptions) => Promise<number>
+/** `argv`: the command's arguments in order (a transaction's steps depend on it). */
+export type Handler = (positionals: string[], values: ParsedOptions, argv: string[]) => Promise<number>
 
 export const COMMANDS: [CommandSpec, Handler][] = [
   [RUSH, rushCommand],
   [SPRINT, sprintCommand],
   [STATUS, statusCommand],
   [ABORT, abortCommand],
+  [HOSTS, hostsCommand],
   [DEMO, demoCommand],
 ]
 

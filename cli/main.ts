@@ -3,6 +3,7 @@ import { StampedeError, UsageError } from '../lib/errors.js'
 import { VERSION } from '../lib/version.js'
 import { COMMANDS, mainHelp } from './commands.js'
 import { parseCommandLine, renderHelp } from './options.js'
+import { rewriteBlitzArgs } from './transaction-options.js'
 
 /** Runs the command line and returns the exit code; errors become one line, never a stack. */
 export async function main(argv: string[]): Promise<number> {
@@ -24,12 +25,14 @@ export async function main(argv: string[]): Promise<number> {
       )
     }
     const [spec, handler] = command
-    const { values, positionals } = parseCommandLine(spec, rest)
+    // blitz's -v:NAME SPEC and -x:c NAME become ordinary options, in place.
+    const args = rewriteBlitzArgs(rest)
+    const { values, positionals } = parseCommandLine(spec, args)
     if (values.help) {
       process.stdout.write(renderHelp(spec))
       return 0
     }
-    return await handler(positionals, values)
+    return await handler(positionals, values, args)
   } catch (err) {
     // Usage errors and refusals may come back from a worker process as plain coded errors.
     const badInput =

@@ -3,14 +3,27 @@ import { abortRush, submitRush, watchRush } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
 import { formatPattern, parsePattern, patternDuration, WHOLE } from '../lib/pattern.js'
 import { evaluateThresholds, parseThreshold, type Threshold } from '../lib/thresholds.js'
-import { DEFAULT_MAX_IN_FLIGHT, type LoadJob } from '../load/job.js'
+import { stepSummaries, summarizeTransaction, type TransactionSummary } from '../lib/transaction/summary.js'
+import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
+import type { LoadJob } from '../load/job.js'
 import { runLoad } from '../load/run.js'
 import { LOCAL_POLICY } from '../load/safety.js'
+import { API_OPTION, remoteApi } from './api-options.js'
+import { runThroughApi } from './api-run.js'
 import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions, couchUrlOption } from './couch-options.js'
+import { EXPORT_OPTIONS, Exports, ReportSeconds } from './exports.js'
 import { type CommandSpec, integerOption, listOption, type ParsedOptions, stringOption } from './options.js'
 import { Progress } from './progress.js'
 import { formatSummary, formatThresholds, type RunReport, runReportJson } from './report.js'
 import { REQUEST_OPTIONS, requestSpecFromOptions } from './request-options.js'
+import {
+  isTransaction,
+  STEP_OPTIONS,
+  TRANSACTION_NOTES,
+  TRANSACTION_OPTIONS,
+  transactionFromOptions,
+} from './transaction-options.js'
+import { formatTransaction, transactionJson } from './transaction-report.js'
 
 export const RUSH: CommandSpec = {
   name: 'rush',
@@ -45,6 +58,8 @@ export const RUSH: CommandSpec = {
       description: `with --rate: most requests in flight; later ones are dropped and counted (default ${DEFAULT_MAX_IN_FLIGHT})`,
     },
     ...REQUEST_OPTIONS,
+    ...STEP_OPTIONS,
+    ...TRANSACTION_OPTIONS,
     {
       name: 'threshold',
       short: 'T',
@@ -59,6 +74,7 @@ export const RUSH: CommandSpec = {
       value: 'FILE',
       description: 'write the summary and timeline as JSON to FILE (- for stdout)',
     },
+    ...EXPORT_OPTIONS,
     {
       name: 'workers',
       short: 'w',
@@ -69,19 +85,24 @@ export const RUSH: CommandSpec = {
     },
     { name: 'quiet', short: 'q', type: 'boolean', description: 'no live progress' },
     ...COUCH_OPTIONS,
+    API_OPTION,
     {
       name: 'regions',
       type: 'string',
       value: 'LIST',
-      description: 'with --couch: regions to load from, comma-separated (e.g. us-east-1,eu-west-1)',
+      description: 'with --couch or --api: regions to load from, comma-separated (e.g. us-east-1,eu-west-1)',
     },
     {
       name: 'shards-per-region',
       type: 'string',
       value: 'N',
-      description: 'with --couch: engines per region (default: one per 2,000 connections)',
+      description: 'with --couch or --api: engines per region (default: one per 2,000 connections)',
     },
-    { name: 'detach', type: 'boolean', description: 'with --couch: submit, print the rush id and return' },
+    {
+      name: 'detach',
+      type: 'boolean',
+      description: 'with --couch or --api: submit, print the rush id and return',
+    },
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
   notes: [
@@ -92,6 +113,8 @@ export const RUSH: CommandSpec = {
     'p95, p99, p99.9, max) take ms (default), s or us; errors, timeouts and dropped take a count or',
     'a percentage of requests; hits and hits/s take a number. Errors count every failed request:',
     'connection, TLS, parse and socket errors, timeouts and responses outside --expect-status.',
+    '',
+    TRANSACTION_NOTES,
     '',
     COUCH_NOTES,
     '',
@@ -111,10 +134,12 @@ function workersOption(values: ParsedOptions): number | 'auto' {
   return text === 'auto' ? 'auto' : integerOption(values, 'workers')!
 }
 
-export function jobFromOptions(positionals: string[], values: ParsedOptions): LoadJob {
-  if (positionals.length > 1)
-    throw new UsageError(`expected one URL, got ${positionals.length}: ${positionals.join(' ')}`)
-  const request = requestSpecFromOptions(positionals[0], values)
+export function jobFromOptions(positionals: string[], values: ParsedOptions, argv: string[] = []): LoadJob {
+  // Several URLs, step options or a scenario: a transaction (cli/transaction-options.ts).
+  const transaction = isTransaction(positionals, values)
+    ? transactionFromOptions(RUSH, argv, positionals, values)
+    : undefined
+  const request = transaction ? transaction.steps[0]!.request : requestSpecFromOptions(positionals[0], values)
   const users = stringOption(values, 'pattern')
   const rate = stringOption(values, 'rate')
   if ((users === undefined) === (rate === undefined)) {
@@ -132,7 +157,13 @@ export function jobFromOptions(positionals: string[], values: ParsedOptions): Lo
     policy: LOCAL_POLICY,
   }
   if (maxInFlight !== undefined) job.maxInFlight = maxInFlight
+  if (transaction) job.transaction = transaction
   return job
+}
+
+/** A transaction's names of steps, in order. */
+function stepNamesOf(job: LoadJob): string[] {
+  return (job.transaction?.steps ?? []).map((step, index) => step.name ?? `step${index + 1}`)
 }
 
 function openOutput(file: string): number {
@@ -144,7 +175,7 @@ function openOutput(file: string): number {
 }
 
 /** Ctrl-C and SIGTERM abort the signal while `work` runs. */
-async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const interrupt = new AbortController()
   const onSignal = () => interrupt.abort()
   process.once('SIGINT', onSignal)
@@ -158,19 +189,30 @@ async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Prom
 }
 
 /** A finished run, wherever it ran, and why it may not count as done. */
-type Outcome = RunReport & { unfinished?: string; interrupted?: boolean }
+export type Outcome = RunReport & {
+  unfinished?: string
+  interrupted?: boolean
+  transaction?: TransactionSummary
+}
 
 async function runHere(
   job: LoadJob,
   values: ParsedOptions,
   progress: Progress | undefined,
+  seconds: ReportSeconds | undefined,
 ): Promise<Outcome> {
   const startedAt = new Date().toISOString()
   const result = await interruptible((signal) =>
     runLoad(job, {
       workers: workersOption(values),
       signal,
-      onSecond: progress ? (point, histogram) => progress.second(point, histogram) : undefined,
+      onSecond:
+        progress || seconds
+          ? (point, histogram) => {
+              progress?.second(point, histogram)
+              seconds?.second(point, histogram)
+            }
+          : undefined,
     }),
   )
   const where = result.workers === 0 ? 'in process' : `${result.workers} load processes`
@@ -183,6 +225,15 @@ async function runHere(
     thresholds: [],
     timeline: result.timeline,
     histogram: result.histogram,
+    ...(job.transaction &&
+      result.parts && {
+        transaction: summarizeTransaction(
+          result.timeline,
+          result.parts,
+          stepNamesOf(job),
+          result.summary.duration,
+        ),
+      }),
   }
 }
 
@@ -191,10 +242,13 @@ async function runThroughCouch(
   values: ParsedOptions,
   thresholds: Threshold[],
   progress: Progress | undefined,
+  seconds: ReportSeconds | undefined,
 ): Promise<Outcome | string> {
   if (stringOption(values, 'workers') !== undefined) {
     throw new UsageError('--workers is for local runs: with --couch the engines decide')
   }
+  if (job.transaction)
+    throw new UsageError('transactions run locally for now: --couch does not take them yet')
   const regions = (stringOption(values, 'regions') ?? '')
     .split(',')
     .map((region) => region.trim())
@@ -213,6 +267,7 @@ async function runThroughCouch(
     ...(shardsPerRegion !== undefined && { shardsPerRegion }),
   })
   if (values.detach) return id
+  seconds?.setRegions(regions)
   process.stderr.write(`rush ${id} submitted to ${regions.join(', ')}; Ctrl-C aborts it\n`)
   let interrupted = false
   const result = await interruptible(async (signal) => {
@@ -220,10 +275,26 @@ async function runThroughCouch(
       interrupted = true
       abortRush(couch, id, 'interrupted from the command line').catch(() => {})
     })
-    return watchRush(couch, id, (point, histogram) => progress?.second(point, histogram), { signal })
+    return watchRush(
+      couch,
+      id,
+      (point, histogram) => {
+        progress?.second(point, histogram)
+        seconds?.second(point, histogram)
+      },
+      { signal, ...(seconds && regions.length > 1 && { onRegionPoint: seconds.regionSecond }) },
+    )
   })
   const shards = result.shards.length
   const planned = patternDuration(job.pattern)
+  // Not an error (every second of every shard ran and is reported), but the timeline is
+  // longer than the pattern and the rush's ramp is not the one asked: say why.
+  for (const shard of result.shards) {
+    if (shard.startShift)
+      process.stderr.write(
+        `stampede: ${shard._id} (${shard.region}) started its pattern ${shard.startShift} s after second 0: its engine's load was ready late\n`,
+      )
+  }
   const lost = result.shards.filter((shard) => shard.state !== 'done')
   return {
     heading: {
@@ -246,24 +317,48 @@ async function runThroughCouch(
 }
 
 /** `stampede rush`: returns the exit code. */
-export async function rushCommand(positionals: string[], values: ParsedOptions): Promise<number> {
-  const job = jobFromOptions(positionals, values)
+export async function rushCommand(
+  positionals: string[],
+  values: ParsedOptions,
+  argv: string[] = [],
+): Promise<number> {
+  const job = jobFromOptions(positionals, values, argv)
   const thresholds = listOption(values, 'threshold').map(parseThreshold)
+  const names = stepNamesOf(job)
+  for (const threshold of thresholds) {
+    if (threshold.step !== undefined && !names.includes(threshold.step))
+      throw new UsageError(
+        `threshold "${threshold.source}": no step named ${threshold.step}${names.length > 0 ? ` (steps: ${names.join(', ')})` : ' (this rush has no steps)'}`,
+      )
+  }
   const jsonFile = stringOption(values, 'json')
-  const remote = couchUrlOption(values) !== undefined
+  const api = remoteApi(values)
+  const remote = api !== undefined || couchUrlOption(values) !== undefined
   for (const option of ['regions', 'shards-per-region', 'detach']) {
-    if (!remote && values[option] !== undefined) throw new UsageError(`--${option} goes with --couch`)
+    if (!remote && values[option] !== undefined)
+      throw new UsageError(`--${option} goes with --couch or --api`)
   }
   // Open the JSON file before the run: a bad path must fail now, not lose the results later.
   const jsonFd = jsonFile !== undefined && jsonFile !== '-' ? openOutput(jsonFile) : undefined
   const summaryOut = jsonFile === '-' ? process.stderr : process.stdout
+  if (values.detach && EXPORT_OPTIONS.some((option) => values[option.name] !== undefined)) {
+    throw new UsageError('--detach returns before any result: use stampede status RUSH-ID --report … later')
+  }
+  const exports = new Exports(values)
+  const seconds = exports.wanted ? new ReportSeconds() : undefined
   const progress = values.quiet ? undefined : new Progress(process.stderr, patternDuration(job.pattern))
 
   let outcome: Outcome | string
   try {
-    outcome = remote
-      ? await runThroughCouch(job, values, thresholds, progress)
-      : await runHere(job, values, progress)
+    outcome =
+      api !== undefined
+        ? await runThroughApi(api, job, values, thresholds, progress, interruptible)
+        : remote
+          ? await runThroughCouch(job, values, thresholds, progress, seconds)
+          : await runHere(job, values, progress, seconds)
+  } catch (err) {
+    exports.abandon()
+    throw err
   } finally {
     progress?.done()
   }
@@ -272,17 +367,38 @@ export async function rushCommand(positionals: string[], values: ParsedOptions):
     return 0
   }
 
-  outcome.thresholds = evaluateThresholds(thresholds, outcome.summary)
+  outcome.thresholds = evaluateThresholds(
+    thresholds,
+    outcome.summary,
+    outcome.transaction && stepSummaries(outcome.transaction),
+  )
   summaryOut.write(formatSummary(outcome.heading, outcome.summary, outcome.cutShort))
+  if (outcome.transaction) summaryOut.write(`\n${formatTransaction(outcome.transaction)}`)
   const verdict = formatThresholds(outcome.thresholds)
   if (verdict) summaryOut.write(`\n${verdict}`)
   if (jsonFile !== undefined) {
-    const json = `${JSON.stringify(runReportJson(outcome), null, 2)}\n`
+    const report = {
+      ...runReportJson(outcome),
+      ...(outcome.transaction && { transaction: transactionJson(outcome.transaction) }),
+    }
+    const json = `${JSON.stringify(report, null, 2)}\n`
     if (jsonFd === undefined) process.stdout.write(json)
     else {
       writeSync(jsonFd, json)
       closeSync(jsonFd)
     }
+  }
+  if (seconds) {
+    exports.write(
+      seconds.build({
+        ...outcome.heading,
+        startedAt: outcome.startedAt,
+        cutShort: outcome.cutShort,
+        ...(outcome.unfinished !== undefined && { unfinished: outcome.unfinished }),
+        summary: outcome.summary,
+        thresholds: outcome.thresholds,
+      }),
+    )
   }
   if (outcome.interrupted) return 130
   if (outcome.unfinished) {

@@ -1,22 +1,30 @@
-import { abortRush, rushResult, rushStatus } from '../lib/couch/rushes.js'
+import { abortRush, rushStatus, watchRush } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
-import { formatPattern } from '../lib/pattern.js'
+import { formatPattern, patternDuration } from '../lib/pattern.js'
+import { evaluateThresholds, parseThreshold } from '../lib/thresholds.js'
+import { apiAbort, apiStatus } from './api-commands.js'
+import { API_NOTES, API_OPTION, remoteApi } from './api-options.js'
 import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions } from './couch-options.js'
+import { EXPORT_OPTIONS, Exports, ReportSeconds } from './exports.js'
 import type { CommandSpec, ParsedOptions } from './options.js'
 import { formatCount, formatMs } from './report.js'
 
 export const STATUS: CommandSpec = {
   name: 'status',
-  usage: 'stampede status RUSH-ID --couch URL [--json]',
+  usage: 'stampede status RUSH-ID --couch URL [--json] [--report FILE] [--junit FILE] [--csv FILE]',
   tagline: "show a submitted rush: its state, each shard's engine and progress, results so far",
   summary:
-    'Show a rush submitted with --couch: its state, where each shard runs and how far it got,\nand the merged results so far.',
+    'Show a rush submitted with --couch: its state, where each shard runs and how far it got,\n' +
+    'and the merged results so far; --report, --junit and --csv write them to files (judged\n' +
+    "on the rush's own thresholds).",
   options: [
     ...COUCH_OPTIONS,
+    API_OPTION,
     { name: 'json', type: 'boolean', description: 'print the status as JSON' },
+    ...EXPORT_OPTIONS,
     { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
   ],
-  notes: COUCH_NOTES,
+  notes: `${COUCH_NOTES}\n${API_NOTES}`,
 }
 
 export const ABORT: CommandSpec = {
@@ -25,8 +33,12 @@ export const ABORT: CommandSpec = {
   tagline: 'stop a submitted rush on every engine in every region',
   summary:
     'Abort a rush submitted with --couch: every engine running one of its shards stops within a\nsecond, in every region; shards not started yet never start.',
-  options: [...COUCH_OPTIONS, { name: 'help', short: 'h', type: 'boolean', description: 'show this help' }],
-  notes: COUCH_NOTES,
+  options: [
+    ...COUCH_OPTIONS,
+    API_OPTION,
+    { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
+  ],
+  notes: `${COUCH_NOTES}\n${API_NOTES}`,
 }
 
 function rushIdArgument(positionals: string[]): string {
@@ -36,9 +48,44 @@ function rushIdArgument(positionals: string[]): string {
 
 export async function statusCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const id = rushIdArgument(positionals)
+  const api = remoteApi(values)
+  if (api !== undefined) return apiStatus(api, id, values.json === true)
   const couch = connectFromOptions(values)!
   const status = await rushStatus(couch, id)
-  const result = await rushResult(couch, id)
+  // Opened once the rush is known: an unknown id leaves no empty report behind.
+  const exports = new Exports(values)
+  const seconds = exports.wanted ? new ReportSeconds() : undefined
+  if (status.rush.regions.length > 1) seconds?.setRegions(status.rush.regions)
+  const result = await watchRush(couch, id, (point, histogram) => seconds?.second(point, histogram), {
+    once: true,
+    ...(seconds && status.rush.regions.length > 1 && { onRegionPoint: seconds.regionSecond }),
+  }).catch((err) => {
+    exports.abandon()
+    throw err
+  })
+  if (seconds) {
+    const { rush } = result
+    const sources = Array.isArray(rush.thresholds) ? rush.thresholds.filter((t) => typeof t === 'string') : []
+    const planned = patternDuration(rush.pattern)
+    exports.write(
+      seconds.build({
+        model: rush.model,
+        url: rush.request.url,
+        pattern: formatPattern(rush.pattern),
+        where: `rush ${id}, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
+        startedAt: new Date(rush.startAt).toISOString(),
+        cutShort: result.timeline.length < planned,
+        ...(result.state !== 'done' && {
+          unfinished:
+            result.state === 'running' || result.state === 'queued'
+              ? `rush ${id} is ${result.state}: ${result.timeline.length} of ${planned} seconds so far`
+              : `rush ${id} ended ${result.state}`,
+        }),
+        summary: result.summary,
+        thresholds: evaluateThresholds(sources.map(parseThreshold), result.summary),
+      }),
+    )
+  }
   if (values.json) {
     process.stdout.write(
       `${JSON.stringify({ ...status, seconds: result.timeline.length, summary: result.summary }, null, 2)}\n`,
@@ -71,6 +118,8 @@ export async function statusCommand(positionals: string[], values: ParsedOptions
 
 export async function abortCommand(positionals: string[], values: ParsedOptions): Promise<number> {
   const id = rushIdArgument(positionals)
+  const api = remoteApi(values)
+  if (api !== undefined) return apiAbort(api, id)
   await abortRush(connectFromOptions(values)!, id)
   process.stdout.write(`rush ${id} aborted\n`)
   return 0

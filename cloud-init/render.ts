@@ -1,3 +1,4 @@
+import { isRegionName } from '../lib/couch/names.js'
 import { StampedeError } from '../lib/errors.js'
 
 /**
@@ -75,7 +76,6 @@ installers=("$work"/stampede-engine-*/install.sh)
 "\${installers[0]}"
 `
 
-const REGION = /^[a-z][a-z0-9-]{0,62}$/
 const SSM_NAME = /^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?\/?[A-Za-z0-9_.\-/]{1,1011}$/
 const SHA256 = /^[0-9a-f]{64}$/
 const SETTING = /^STAMPEDE_[A-Z0-9_]+$/
@@ -96,7 +96,7 @@ function invalid(message: string): never {
 /** The engine's environment file, checked. */
 export function engineEnv(options: UserDataOptions): string {
   const { region, couchUrl, credentialsParameter } = options
-  if (!REGION.test(region)) invalid(`invalid region "${region}"`)
+  if (!isRegionName(region)) invalid(`invalid region "${region}"`)
   let url: URL
   try {
     url = new URL(couchUrl)

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parseCouchUrl } from '../lib/couch/credentials.js'
-import { DEFAULT_PREFIX } from '../lib/couch/names.js'
+import { DEFAULT_PREFIX, isDbPrefix, isRegionName } from '../lib/couch/names.js'
 import { UsageError } from '../lib/errors.js'
 
 /** Where each region's CouchDB is: `{"prefix"?: "stampede", "regions": [{"name", "url"}]}`. */
@@ -9,13 +9,11 @@ export interface Topology {
   regions: { name: string; url: string }[]
 }
 
-const REGION = /^[a-z][a-z0-9-]{0,62}$/
-
 export function parseTopology(value: unknown, where = 'topology'): Topology {
   if (!value || typeof value !== 'object')
     throw new UsageError(`${where}: must be a JSON object with "regions"`)
   const { prefix = DEFAULT_PREFIX, regions } = value as { prefix?: unknown; regions?: unknown }
-  if (typeof prefix !== 'string' || !/^[a-z][a-z0-9_-]{0,40}$/.test(prefix)) {
+  if (!isDbPrefix(prefix)) {
     throw new UsageError(`${where}: "prefix" must be lower-case letters, digits, _ or -`)
   }
   if (!Array.isArray(regions) || regions.length === 0)
@@ -23,7 +21,7 @@ export function parseTopology(value: unknown, where = 'topology'): Topology {
   const seen = new Set<string>()
   const out = regions.map((region: unknown, i: number) => {
     const { name, url } = (region ?? {}) as { name?: unknown; url?: unknown }
-    if (typeof name !== 'string' || !REGION.test(name)) {
+    if (!isRegionName(name)) {
       throw new UsageError(`${where}: regions[${i}].name must be a region name such as us-east-1`)
     }
     if (seen.has(name)) throw new UsageError(`${where}: region ${name} is listed twice`)

@@ -107,13 +107,15 @@ export function claimState(startAt: number, now: number, headStart: number): 'cl
 }
 
 /**
- * How long before the rush's start a run writes `running` and starts preparing its load:
- * in this process (workers 0) resolving the target is quick; forking load processes takes
- * 200–300 ms on an idle 2-core machine and about 800 ms on a loaded one, so 1.5 s covers it
- * with room (`runLoad` then holds the workers until `startAt`).
+ * How long before the rush's start a run writes `running` and starts preparing its load.
+ * In this process (workers 0) that is a shard write and resolving the target: tens of
+ * milliseconds, more on a busy machine. Forking load processes to ready took 0.5–1 s on a
+ * 2-core machine shared with other builds and 1.6–2.5 s with `stress-ng --cpu 2` beside it
+ * (measured), so 3 s covers a busy machine; a run ready later still runs its whole pattern,
+ * from a later second (`lateStartShift` in load/run.ts).
  */
 export function headStartMs(workers: number | 'auto'): number {
-  return workers === 0 ? 20 : 1500
+  return workers === 0 ? 250 : 3000
 }
 
 function fnv1a(text: string): number {

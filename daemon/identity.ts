@@ -1,3 +1,4 @@
+import { isRegionName } from '../lib/couch/names.js'
 import { UsageError } from '../lib/errors.js'
 
 /** Who this engine is. On EC2 it comes from the metadata service (IMDSv2); elsewhere, from flags or env. */
@@ -14,7 +15,6 @@ export interface IdentitySource {
 }
 
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
-const REGION = /^[a-z][a-z0-9-]{0,62}$/
 
 /** A fixed identity (bare metal, a laptop, tests). */
 export class StaticIdentity implements IdentitySource {
@@ -26,7 +26,7 @@ export class StaticIdentity implements IdentitySource {
         'an instance id is required (--instance-id or STAMPEDE_INSTANCE_ID: letters, digits, . _ -)',
       )
     }
-    if (!region || !REGION.test(region)) {
+    if (!isRegionName(region)) {
       throw new UsageError(
         'a region is required (--region or STAMPEDE_REGION: lower-case letters, digits and -)',
       )

@@ -15,7 +15,9 @@
  * - The SDK prefixes the endpoint's path (`/`) to the path it is given, so paths go without
  *   their leading slash (else the wire sees `//latest/...`).
  */
+
 import { MetadataService } from '@aws-sdk/ec2-metadata-service'
+import { type Clock, systemClock } from '../lib/clock.js'
 import { StampedeError } from '../lib/errors.js'
 import type { Identity, IdentitySource } from './identity.js'
 
@@ -34,8 +36,8 @@ export interface ImdsClientOptions {
   timeoutMs?: number
   /** Token lifetime asked for (default 21600 s, the most IMDS gives). */
   tokenTtlSeconds?: number
-  /** For token expiry (default `Date.now`). */
-  now?: () => number
+  /** For token expiry (default the system clock). */
+  clock?: Clock
 }
 
 /** An error from the metadata service, with its HTTP status when it answered. */
@@ -53,7 +55,7 @@ export class ImdsClient implements MetadataReader {
   readonly endpoint: string
   readonly #timeoutMs: number
   readonly #ttl: number
-  readonly #now: () => number
+  readonly #clock: Clock
   #token: { value: string; renewAt: number } | undefined
   #pending: Promise<string> | undefined
 
@@ -61,12 +63,12 @@ export class ImdsClient implements MetadataReader {
     this.endpoint = (options.endpoint ?? DEFAULT_IMDS_ENDPOINT).replace(/\/*$/, '/')
     this.#timeoutMs = options.timeoutMs ?? 1000
     this.#ttl = options.tokenTtlSeconds ?? 21600
-    this.#now = options.now ?? Date.now
+    this.#clock = options.clock ?? systemClock
   }
 
   /** A valid token: the cached one, or a new one (concurrent callers share one fetch). */
   async token(): Promise<string> {
-    if (this.#token && this.#now() < this.#token.renewAt) return this.#token.value
+    if (this.#token && this.#clock.now() < this.#token.renewAt) return this.#token.value
     this.#pending ??= this.#fetchToken().finally(() => {
       this.#pending = undefined
     })
@@ -84,7 +86,10 @@ export class ImdsClient implements MetadataReader {
     try {
       const value = await service.fetchMetadataToken()
       // Renew a minute early (or at half the TTL when it is short) so a token never expires in flight.
-      this.#token = { value, renewAt: this.#now() + Math.max(this.#ttl * 500, this.#ttl * 1000 - 60_000) }
+      this.#token = {
+        value,
+        renewAt: this.#clock.now() + Math.max(this.#ttl * 500, this.#ttl * 1000 - 60_000),
+      }
       return value
     } catch (error) {
       throw new ImdsError(`no IMDSv2 token from ${this.endpoint}: ${reason(error)}`, status(error), {

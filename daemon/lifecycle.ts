@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../lib/clock.js'
 import type { DrainOptions } from './engine.js'
 import { type MetadataReader, type SpotNotice, watchSpotInterruption } from './imds-identity.js'
 import type { Logger } from './log.js'
@@ -13,6 +14,8 @@ export interface LifecycleOptions {
   signals?: NodeJS.Signals[]
   /** Told once, when the engine starts to leave (sd_notify STOPPING=1). */
   onLeaving?: (reason: string) => void
+  /** For the time left before a spot interruption (default the system clock). */
+  clock?: Clock
 }
 
 interface Drainable {
@@ -87,7 +90,9 @@ export class Lifecycle {
   }
 
   #onSpotNotice(notice: SpotNotice): void {
-    const untilInterruption = Number.isFinite(notice.at) ? notice.at - Date.now() - SPOT_MARGIN_MS : Infinity
+    const untilInterruption = Number.isFinite(notice.at)
+      ? notice.at - (this.#options.clock ?? systemClock).now() - SPOT_MARGIN_MS
+      : Infinity
     this.#request({
       reason: `spot interruption (${notice.action} at ${notice.time || 'an unknown time'})`,
       timeoutMs: Math.max(0, Math.min(this.#options.drainMs, untilInterruption)),

@@ -1,3 +1,4 @@
+import { type Scheduler, systemClock, type Timer } from '../lib/clock.js'
 import type { BulkResult } from '../lib/couch/client.js'
 import type { SampleEntry, SamplesDoc } from '../lib/documents.js'
 import { samplesId } from '../lib/documents.js'
@@ -9,6 +10,7 @@ export interface SampleWriterOptions {
   /** Writes the batch (`_bulk_docs`); per-document results. */
   write: (docs: SamplesDoc[]) => Promise<BulkResult[]>
   intervalMs?: number
+  clock?: Scheduler
   onError?: (err: unknown) => void
 }
 
@@ -26,7 +28,7 @@ export class SampleWriter {
   #added = 0
   #written = 0
   #writing: Promise<void> | undefined
-  #timer: NodeJS.Timeout | undefined
+  #timer: Timer | undefined
   #waiters: { upTo: number; resolve: () => void }[] = []
   /** Write requests made, for the writes-per-second figure. */
   writes = 0
@@ -35,8 +37,12 @@ export class SampleWriter {
     this.#options = options
   }
 
+  get #clock(): Scheduler {
+    return this.#options.clock ?? systemClock
+  }
+
   start(): void {
-    this.#timer ??= setInterval(() => void this.#tick(), this.#options.intervalMs ?? 1000)
+    this.#timer ??= this.#clock.every(this.#options.intervalMs ?? 1000, () => void this.#tick())
   }
 
   add(entry: SampleEntry): void {
@@ -52,7 +58,7 @@ export class SampleWriter {
 
   /** Writes what is left, now, and stops the timer. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer)
+    this.#timer?.cancel()
     this.#timer = undefined
     await this.#writing
     await this.#tick()
@@ -67,7 +73,7 @@ export class SampleWriter {
         type: 'samples',
         engine,
         region,
-        at: Date.now(),
+        at: this.#clock.now(),
         entries: this.#buffer,
       }
       this.#buffer = []

@@ -1,22 +1,24 @@
 import type Nano from 'nano'
+import { type Scheduler, sleepOn } from '../lib/clock.js'
 import { tryWrite } from '../lib/couch/client.js'
-import { sleep } from '../lib/couch/follow.js'
+import { retryTransient } from '../lib/couch/retry.js'
 import { readShard } from '../lib/couch/shards.js'
 import type { ShardDoc, ShardState } from '../lib/documents.js'
 import { encodeHistogram } from '../lib/histogram.js'
 import { patternDuration } from '../lib/pattern.js'
+import { requeue } from '../lib/shard-state.js'
 import { totalErrors } from '../lib/timeline.js'
 import type { LoadJob } from '../load/job.js'
 import { type LoadResult, runLoad } from '../load/run.js'
 import type { AddressPolicy } from '../load/safety.js'
 import { headStartMs } from './decide.js'
 import type { Logger } from './log.js'
-import { retryTransient } from './retry.js'
 import type { SampleWriter } from './samples.js'
 
 export interface ShardRunContext {
   db: Nano.DocumentScope<unknown>
   instanceId: string
+  clock: Scheduler
   policy: AddressPolicy
   workers: number | 'auto'
   leaseMs: number
@@ -24,6 +26,8 @@ export interface ShardRunContext {
   log: Logger
   /** Counts a write to the dispatch database. */
   wrote: () => void
+  /** Runs the load (default `runLoad`; unit tests give a fake that reports seconds on their clock). */
+  load?: typeof runLoad
   /** Back-off of a shard write that failed transiently (tests shorten it). */
   retry?: { attempts: number; baseMs: number }
 }
@@ -53,6 +57,8 @@ export class ShardRun {
   #released = false
   #phase: RunPhase = 'waiting'
   #progress = -1
+  /** Whole seconds after the rush's second 0 at which this shard's pattern began (its load was ready late). */
+  #startShift = 0
 
   /**
    * `claimed` is the shard as the claim wrote it: `claimed`, or already `running` when the
@@ -71,18 +77,13 @@ export class ShardRun {
     return this.shard._id
   }
 
-  /** Whether load may have gone out: from the `running` write on. */
-  get started(): boolean {
-    return this.#phase !== 'waiting' && !this.#released
-  }
-
   get phase(): RunPhase {
     return this.#phase
   }
 
-  /** Epoch ms at which the shard's pattern ends. */
+  /** Epoch ms at which the shard's pattern ends (later when its start was shifted). */
   get endsAt(): number {
-    return this.shard.startAt + patternDuration(this.shard.pattern) * 1000
+    return this.shard.startAt + (this.#startShift + patternDuration(this.shard.pattern)) * 1000
   }
 
   /** Stops the run; `detail` goes into the shard's `reason` after the stop reason. */
@@ -111,7 +112,11 @@ export class ShardRun {
     // Forking load processes takes a moment: start preparing ahead of second 0; runLoad
     // holds the load until startAt.
     const claimedRunning = this.#phase === 'starting'
-    await sleep(shard.startAt - headStartMs(this.#context.workers) - Date.now(), signal)
+    await sleepOn(
+      this.#context.clock,
+      shard.startAt - headStartMs(this.#context.workers) - this.#context.clock.now(),
+      signal,
+    )
     if (this.#released) {
       await this.#handBack()
       this.#phase = 'finished'
@@ -123,7 +128,7 @@ export class ShardRun {
     let running = false
     if (!signal.aborted) {
       try {
-        running = claimedRunning || (await this.#write('running', { startedAt: Date.now() }))
+        running = claimedRunning || (await this.#write('running', { startedAt: this.#context.clock.now() }))
       } catch (err) {
         // Transient failures were retried (#put): CouchDB stayed unreachable. Nothing was sent.
         failure = err as Error
@@ -132,15 +137,27 @@ export class ShardRun {
     }
     if (running) {
       this.#phase = 'running'
-      log.info({ shard: shard._id, lateMs: Math.max(0, Date.now() - shard.startAt) }, 'shard running')
-      const renewal = setInterval(() => void this.#renew(), Math.max(100, this.#context.leaseMs / 3))
+      log.info(
+        { shard: shard._id, lateMs: Math.max(0, this.#context.clock.now() - shard.startAt) },
+        'shard running',
+      )
+      const renewal = this.#context.clock.every(renewEveryMs(this.#context.leaseMs), () => void this.#renew())
       try {
-        result = await runLoad(this.#job(), {
+        result = await (this.#context.load ?? runLoad)(this.#job(), {
           workers: this.#context.workers,
           signal,
-          // The rush's clock is absolute: every engine starts second 0 at the same instant
-          // (one that is late joins the rush in progress).
+          // The rush's clock is absolute: every engine starts second 0 at the same instant.
+          // One whose load is ready late runs its whole pattern from a later whole second
+          // (its seconds still line up with the others'), and says so in the shard.
           startAtEpoch: shard.startAt,
+          onStart: ({ startShift }) => {
+            this.#startShift = startShift
+            if (startShift > 0)
+              log.warn(
+                { shard: shard._id, startShift, lateMs: Math.round(this.#context.clock.now() - shard.startAt) },
+                'load ready after the rush started: the pattern starts at a later second',
+              )
+          },
           onSecond: (point, histogram) => {
             this.#progress = point.t
             this.#context.samples.add({
@@ -155,7 +172,7 @@ export class ShardRun {
         failure = err as Error
         log.warn({ shard: shard._id, err: failure.message }, 'shard failed')
       } finally {
-        clearInterval(renewal)
+        renewal.cancel()
       }
     }
     // Samples first: a reader that sees the shard finished may count on its seconds.
@@ -167,7 +184,8 @@ export class ShardRun {
         : this.#stopReason
           ? 'lost'
           : 'done'
-    const final: Partial<ShardDoc> = { finishedAt: Date.now() }
+    const final: Partial<ShardDoc> = { finishedAt: this.#context.clock.now() }
+    if (this.#startShift > 0) final.startShift = this.#startShift
     if (failure) final.reason = failure.message
     else if (this.#stopReason)
       final.reason = this.#stopDetail ? `${this.#stopReason}: ${this.#stopDetail}` : this.#stopReason
@@ -195,8 +213,7 @@ export class ShardRun {
     for (let attempt = 0; attempt < 5; attempt++) {
       const base = attempt === 0 ? { ...this.shard, _rev: this.#rev } : await this.#reread()
       if (base?.state !== 'claimed' || base.engine !== this.#context.instanceId) return
-      const { engine, claimedAt, leaseUntil, ...rest } = base
-      if (await this.#put({ ...rest, state: 'queued' })) {
+      if (await this.#put(requeue(base))) {
         this.#context.log.info({ shard: base._id }, 'shard handed back to the queue')
         return
       }
@@ -242,8 +259,9 @@ export class ShardRun {
       }
       const next: ShardDoc = { ...base, ...fields, state, engine: instanceId }
       if (state === 'running') {
-        next.leaseUntil = Date.now() + leaseMs
+        next.leaseUntil = this.#context.clock.now() + leaseMs
         if (this.#progress >= 0) next.progress = this.#progress
+        if (this.#startShift > 0) next.startShift = this.#startShift
       } else {
         delete next.leaseUntil
       }
@@ -288,4 +306,9 @@ export class ShardRun {
     if (read) this.#rev = read.doc._rev!
     return read?.doc
   }
+}
+
+/** A running shard renews its lease every third of it (at most ten times a second): two renewals may fail before it expires. */
+export function renewEveryMs(leaseMs: number): number {
+  return Math.max(100, leaseMs / 3)
 }

@@ -27,8 +27,9 @@
  */
 import { randomUUID } from 'node:crypto'
 import http from 'node:http'
-import { type Clock, listenLocal, systemClock } from './clock.js'
+import { type Clock, systemClock } from '../lib/clock.js'
 import { type ImdsEmulator, type ImdsOptions, startImds } from './imds.js'
+import { listenLocal } from './listen.js'
 
 export const EC2_API_VERSION = '2016-11-15'
 const XMLNS = `http://ec2.amazonaws.com/doc/${EC2_API_VERSION}/`
@@ -85,6 +86,8 @@ export interface Ec2Call {
   action: string
   /** The form parameters as sent, `Action` and `Version` included. */
   params: Record<string, string>
+  /** DescribeInstances: how many instances the page held, and whether it carried a NextToken. */
+  page?: { instances: number; nextToken: boolean }
   /** RunInstances: the tag specifications, per resource type. */
   tagSpecifications?: Array<{ resourceType: string; tags: Record<string, string> }>
   /** CreateTags: the tags it sets. */
@@ -121,6 +124,12 @@ export interface Ec2EmulatorOptions {
   ssmParameters?: Record<string, string>
   /** Most non-terminated instances a region holds; past it RunInstances fails with InsufficientInstanceCapacity. */
   capacityPerRegion?: number
+  /**
+   * DescribeInstances with MaxResults pages over the region's instances first and filters each
+   * page after, as real EC2 may: a page can come back short, or empty, and still carry a
+   * NextToken. Default false: filters first, so every page but the last is full.
+   */
+  filterAfterPaging?: boolean
   onLaunch?: LaunchHook
 }
 
@@ -190,6 +199,7 @@ export class Ec2Emulator {
       terminatedVisibleMs: options.terminatedVisibleMs ?? 3600_000,
       visibilityDelayMs: options.visibilityDelayMs ?? 0,
       ssmParameters: options.ssmParameters ?? {},
+      filterAfterPaging: options.filterAfterPaging ?? false,
     }
     this.#visibilityDelayMs = this.#options.visibilityDelayMs
     this.#regions = options.regions && new Set(options.regions)
@@ -677,10 +687,13 @@ export class Ec2Emulator {
     } else {
       candidates = [...this.#instances.values()].filter((i) => i.region === call.region && this.#isVisible(i))
     }
+    const filterFirst = !this.#options.filterAfterPaging
     const matching = candidates
-      .filter((i) => i.seq > after && filters.every((f) => f(i)))
+      .filter((i) => i.seq > after && (!filterFirst || filters.every((f) => f(i))))
       .sort((a, b) => a.seq - b.seq)
-    const page = maxResults === undefined ? matching : matching.slice(0, maxResults)
+    const window = maxResults === undefined ? matching : matching.slice(0, maxResults)
+    const page = filterFirst ? window : window.filter((i) => filters.every((f) => f(i)))
+    call.page = { instances: page.length, nextToken: window.length < matching.length }
     const reservations: string[] = []
     for (let start = 0; start < page.length; ) {
       let end = start + 1
@@ -695,9 +708,8 @@ export class Ec2Emulator {
       )
       start = end
     }
-    const more = page.length < matching.length
-    const next = more
-      ? `<nextToken>${Buffer.from(String(page.at(-1)!.seq)).toString('base64url')}</nextToken>`
+    const next = call.page.nextToken
+      ? `<nextToken>${Buffer.from(String(window.at(-1)!.seq)).toString('base64url')}</nextToken>`
       : ''
     return `<reservationSet>${reservations.join('')}</reservationSet>${next}`
   }

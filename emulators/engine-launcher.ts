@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { basename, dirname } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { Clock } from './clock.js'
+import type { Clock } from '../lib/clock.js'
 import { type EmulatedInstance, type LaunchHandle, startInstanceImds } from './ec2.js'
 import type { ImdsEmulator } from './imds.js'
 

@@ -18,7 +18,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
-import { type Clock, listenLocal, systemClock } from './clock.js'
+import { type Clock, systemClock } from '../lib/clock.js'
+import { listenLocal } from './listen.js'
 
 export interface ImdsInstance {
   instanceId: string

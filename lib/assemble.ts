@@ -1,6 +1,6 @@
 import type { SampleEntry, ShardDoc } from './documents.js'
-import { FINAL_SHARD_STATES } from './documents.js'
 import { createHistogram, decodeHistogram, type LatencyHistogram, mergeInto } from './histogram.js'
+import { isFinal } from './shard-state.js'
 import { addPoint, clonePoint, emptyPoint, type Point } from './timeline.js'
 
 export interface MergedSecond {
@@ -58,7 +58,7 @@ export class TimelineAssembler {
   shard(doc: Pick<ShardDoc, '_id' | 'state' | 'totals'>): void {
     const progress = this.#shards.get(doc._id)
     if (!progress) return
-    progress.final = FINAL_SHARD_STATES.includes(doc.state)
+    progress.final = isFinal(doc.state)
     progress.seconds = doc.totals?.seconds
   }
 

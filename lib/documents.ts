@@ -22,19 +22,7 @@ export type RushState = 'queued' | 'running' | 'done' | 'failed' | 'aborted'
 export type ShardState = 'queued' | 'claimed' | 'running' | 'done' | 'lost' | 'failed' | 'aborted'
 export type LoadModel = LoadModelName
 
-export const ENGINE_STATES: readonly EngineState[] = ['booting', 'idle', 'busy', 'draining', 'gone']
-export const RUSH_STATES: readonly RushState[] = ['queued', 'running', 'done', 'failed', 'aborted']
-export const SHARD_STATES: readonly ShardState[] = [
-  'queued',
-  'claimed',
-  'running',
-  'done',
-  'lost',
-  'failed',
-  'aborted',
-]
-/** Shard states that never change again. */
-export const FINAL_SHARD_STATES: readonly ShardState[] = ['done', 'lost', 'failed', 'aborted']
+// A shard's state changes, and which states are final: lib/shard-state.ts.
 
 interface CouchMeta {
   _id: string
@@ -120,6 +108,11 @@ export interface ShardDoc extends CouchMeta {
   finishedAt?: number
   /** Last second reported, renewed with the lease. */
   progress?: number
+  /**
+   * Whole seconds after the rush's second 0 at which this shard's pattern began: its load
+   * was ready late. Its seconds before that are reported empty; its pattern ran in full.
+   */
+  startShift?: number
   /** Final encoded HDR histogram of the shard (done, or cut short by an abort). */
   histogram?: string
   totals?: ShardTotals
@@ -165,13 +158,33 @@ export interface LeaseDoc extends CouchMeta {
   state?: unknown
 }
 
-export type StampedeDoc = EngineDoc | RushDoc | ShardDoc | AbortDoc | SamplesDoc | LeaseDoc
+/**
+ * `sprint:<id>` in the dispatch database of its region: one request with every detail, run
+ * by one engine of the region (the API's sprints). Claimed like a shard (its `_rev`), then
+ * the full result written back. `result` is the load library's sprint result, as data.
+ */
+export interface SprintDoc extends CouchMeta {
+  type: 'sprint'
+  sprint: string
+  region: string
+  request: RequestSpec
+  owner?: string
+  state: 'queued' | 'running' | 'done' | 'failed'
+  engine?: string
+  createdAt: number
+  startedAt?: number
+  finishedAt?: number
+  result?: unknown
+}
+
+export type StampedeDoc = EngineDoc | RushDoc | ShardDoc | AbortDoc | SamplesDoc | LeaseDoc | SprintDoc
 export type DocType = StampedeDoc['type']
 
 export const engineId = (instanceId: string): string => `engine:${instanceId}`
 export const rushDocId = (rush: string): string => `rush:${rush}`
 export const shardId = (rush: string, n: number): string => `shard:${rush}:${n}`
 export const abortId = (rush: string): string => `abort:${rush}`
+export const sprintDocId = (sprint: string): string => `sprint:${sprint}`
 export const samplesId = (engine: string, bootId: string, k: number): string =>
   `samples:${engine}:${bootId}:${k}`
 
@@ -403,6 +416,25 @@ export function validateLease(doc: any, old: any): string | null {
   return null
 }
 
+export function validateSprint(doc: any, old: any): string | null {
+  if (doc.type !== 'sprint') return 'sprint: type must be "sprint"'
+  if (typeof doc.sprint !== 'string' || doc.sprint.length === 0 || doc.sprint.indexOf(':') >= 0)
+    return 'sprint: sprint (the id) must be a non-empty string without ":"'
+  if (doc._id !== 'sprint:' + doc.sprint) return 'sprint: _id must be "sprint:" + sprint'
+  if (typeof doc.region !== 'string' || doc.region.length === 0) return 'sprint: region must be a name'
+  var r = doc.request
+  if (!r || typeof r.url !== 'string' || typeof r.method !== 'string' || typeof r.timeoutMs !== 'number') {
+    return 'sprint: request must have method, url and timeoutMs'
+  }
+  if (['queued', 'running', 'done', 'failed'].indexOf(doc.state) < 0)
+    return 'sprint: state must be one of queued, running, done, failed'
+  if (doc.state !== 'queued' && (typeof doc.engine !== 'string' || doc.engine.length === 0))
+    return 'sprint: a ' + doc.state + ' sprint needs its engine'
+  if (old && (old.region !== doc.region || old.request.url !== doc.request.url))
+    return 'sprint: region and request cannot change'
+  return null
+}
+
 // biome-ignore-end lint: end of the ES5 validators
 
 export type Validator = (doc: unknown, old: unknown) => string | null
@@ -414,6 +446,7 @@ export const VALIDATORS: Record<DocType, Validator> = {
   abort: validateAbort,
   samples: validateSamples,
   lease: validateLease,
+  sprint: validateSprint,
 }
 
 /** The reason `doc` is malformed, or null; the same answer `validate_doc_update` gives. */

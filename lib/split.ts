@@ -1,3 +1,4 @@
+import { isRegionName } from './couch/names.js'
 import {
   type LoadModel,
   type RushDoc,
@@ -33,8 +34,6 @@ export interface RushSpec {
 export const SHARD_CONNECTIONS = 2000
 export const DEFAULT_START_LEAD_MS = 2000
 
-const REGION = /^[a-z][a-z0-9-]{0,62}$/
-
 /**
  * Lays shards out over regions round-robin (shard n in region n mod R), so each region
  * gets an even, interleaved share of the users whatever the ramp.
@@ -52,7 +51,7 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
   validatePattern(spec.pattern)
   if (spec.regions.length === 0) throw new UsageError('a rush needs at least one region')
   for (const region of spec.regions) {
-    if (!REGION.test(region))
+    if (!isRegionName(region))
       throw new UsageError(`invalid region "${region}" (lower-case letters, digits and -)`)
   }
   if (new Set(spec.regions).size !== spec.regions.length) throw new UsageError('regions must not repeat')

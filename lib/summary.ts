@@ -30,7 +30,8 @@ export interface Summary {
 
 export function summarize(timeline: Point[], histogram: LatencyHistogram, duration: number): Summary {
   const total = sumTimeline(timeline)
-  const transportErrors = totalErrors(total.errors) - total.errors.status
+  // Status and extraction failures are responses (hits) that failed a check, not lost requests.
+  const transportErrors = totalErrors(total.errors) - total.errors.status - (total.errors.extract ?? 0)
   const requests = total.hits + transportErrors + total.timeouts
   const errors = totalErrors(total.errors) + total.timeouts
   return {

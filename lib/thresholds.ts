@@ -15,6 +15,8 @@ export interface Threshold {
   value: number
   /** For errors, timeouts and dropped: compare the share of requests, not the count. */
   rate: boolean
+  /** A transaction's step the threshold judges (`login.p95<300ms`); none: the whole run. */
+  step?: string
 }
 
 export interface ThresholdResult {
@@ -28,6 +30,12 @@ const COUNTABLE = new Set(['errors', 'timeouts', 'dropped'])
 const FORM = /^\s*([a-z][a-z0-9./]*)\s*(<=|>=|<|>)\s*(\d+(?:\.\d+)?)\s*(ms|s|us|%)?\s*$/i
 
 export function parseThreshold(text: string): Threshold {
+  // `STEP.METRIC`: a transaction step's own figures (`p99.9` alone is a metric, not a step).
+  const stepped = /^\s*([A-Za-z_][A-Za-z0-9_-]*)\.(?!9)(.*)$/s.exec(text)
+  if (stepped && stepped[1]!.toLowerCase() !== 'p99') {
+    const threshold = parseThreshold(stepped[2]!)
+    return { ...threshold, source: text, step: stepped[1]! }
+  }
   const match = FORM.exec(text)
   if (!match) {
     throw new UsageError(`invalid threshold "${text}" (expected e.g. p95<500ms, errors<1%, hits/s>100)`)
@@ -102,9 +110,17 @@ function holds(actualValue: number, operator: Operator, thresholdValue: number):
   }
 }
 
-export function evaluateThresholds(thresholds: Threshold[], summary: Summary): ThresholdResult[] {
+/** `steps`: a transaction's summaries by step name, for thresholds that name a step. */
+export function evaluateThresholds(
+  thresholds: Threshold[],
+  summary: Summary,
+  steps?: Record<string, Summary>,
+): ThresholdResult[] {
   return thresholds.map((threshold) => {
-    const actual = actualValue(threshold, summary)
+    const judged = threshold.step === undefined ? summary : steps?.[threshold.step]
+    // A step the run does not have cannot pass (the CLI refuses it before any load).
+    if (judged === undefined) return { threshold, actual: Number.NaN, passed: false }
+    const actual = actualValue(threshold, judged)
     return { threshold, actual, passed: holds(actual, threshold.operator, threshold.value) }
   })
 }

@@ -3,7 +3,19 @@
  * common start; requests are counted in the second they completed. Points from any
  * number of workers, engines and regions merge by adding them up.
  */
-export const ERROR_KINDS = ['dns', 'connect', 'tls', 'socket', 'parse', 'status', 'refused', 'other'] as const
+// `extract` (a transaction step whose extraction found nothing) comes last so that
+// existing columns (CSV export) keep their order.
+export const ERROR_KINDS = [
+  'dns',
+  'connect',
+  'tls',
+  'socket',
+  'parse',
+  'status',
+  'refused',
+  'other',
+  'extract',
+] as const
 export type ErrorKind = (typeof ERROR_KINDS)[number]
 export type ErrorCounts = Record<ErrorKind, number>
 
@@ -33,10 +45,19 @@ export interface Point {
   /** New connections opened during the second, and their connect time (microseconds). */
   connects: number
   connectSum: number
+  /** Transactions only: each step's own point, in step order (the whole is their sum). */
+  steps?: Point[]
+  /**
+   * Transactions only: whole iterations. `hits` counts iterations that ran every step,
+   * `errors`/`timeouts` those a step ended, latency is the iteration's (think time excluded).
+   */
+  iterations?: Point
+  /** Transactions only: iterations that found no `unique` data row left (the user stopped). */
+  exhausted?: number
 }
 
 export function emptyErrors(): ErrorCounts {
-  return { dns: 0, connect: 0, tls: 0, socket: 0, parse: 0, status: 0, refused: 0, other: 0 }
+  return { dns: 0, connect: 0, tls: 0, socket: 0, parse: 0, status: 0, refused: 0, other: 0, extract: 0 }
 }
 
 export function emptyPoint(t: number): Point {
@@ -62,7 +83,8 @@ export function emptyPoint(t: number): Point {
 
 export function totalErrors(errors: ErrorCounts): number {
   let total = 0
-  for (const kind of ERROR_KINDS) total += errors[kind]
+  // `?? 0`: points written before a kind existed (older engines, stored samples) lack it.
+  for (const kind of ERROR_KINDS) total += errors[kind] ?? 0
   return total
 }
 
@@ -88,6 +110,19 @@ export function addPoint(target: Point, source: Point): Point {
   target.latencySum += source.latencySum
   target.connects += source.connects
   target.connectSum += source.connectSum
+  if (source.steps) {
+    target.steps ??= []
+    source.steps.forEach((step, index) => {
+      const into = target.steps![index]
+      if (into) addPoint(into, step)
+      else target.steps![index] = clonePoint(step)
+    })
+  }
+  if (source.iterations) {
+    if (target.iterations) addPoint(target.iterations, source.iterations)
+    else target.iterations = clonePoint(source.iterations)
+  }
+  if (source.exhausted) target.exhausted = (target.exhausted ?? 0) + source.exhausted
   return target
 }
 

@@ -1,6 +1,6 @@
 import { arrivalTime, shareCount } from '../lib/pattern.js'
+import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
 import { Exchange } from './exchange.js'
-import { DEFAULT_MAX_IN_FLIGHT } from './job.js'
 import type { ModelSetup, RunningModel } from './model.js'
 
 /**
@@ -12,7 +12,7 @@ import type { ModelSetup, RunningModel } from './model.js'
  * is k modulo the share count.
  */
 export function startArrivalRate(setup: ModelSetup): RunningModel {
-  const { job, startAt, recorder } = setup
+  const { job, startPerf, recorder } = setup
   const cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
   const idle: Exchange[] = []
   let inFlight = 0
@@ -40,7 +40,7 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     const now = performance.now()
     recorder.roll(now)
     while (due !== undefined) {
-      const dueAt = startAt + due * 1000
+      const dueAt = startPerf + due * 1000
       if (dueAt > now) break
       if (inFlight < cap) {
         let exchange = idle.pop()
@@ -55,7 +55,7 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     }
     recorder.concurrency(inFlight)
     if (due === undefined) stop(false)
-    else timer = setTimeout(pump, Math.max(0, startAt + due * 1000 - performance.now()))
+    else timer = setTimeout(pump, Math.max(0, startPerf + due * 1000 - performance.now()))
   }
 
   const finish = () => {
@@ -75,6 +75,6 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     if (inFlight === 0) finish()
   }
 
-  timer = setTimeout(pump, Math.max(0, startAt + (due ?? 0) * 1000 - performance.now()))
+  timer = setTimeout(pump, Math.max(0, startPerf + (due ?? 0) * 1000 - performance.now()))
   return { stop: () => stop(true), done }
 }

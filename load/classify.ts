@@ -1,6 +1,14 @@
+import { type ErrorCode, hasCode } from '../lib/errors.js'
 import type { ErrorKind } from '../lib/timeline.js'
 
-const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA', 'STAMPEDE_DNS'])
+const DNS = new Set<string>([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_FAIL',
+  'EAI_NONAME',
+  'EAI_NODATA',
+  'STAMPEDE_DNS' satisfies ErrorCode,
+])
 const CONNECT = new Set([
   'ECONNREFUSED',
   'EHOSTUNREACH',
@@ -25,7 +33,7 @@ const TLS = /^(ERR_TLS_|ERR_SSL_|EPROTO$)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY
  */
 export function classifyError(err: unknown, connected: boolean): ErrorKind {
   const code = String((err as { code?: unknown })?.code ?? '')
-  if (code === 'STAMPEDE_ADDRESS_REFUSED') return 'refused'
+  if (hasCode(err, 'STAMPEDE_ADDRESS_REFUSED')) return 'refused'
   if (DNS.has(code)) return 'dns'
   if (TLS.test(code)) return 'tls'
   // undici's HTTPParserError carries the llhttp code only in some versions: go by name too.

@@ -77,7 +77,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.timedOut = false
     this.inFlight = true
     context.timeouts.push(this, now)
-    context.recorder.sent(now, context.requestBytes)
+    context.recorder.sent(now)
     this.#client.dispatch(context.request, this)
   }
 
@@ -105,8 +105,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort
     this.#connected = true
-    if (this.#fromWrite) this.#origin = performance.now()
+    const now = performance.now()
+    if (this.#fromWrite) this.#origin = now
+    // Aborted here, undici writes nothing; otherwise the request goes onto the socket now.
     if (this.timedOut) abort(TIMED_OUT)
+    else this.#context.recorder.wrote(now, this.#context.requestBytes)
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {

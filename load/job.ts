@@ -1,9 +1,8 @@
 import type { Pattern, Share } from '../lib/pattern.js'
 import type { RequestSpec } from '../lib/request-spec.js'
+import type { TransactionSpec } from '../lib/transaction/spec.js'
 import type { LoadModelName } from '../lib/workload.js'
 import type { AddressPolicy } from './safety.js'
-
-export { DEFAULT_MAX_IN_FLIGHT, type LoadModelName, peakConnections } from '../lib/workload.js'
 
 /**
  * One process's work, as plain data (it is sent to worker processes as JSON).
@@ -19,4 +18,9 @@ export interface LoadJob {
   policy: AddressPolicy
   /** Arrival rate: most requests in flight at once, for the whole job. */
   maxInFlight?: number
+  /**
+   * A transaction (several steps) instead of the one request; `request` is then its first
+   * step's. Arrival rate: `maxInFlight` counts transactions in flight.
+   */
+  transaction?: TransactionSpec
 }

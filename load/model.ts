@@ -1,9 +1,10 @@
 import { setFlagsFromString } from 'node:v8'
 import { patternDuration, shareCount } from '../lib/pattern.js'
 import { compileStatusMatcher } from '../lib/request-spec.js'
+import { peakConnections } from '../lib/workload.js'
 import type { ExchangeContext } from './exchange.js'
 import { TimeoutQueue } from './exchange.js'
-import { type LoadJob, peakConnections } from './job.js'
+import type { LoadJob } from './job.js'
 import { Recorder, type SecondSink } from './recorder.js'
 import { prepareRequest } from './request.js'
 import { prepareTarget } from './target.js'
@@ -35,7 +36,7 @@ export interface RunningModel {
 export interface ModelSetup {
   job: LoadJob
   /** `performance.now()` time of second 0. */
-  startAt: number
+  startPerf: number
   recorder: Recorder
   timeouts: TimeoutQueue
   /** Builds an exchange context whose `onDone` the model supplies. */
@@ -46,14 +47,14 @@ export type ModelStarter = (setup: ModelSetup) => RunningModel
 
 /**
  * Resolves and checks the target (this is where a refused or unresolvable target fails,
- * before any load), then returns the function that starts the model at `startAt`
+ * before any load), then returns the function that starts the model at `startPerf`
  * (`performance.now()` time).
  */
 export async function prepareModel(
   job: LoadJob,
   starter: ModelStarter,
   sink: SecondSink,
-): Promise<(startAt: number) => RunningModel> {
+): Promise<(startPerf: number) => RunningModel> {
   if (shareCount(peakConnections(job), job.share) >= LEAN_HEAP_CONNECTIONS) leanHeap()
   let recorder: Recorder | undefined
   const target = await prepareTarget(job.request, job.policy, {
@@ -61,13 +62,13 @@ export async function prepareModel(
   })
   const request = prepareRequest(job.request)
   const statusPassed = compileStatusMatcher(job.request.expectStatus)
-  return (startAt) => {
-    const started = new Recorder(startAt, patternDuration(job.pattern), sink)
+  return (startPerf) => {
+    const started = new Recorder(startPerf, patternDuration(job.pattern), sink)
     recorder = started
     const timeouts = new TimeoutQueue(job.request.timeoutMs)
     const running = starter({
       job,
-      startAt,
+      startPerf,
       recorder: started,
       timeouts,
       context: (onDone) => ({

@@ -1,10 +1,13 @@
 import { startArrivalRate } from './arrival-rate.js'
+import { startClosed } from './closed.js'
 import type { LoadJob } from './job.js'
 import type { ModelStarter } from './model.js'
-import { startRush } from './rush.js'
 
-/** The load models by name: one per file, one interface. */
+/**
+ * The load models by their names in jobs and documents: one per file, one interface. The
+ * closed model (users) is `rush` there, a wire name kept for running fleets.
+ */
 export const MODELS: Record<LoadJob['model'], ModelStarter> = {
-  rush: startRush,
+  rush: startClosed,
   'arrival-rate': startArrivalRate,
 }

@@ -10,6 +10,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'second'; point: Point; histogram: string }
+  /** `parts`: a transaction's iteration and step histograms, encoded. */
+  | { type: 'second'; point: Point; histogram: string; parts?: string[] }
   | { type: 'done' }
   | { type: 'failed'; code: string; message: string }

@@ -2,18 +2,21 @@ import { createHistogram, type LatencyHistogram, recordMicros } from '../lib/his
 import type { ErrorKind, Point } from '../lib/timeline.js'
 import { emptyPoint } from '../lib/timeline.js'
 
-/** Receives each finished second: its point and the latencies recorded in it. */
-export type SecondSink = (point: Point, histogram: LatencyHistogram) => void
+/**
+ * Receives each finished second: its point and the latencies recorded in it; for a
+ * transaction also `parts`: the iterations' histogram, then each step's.
+ */
+export type SecondSink = (point: Point, histogram: LatencyHistogram, parts?: LatencyHistogram[]) => void
 
 /**
  * Accumulates one process's measurements into per-second points. Times are
- * `performance.now()` milliseconds; second 0 starts at `startAt`. A request counts in the
+ * `performance.now()` milliseconds; second 0 starts at `startPerf`. A request counts in the
  * second it ended; those ending after the run's last second count in the last one, so a
  * run of N seconds has exactly N points, each emitted once.
  */
 export class Recorder {
   readonly #sink: SecondSink
-  readonly #startAt: number
+  readonly #startPerf: number
   readonly #lastSecond: number
   #point: Point
   #histogram: LatencyHistogram = createHistogram()
@@ -21,16 +24,16 @@ export class Recorder {
   #concurrency = 0
   #finished = false
 
-  constructor(startAt: number, durationSeconds: number, sink: SecondSink) {
-    this.#startAt = startAt
+  constructor(startPerf: number, durationSeconds: number, sink: SecondSink) {
+    this.#startPerf = startPerf
     this.#lastSecond = Math.max(0, Math.ceil(durationSeconds) - 1)
     this.#sink = sink
     this.#point = emptyPoint(0)
-    this.#boundary = startAt + 1000
+    this.#boundary = startPerf + 1000
   }
 
-  get startAt(): number {
-    return this.#startAt
+  get startPerf(): number {
+    return this.#startPerf
   }
 
   /** Moves on to the second that contains `now`, emitting the seconds that ended. */
@@ -55,10 +58,20 @@ export class Recorder {
     if (level > this.#point.concurrency) this.#point.concurrency = level
   }
 
-  sent(now: number, txBytes: number): void {
+  /** A request was started (whether or not it ever reaches a connection). */
+  sent(now: number): void {
     if (this.#finished) return
     if (now >= this.#boundary) this.roll(now)
     this.#point.sent++
+  }
+
+  /**
+   * A request was handed to a connected socket: its bytes count as sent. A request whose
+   * connection was refused or never came up sent nothing, and counts nothing here.
+   */
+  wrote(now: number, txBytes: number): void {
+    if (this.#finished) return
+    if (now >= this.#boundary) this.roll(now)
     this.#point.txBytes += txBytes
   }
 

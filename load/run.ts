@@ -1,31 +1,39 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { StampedeError } from '../lib/errors.js'
+import { isErrorCode, StampedeError } from '../lib/errors.js'
 import { createHistogram, decodeHistogram, type LatencyHistogram, mergeInto } from '../lib/histogram.js'
 import { nestShare, patternDuration } from '../lib/pattern.js'
 import { type Summary, summarize } from '../lib/summary.js'
-import type { Point } from '../lib/timeline.js'
-import { type LoadJob, peakConnections } from './job.js'
-import { SecondMerger } from './merge.js'
-import { prepareModel } from './model.js'
-import { MODELS } from './models.js'
+import { emptyPoint, type Point } from '../lib/timeline.js'
+import { peakConnections } from '../lib/workload.js'
+import type { LoadJob } from './job.js'
+import { mergeParts, SecondMerger } from './merge.js'
+import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 import { defaultCores, openFileLimit, planWorkers } from './workers.js'
 
 export interface RunOptions {
   /** Load processes: 'auto' (default), or a count; 0 runs the load in this process. */
   workers?: number | 'auto'
-  /** Each merged second, in order, as soon as every process has reported it. */
-  onSecond?: (point: Point, histogram: LatencyHistogram) => void
+  /**
+   * Each merged second, in order, as soon as every process has reported it; a
+   * transaction's also with `parts` (the iterations' histogram, then each step's).
+   */
+  onSecond?: (point: Point, histogram: LatencyHistogram, parts?: LatencyHistogram[]) => void
   /** Aborting stops sending; requests in flight finish or time out; the result is partial. */
   signal?: AbortSignal
   /** Milliseconds between every process being ready and the common start. */
   startDelayMs?: number
   /**
-   * Wall-clock time (ms since the epoch) of second 0, shared with other engines; wins over
-   * `startDelayMs`. A run that is ready late starts at once, on that clock.
+   * Wall-clock time (ms since the epoch) of second 0 on a clock shared with other engines;
+   * wins over `startDelayMs`. A run whose load is not ready by then (`lateStartShift`)
+   * starts at a later whole second of that clock and still runs its whole pattern: its
+   * seconds stay aligned with the other engines' and none is skipped. Points are numbered
+   * on the shared clock; the seconds it waited are reported empty.
    */
   startAtEpoch?: number
+  /** Once the start is fixed, before any second: how many whole seconds late it is (`startShift`). */
+  onStart?: (start: { startShift: number }) => void
 }
 
 export interface LoadResult {
@@ -34,7 +42,34 @@ export interface LoadResult {
   summary: Summary
   /** True when the run was stopped before its pattern ended. */
   cutShort: boolean
+  /** A transaction's whole-run histograms: the iterations', then each step's. */
+  parts?: LatencyHistogram[]
   workers: number
+  /**
+   * Whole seconds between `startAtEpoch` and the start of the pattern: 0 on time (and
+   * without `startAtEpoch`); else the load was ready late and the timeline begins with
+   * that many empty seconds.
+   */
+  startShift: number
+}
+
+/**
+ * How long before a late start it is decided: the start message must reach every load
+ * process first (IPC on a busy machine takes a few milliseconds, rarely more).
+ */
+export const LATE_START_MARGIN_MS = 100
+
+/**
+ * Whole seconds to shift a start aimed at `startAtEpoch` when the load is ready at `now`:
+ * 0 when there are still `marginMs` to go; otherwise the first whole second of the shared
+ * clock at least `marginMs` ahead. Shifting whole seconds keeps a late run's seconds on the
+ * same grid as every other engine's, and the whole pattern runs (joining late instead
+ * would skip its first seconds — all of them when the pattern is short: a run that sends
+ * nothing and reports success).
+ */
+export function lateStartShift(startAtEpoch: number, now: number, marginMs = LATE_START_MARGIN_MS): number {
+  const late = now + marginMs - startAtEpoch
+  return late > 0 ? Math.ceil(late / 1000) : 0
 }
 
 /**
@@ -62,16 +97,36 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
   const timeline: Point[] = []
   const histogram = createHistogram()
   let cutShort = false
-  const merger = new SecondMerger(Math.max(1, workers), (point, secondHistogram) => {
+  let startShift = 0
+  let parts: LatencyHistogram[] | undefined
+  const emit = (point: Point, secondHistogram: LatencyHistogram, secondParts?: LatencyHistogram[]) => {
     timeline.push(point)
     mergeInto(histogram, secondHistogram)
-    options.onSecond?.(point, secondHistogram)
+    if (secondParts) {
+      parts = mergeParts(parts, secondParts)
+      options.onSecond?.(point, secondHistogram, secondParts)
+    } else options.onSecond?.(point, secondHistogram)
+  }
+  const merger = new SecondMerger(Math.max(1, workers), (point, secondHistogram, secondParts) => {
+    // Load processes count from the start they were given; the timeline, from the shared clock.
+    point.t += startShift
+    emit(point, secondHistogram, secondParts)
   })
   const delay = options.startDelayMs ?? 100
-  const startEpoch = () => options.startAtEpoch ?? performance.timeOrigin + performance.now() + delay
+  /** Fixes the start (epoch ms) once the load is ready. */
+  const startEpoch = () => {
+    const now = performance.timeOrigin + performance.now()
+    if (options.startAtEpoch === undefined) return now + delay
+    // In this process the start is a timer set at once; load processes hear it by IPC.
+    startShift = lateStartShift(options.startAtEpoch, now, workers === 0 ? 0 : LATE_START_MARGIN_MS)
+    options.onStart?.({ startShift })
+    // Seconds of the shared clock spent getting ready: empty on this run's side.
+    for (let t = 0; t < startShift; t++) emit(emptyPoint(t), createHistogram())
+    return options.startAtEpoch + startShift * 1000
+  }
 
   if (workers === 0) {
-    const start = await prepareModel(job, MODELS[job.model], (point, h) => merger.add(0, point, h))
+    const start = await prepareJob(job, (point, h, p) => merger.add(0, point, h, p))
     // Aborted while the target was being resolved: nothing was sent, nothing starts.
     if (options.signal?.aborted) cutShort = true
     else {
@@ -88,8 +143,17 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
   } else {
     cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal)
   }
-  const duration = cutShort ? timeline.length : patternDuration(job.pattern)
-  return { timeline, histogram, summary: summarize(timeline, histogram, duration), cutShort, workers }
+  const duration = cutShort ? timeline.length : startShift + patternDuration(job.pattern)
+  const result: LoadResult = {
+    timeline,
+    histogram,
+    summary: summarize(timeline, histogram, duration),
+    cutShort,
+    workers,
+    startShift,
+  }
+  if (parts) result.parts = parts
+  return result
 }
 
 async function runWorkers(
@@ -146,7 +210,12 @@ async function runWorkers(
           settleHere()
           return
         case 'second':
-          merger.add(index, message.point, decodeHistogram(message.histogram))
+          merger.add(
+            index,
+            message.point,
+            decodeHistogram(message.histogram),
+            message.parts?.map(decodeHistogram),
+          )
           return
         case 'done':
           // A worker stopped before the start is done without having been ready.
@@ -155,7 +224,11 @@ async function runWorkers(
           merger.finish(index)
           return
         case 'failed':
-          failure ??= new StampedeError(message.code, message.message)
+          // A code of ours is kept (a usage error or a refusal in a worker is still one);
+          // any other (a system error's) is named in the message.
+          failure ??= isErrorCode(message.code)
+            ? new StampedeError(message.code, message.message)
+            : new StampedeError('STAMPEDE_WORKER', `${message.message} (${message.code})`)
           stopAll()
           allSettled()
           return

@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect, type Socket } from 'node:net'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
 import { Client, type Dispatcher } from 'undici'
-import { StampedeError } from '../lib/errors.js'
+import { hasCode, StampedeError } from '../lib/errors.js'
 import { compileStatusMatcher, parseTargetUrl, type RequestSpec } from '../lib/request-spec.js'
 import type { ErrorKind } from '../lib/timeline.js'
 import { classifyError } from './classify.js'
@@ -120,7 +120,7 @@ export async function sprint(spec: RequestSpec, policy: AddressPolicy): Promise<
     result.passed = compileStatusMatcher(spec.expectStatus)(result.status!)
   } catch (err) {
     const code = String((err as { code?: string }).code ?? 'ERROR')
-    const kind = code === 'STAMPEDE_TIMEOUT' ? 'timeout' : classifyError(err, connected)
+    const kind = hasCode(err, 'STAMPEDE_TIMEOUT') ? 'timeout' : classifyError(err, connected)
     result.error = { kind, code, message: (err as Error).message }
     result.passed = false
   } finally {

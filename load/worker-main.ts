@@ -1,13 +1,18 @@
+import type { ErrorCode } from '../lib/errors.js'
 import { encodeHistogram } from '../lib/histogram.js'
 import type { RunningModel } from './model.js'
-import { prepareModel } from './model.js'
-import { MODELS } from './models.js'
+import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 
 /**
  * A load worker process: receives its share of a job from the supervisor over IPC,
  * prepares it, starts on the common clock and reports each finished second.
  */
+function sendThenDisconnect(message: FromWorker): void {
+  if (!process.connected) return
+  process.send?.(message, undefined, {}, () => process.disconnect?.())
+}
+
 function send(message: FromWorker): void {
   // After a stop before the start the channel may be closed already: nothing to tell.
   if (process.connected) process.send?.(message)
@@ -15,19 +20,28 @@ function send(message: FromWorker): void {
 
 function fail(err: unknown): void {
   const { code, message } = err as { code?: string; message?: string }
-  send({ type: 'failed', code: code ?? 'STAMPEDE_WORKER', message: message ?? String(err) })
+  send({
+    type: 'failed',
+    code: code ?? ('STAMPEDE_WORKER' satisfies ErrorCode),
+    message: message ?? String(err),
+  })
   process.disconnect?.()
 }
 
 export function runWorker(): void {
-  let start: ((startAt: number) => RunningModel) | undefined
+  let start: ((startPerf: number) => RunningModel) | undefined
   let running: RunningModel | undefined
 
   process.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'job':
-        prepareModel(message.job, MODELS[message.job.model], (point, histogram) => {
-          send({ type: 'second', point, histogram: encodeHistogram(histogram) })
+        prepareJob(message.job, (point, histogram, parts) => {
+          send({
+            type: 'second',
+            point,
+            histogram: encodeHistogram(histogram),
+            ...(parts ? { parts: parts.map(encodeHistogram) } : {}),
+          })
         }).then((ready) => {
           start = ready
           send({ type: 'ready' })
@@ -37,8 +51,9 @@ export function runWorker(): void {
         if (!start) return fail(new Error('start before the job was ready'))
         running = start(message.startAtEpoch - performance.timeOrigin)
         running.done.then(() => {
-          send({ type: 'done' })
-          process.disconnect?.()
+          // Disconnect once 'done' is written: a run that ends with many seconds queued
+          // (a transaction whose rows ran out early) would lose its tail otherwise.
+          sendThenDisconnect({ type: 'done' })
         }, fail)
         return
       case 'stop':

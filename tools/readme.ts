@@ -17,6 +17,7 @@ const BINARIES: [string, string][] = [
   ['stampede', 'cli/main.js'],
   ['stampede-controller', 'controller/main.js'],
   ['stampede-engine', 'daemon/main.js'],
+  ['stampede-api', 'api/main.js'],
 ]
 /** Each help page, as a user would ask for it. */
 const PAGES: [string, string[]][] = [
@@ -25,10 +26,12 @@ const PAGES: [string, string[]][] = [
   ['stampede', ['sprint', '--help']],
   ['stampede', ['status', '--help']],
   ['stampede', ['abort', '--help']],
+  ['stampede', ['hosts', '--help']],
   ['stampede', ['demo', '--help']],
   ['stampede-controller', ['--help']],
   ['stampede-controller', ['reconcile', '--help']],
   ['stampede-engine', ['--help']],
+  ['stampede-api', ['--help']],
 ]
 
 function help(binary: string, args: string[]): string {

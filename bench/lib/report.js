@@ -169,11 +169,57 @@ function concurrencyTargets(b) {
   }
 }
 
+/** The tenant API (bench/api.js): status polling, SSE fan-out, submission to first request. */
+export function renderApi(b, { markdown }) {
+  const ms = (value) => (Number.isFinite(value) ? `${fmt(value)} ms` : '–')
+  const targets = {
+    'status polling ≥ 2,000/s': b.polling.requestsPerSecond >= 2000,
+    'fan-out p99 < 1 s': b.fanout.n > 0 && b.fanout.p99 < 1000 && b.fanout.missing === 0,
+    'submission → first request p50 < 300 ms': b.submission.p50 < 300,
+  }
+  const rows = [
+    [
+      'status polling (GET /api/1/jobs/{id}/status, running rush)',
+      `${fmt(b.polling.requestsPerSecond)} req/s`,
+      `p50 ${ms(b.polling.p50)}, p99 ${ms(b.polling.p99)}, ${b.polling.connections} connections, ${b.polling.seconds} s, non-2xx ${b.polling.non2xx}`,
+    ],
+    [
+      `event fan-out (${fmt(b.fanout.followers)} SSE followers × ${b.fanout.seconds} s)`,
+      `p99 ${ms(b.fanout.p99)}`,
+      `p50 ${ms(b.fanout.p50)}, max ${ms(b.fanout.max)}, missing ${b.fanout.missing}; from the engines' sample write to the follower`,
+    ],
+    [
+      `submission → first request (${b.engines} engines, ${b.submission.n} rushes)`,
+      `p50 ${ms(b.submission.p50)}`,
+      `p90 ${ms(b.submission.p90)}, max ${ms(b.submission.max)}`,
+    ],
+  ]
+  return [
+    heading('4. Tenant API', markdown),
+    '',
+    `One stampede-api process${b.pinned ? ' pinned to core 0' : ''} on PouchDB Server (in memory), ${b.engines} engine processes, one region. Load average at start: ${load(b.load)}. Run: ${b.startedAt}.`,
+    '',
+    table(['measure', 'figure', 'detail'], rows, { markdown }),
+    '',
+    `Targets: ${verdicts(targets)}`,
+  ].join('\n')
+}
+
 export function renderAll(results, { markdown }) {
   const parts = []
-  const titles = { throughput: '1. Throughput', concurrency: '2. Concurrency', accuracy: '3. Accuracy' }
-  const renderers = { throughput: renderThroughput, concurrency: renderConcurrency, accuracy: renderAccuracy }
-  for (const name of ['throughput', 'concurrency', 'accuracy']) {
+  const titles = {
+    throughput: '1. Throughput',
+    concurrency: '2. Concurrency',
+    accuracy: '3. Accuracy',
+    api: '4. Tenant API',
+  }
+  const renderers = {
+    throughput: renderThroughput,
+    concurrency: renderConcurrency,
+    accuracy: renderAccuracy,
+    api: renderApi,
+  }
+  for (const name of ['throughput', 'concurrency', 'accuracy', 'api']) {
     const b = results.benchmarks[name]
     if (!b) continue
     if (b.error) parts.push(`${heading(titles[name], markdown)}\n\nThe benchmark failed: ${b.error}`)

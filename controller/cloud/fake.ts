@@ -4,6 +4,7 @@
  * when asked), records every call, and injects errors: `failNext('launch', error)` makes the
  * next launch throw, as Karpenter's fake does with `nextCreateErr`. Time is the injected clock.
  */
+import { type Clock, systemClock } from '../../lib/clock.js'
 import {
   byRegion,
   type CloudInstance,
@@ -17,12 +18,8 @@ import {
   type TerminateResult,
 } from './provider.js'
 
-export interface FakeClock {
-  now(): number
-}
-
 export interface FakeCloudOptions {
-  clock?: FakeClock
+  clock?: Clock
   /** pending → running after this long (default 0: running at once). */
   pendingMs?: number
   /** shutting-down → terminated after this long (default 0). */
@@ -47,7 +44,7 @@ export class FakeCloudProvider implements CloudProvider {
   readonly launchCalls: LaunchRequest[] = []
   readonly terminateCalls: InstanceRef[][] = []
   readonly tagCalls: Array<{ instances: InstanceRef[]; tags: Record<string, string> }> = []
-  readonly #clock: FakeClock
+  readonly #clock: Clock
   readonly #options: Required<Omit<FakeCloudOptions, 'clock'>>
   readonly #instances = new Map<string, FakeInstance>()
   readonly #tokens = new Map<string, string[]>()
@@ -55,7 +52,7 @@ export class FakeCloudProvider implements CloudProvider {
   #seq = 0
 
   constructor(options: FakeCloudOptions = {}) {
-    this.#clock = options.clock ?? { now: () => Date.now() }
+    this.#clock = options.clock ?? systemClock
     this.#options = {
       pendingMs: options.pendingMs ?? 0,
       shuttingDownMs: options.shuttingDownMs ?? 0,

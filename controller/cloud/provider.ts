@@ -4,7 +4,7 @@
  * and `tag` calls. `aws.ts` implements it over the EC2 API, `fake.ts` in memory for unit tests.
  */
 import { createHash } from 'node:crypto'
-import { StampedeError } from '../../lib/errors.js'
+import { type ErrorCode, StampedeError } from '../../lib/errors.js'
 
 /** The tag that marks an instance as belonging to a fleet; its value is the fleet's name. */
 export const FLEET_TAG = 'stampede:fleet'
@@ -116,7 +116,7 @@ export class CloudError extends StampedeError {
     this.retryable = details.retryable ?? false
   }
 
-  static codeFor(cloudCode: string): string {
+  static codeFor(cloudCode: string): ErrorCode {
     if (/Throttl|RequestLimitExceeded|TooManyRequests/.test(cloudCode)) return 'STAMPEDE_CLOUD_THROTTLED'
     if (cloudCode === 'IdempotentParameterMismatch') return 'STAMPEDE_CLOUD_IDEMPOTENCY'
     if (cloudCode === 'InsufficientInstanceCapacity' || cloudCode === 'InstanceLimitExceeded')

@@ -13,6 +13,8 @@
  * retries throttling); one failed action never stops the others.
  */
 import type { Logger } from 'pino'
+import type { Clock } from '../../lib/clock.js'
+import { retryTransient } from '../../lib/couch/retry.js'
 import { StampedeError } from '../../lib/errors.js'
 import type { CloudInstance, CloudProvider, LaunchRequest } from '../cloud/provider.js'
 import { type Action, type ControllerState, DRAIN_TAG, type Plan } from './model.js'
@@ -28,7 +30,7 @@ export interface ApplyDeps {
   fleet: string
   launchTemplate: (region: string) => LaunchTemplate
   log: Logger
-  now: () => number
+  clock: Clock
   /** Most cloud or CouchDB calls in flight at once (default 8). */
   concurrency?: number
   /** Attempts per CouchDB write (default 4). */
@@ -71,7 +73,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyRepor
     else deps.log.info(fields, describeAction(action))
   }
   const couch = <T>(what: string, fn: () => Promise<T>) =>
-    retry(what, fn, deps.attempts ?? 4, deps.sleep ?? defaultSleep)
+    retryCouch(what, fn, deps.attempts ?? 4, deps.sleep)
 
   const of = <K extends Action['kind']>(kind: K) =>
     plan.actions.filter((a): a is Extract<Action, { kind: K }> => a.kind === kind)
@@ -93,7 +95,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyRepor
   await mapLimit(of('release-shard'), limit, async (action) => {
     try {
       const moved = await couch(`releasing ${action.shard}`, () =>
-        deps.store.releaseShard({ ...action, now: deps.now() }),
+        deps.store.releaseShard({ ...action, now: deps.clock.now() }),
       )
       record({ action, outcome: moved ? 'done' : 'skipped', ...(!moved && { detail: 'the shard moved on' }) })
     } catch (error) {
@@ -132,7 +134,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyRepor
     try {
       await deps.cloud.tag(
         marked.map((a) => a.instance),
-        { [DRAIN_TAG]: String(deps.now()) },
+        { [DRAIN_TAG]: String(deps.clock.now()) },
       )
       for (const action of marked) record({ action, outcome: 'done' })
     } catch (error) {
@@ -194,29 +196,25 @@ function isRetryable(error: unknown): boolean {
   return (error as { retryable?: boolean }).retryable === true || !(error instanceof StampedeError)
 }
 
-/** CouchDB failures other than a rejected document are worth another try. */
-async function retry<T>(
+/**
+ * A CouchDB call, repeated by the one rule for CouchDB failures (`isTransient`: a failed
+ * connection, 5xx, 429). A conflict that `updateDoc` gave up on, or a rejected document, is a
+ * final answer: not repeated. Whatever fails says what was being done.
+ */
+async function retryCouch<T>(
   what: string,
   fn: () => Promise<T>,
   attempts: number,
-  sleep: (ms: number) => Promise<void>,
+  sleep: ((ms: number) => Promise<void>) | undefined,
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn()
-    } catch (error) {
-      const code = (error as { code?: string }).code
-      if (attempt >= attempts || code === 'STAMPEDE_DOC_REJECTED') {
-        throw error instanceof StampedeError
-          ? error
-          : new StampedeError('STAMPEDE_COUCH', `${what}: ${(error as Error).message}`, { cause: error })
-      }
-      await sleep(Math.random() * Math.min(5000, 200 * 2 ** attempt))
-    }
+  try {
+    return await retryTransient(fn, { attempts, baseMs: 200, ...(sleep && { sleep }) })
+  } catch (error) {
+    throw error instanceof StampedeError
+      ? error
+      : new StampedeError('STAMPEDE_COUCH', `${what}: ${(error as Error).message}`, { cause: error })
   }
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Runs `fn` over `items` with at most `limit` at once. */
 export async function mapLimit<T>(

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import pino from 'pino'
 import { renderUserData } from '../../cloud-init/render.js'
+import { systemClock } from '../../lib/clock.js'
 import { connectCouch } from '../../lib/couch/client.js'
 import { loadCredentials } from '../../lib/couch/credentials.js'
 import { UsageError } from '../../lib/errors.js'
@@ -116,7 +117,7 @@ export function reconcileDeps(
       { level: config.logLevel, base: { component: 'controller', fleet: policy.fleet } },
       pino.destination(2),
     ),
-    now: () => Date.now(),
+    clock: systemClock,
     holder: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     leaseTtlMs: config.leaseTtlMs,
     dryRun: config.dryRun,

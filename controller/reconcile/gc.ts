@@ -156,16 +156,6 @@ export function collectGarbage(observation: Observation, policy: FleetPolicy): G
   return { actions, waits, doomed, requeued }
 }
 
-/** Ids of instances the controller launched recently (the ledger), whether listed yet or not. */
-export function recentLaunchIds(observation: Observation, policy: FleetPolicy): Set<string> {
-  const ids = new Set<string>()
-  for (const launch of observation.state.launches) {
-    if (observation.now - launch.requestedAt > policy.bootGraceMs) continue
-    for (const id of launch.instanceIds ?? []) ids.add(id)
-  }
-  return ids
-}
-
 /** `1h 2m`, `5m 3s`, `42s`, `350ms`: for reasons people read. */
 export function duration(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`

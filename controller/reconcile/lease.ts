@@ -8,7 +8,9 @@
  * The document also carries the controller's state between runs (the launch ledger and idle
  * times): written with the same `_rev`, so only the holder can change it.
  */
+
 import type Nano from 'nano'
+import type { Clock } from '../../lib/clock.js'
 import { couchFailure, getDoc, statusOf } from '../../lib/couch/client.js'
 import type { LeaseDoc } from '../../lib/documents.js'
 import { StampedeError } from '../../lib/errors.js'
@@ -44,7 +46,7 @@ export class LeaseLostError extends StampedeError {
 export interface LeaseOptions {
   holder: string
   ttlMs: number
-  now: () => number
+  clock: Clock
 }
 
 /** A held lease. Every write names the revision this holder last wrote. */
@@ -73,12 +75,12 @@ export class Lease {
 
   /** Writes the state (intent before acting, outcomes after) and extends the lease. */
   async save(state: ControllerState): Promise<void> {
-    await this.#write({ ...this.#doc, state, expiresAt: this.#options.now() + this.#options.ttlMs })
+    await this.#write({ ...this.#doc, state, expiresAt: this.#options.clock.now() + this.#options.ttlMs })
   }
 
   /** Ends the lease now (the next run need not wait for the expiry), keeping the state. */
   async release(state?: ControllerState): Promise<void> {
-    await this.#write({ ...this.#doc, ...(state && { state }), expiresAt: this.#options.now() })
+    await this.#write({ ...this.#doc, ...(state && { state }), expiresAt: this.#options.clock.now() })
   }
 
   async #write(next: LeaseDoc): Promise<void> {
@@ -94,7 +96,7 @@ export class Lease {
 
 /** Takes the lease, or throws `LeaseHeldError` naming who holds it. */
 export async function acquireLease(db: Db, options: LeaseOptions): Promise<Lease> {
-  const now = options.now()
+  const now = options.clock.now()
   const current = await getDoc<LeaseDoc>(db, LEASE_ID)
   if (current && current.holder !== options.holder && current.expiresAt > now) {
     throw new LeaseHeldError(current.holder, current.expiresAt)

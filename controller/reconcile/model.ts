@@ -136,8 +136,6 @@ export type Action =
       reason: string
     }
 
-export type ActionKind = Action['kind']
-
 /** Something deliberately left alone this run, and why (young, booting, finishing work). */
 export interface Wait {
   subject: string

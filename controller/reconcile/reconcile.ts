@@ -10,7 +10,9 @@
  *
  * `--dry-run` reads the state without taking the lease, plans, and writes nothing.
  */
+
 import type { Logger } from 'pino'
+import type { Clock } from '../../lib/clock.js'
 import type { CloudProvider } from '../cloud/provider.js'
 import { type ActionResult, type ApplyDeps, applyPlan, type LaunchTemplate } from './apply.js'
 import { acquireLease, LeaseHeldError, readLeaseState } from './lease.js'
@@ -24,7 +26,7 @@ export interface ReconcileDeps {
   policy: FleetPolicy
   launchTemplate: (region: string) => LaunchTemplate
   log: Logger
-  now: () => number
+  clock: Clock
   /** Who this run is, for the lease (`host:pid:random`). */
   holder: string
   /** How long the lease holds without a write (default 2 min; each write extends it). */
@@ -50,7 +52,7 @@ export async function observe(
   store: FleetStore,
   policy: FleetPolicy,
   state: ControllerState,
-  now: () => number,
+  clock: Clock,
 ): Promise<Observation> {
   const instances = await cloud.list({ name: policy.fleet, regions: policy.regions })
   const perRegion = await Promise.all(
@@ -60,7 +62,7 @@ export async function observe(
     })),
   )
   return {
-    now: now(),
+    now: clock.now(),
     instances,
     engines: perRegion.flatMap((r) => r.engines),
     shards: perRegion.flatMap((r) => r.shards),
@@ -69,11 +71,14 @@ export async function observe(
 }
 
 export async function reconcileOnce(deps: ReconcileDeps): Promise<RunReport> {
-  const started = deps.now()
+  const started = deps.clock.now()
   const { log, policy } = deps
   if (deps.dryRun) {
     const stored = await readLeaseState(deps.store.leaseDb())
-    const plan = planReconcile(await observe(deps.cloud, deps.store, policy, stored.state, deps.now), policy)
+    const plan = planReconcile(
+      await observe(deps.cloud, deps.store, policy, stored.state, deps.clock),
+      policy,
+    )
     return {
       outcome: 'dry-run',
       reason: `${plan.actions.length} action(s) planned, none taken`,
@@ -87,7 +92,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<RunReport> {
     lease = await acquireLease(deps.store.leaseDb(), {
       holder: deps.holder,
       ttlMs: deps.leaseTtlMs ?? 120_000,
-      now: deps.now,
+      clock: deps.clock,
     })
   } catch (error) {
     if (!(error instanceof LeaseHeldError)) throw error
@@ -99,7 +104,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<RunReport> {
   let results: ActionResult[] = []
   let state: ControllerState | undefined
   try {
-    plan = planReconcile(await observe(deps.cloud, deps.store, policy, lease.state(), deps.now), policy)
+    plan = planReconcile(await observe(deps.cloud, deps.store, policy, lease.state(), deps.clock), policy)
     await lease.save(plan.state)
     const report = await applyPlan(plan, {
       cloud: deps.cloud,
@@ -107,7 +112,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<RunReport> {
       fleet: policy.fleet,
       launchTemplate: deps.launchTemplate,
       log,
-      now: deps.now,
+      clock: deps.clock,
       ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }),
       ...(deps.sleep !== undefined && { sleep: deps.sleep }),
     })
@@ -123,7 +128,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<RunReport> {
   const failed = results.filter((r) => r.outcome === 'failed')
   const count = (kind: string) => results.filter((r) => r.action.kind === kind && r.outcome === 'done').length
   const summary = {
-    ms: deps.now() - started,
+    ms: deps.clock.now() - started,
     actions: plan.actions.length,
     failed: failed.length,
     launched: results

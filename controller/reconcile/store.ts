@@ -9,6 +9,7 @@ import type Nano from 'nano'
 import { type Couch, updateDoc, viewRows } from '../../lib/couch/client.js'
 import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
 import { patternDuration } from '../../lib/pattern.js'
+import { markLost, requeue } from '../../lib/shard-state.js'
 import type { EngineRecord, ShardRecord } from './model.js'
 
 export interface FleetStore {
@@ -73,45 +74,33 @@ export function couchStore(home: Couch, couchOf: (region: string) => Couch): Fle
       return out
     },
     async markDraining(region, instanceId, reason) {
-      let marked = false
-      await updateDoc<EngineDoc & { drainReason?: string }>(
+      const result = await updateDoc<EngineDoc & { drainReason?: string }>(
         fleet(region),
         `engine:${instanceId}`,
-        (current) => {
-          marked = false
-          if (current?.state !== 'idle' || current.inUse > 0) return undefined
-          marked = true
-          return { ...current, state: 'draining', drainReason: reason }
-        },
+        (current) =>
+          current?.state !== 'idle' || current.inUse > 0
+            ? undefined
+            : { ...current, state: 'draining', drainReason: reason },
       )
-      return marked
+      return result.written
     },
     async retireEngine(region, instanceId, seenHeartbeatAt, reason) {
-      let retired = false
-      await updateDoc<EngineDoc & { retiredReason?: string }>(
+      const result = await updateDoc<EngineDoc & { retiredReason?: string }>(
         fleet(region),
         `engine:${instanceId}`,
-        (current) => {
-          retired = false
-          if (!current || current.state === 'gone' || current.heartbeatAt > seenHeartbeatAt) return undefined
-          retired = true
-          return { ...current, state: 'gone', inUse: 0, retiredReason: reason }
-        },
+        (current) =>
+          !current || current.state === 'gone' || current.heartbeatAt > seenHeartbeatAt
+            ? undefined
+            : { ...current, state: 'gone', inUse: 0, retiredReason: reason },
       )
-      return retired
+      return result.written
     },
     async releaseShard({ region, shard, engine, from, to, reason, now }) {
-      let released = false
-      await updateDoc<ShardDoc>(dispatch(region), shard, (current) => {
-        released = false
+      const result = await updateDoc<ShardDoc>(dispatch(region), shard, (current) => {
         if (!current || current.state !== from || current.engine !== engine) return undefined
-        released = true
-        const { engine: _e, leaseUntil: _l, claimedAt: _c, startedAt: _s, progress: _p, ...rest } = current
-        if (to === 'queued') return { ...rest, state: 'queued', reason }
-        const { leaseUntil: _lease, ...keep } = current
-        return { ...keep, state: 'lost', reason, finishedAt: now }
+        return to === 'queued' ? requeue(current, reason) : markLost(current, reason, now)
       })
-      return released
+      return result.written
     },
     leaseDb: () => home.db(home.names.fleet),
   }

@@ -1,7 +1,7 @@
 import Nano from 'nano'
 import { StampedeError } from '../errors.js'
 import { basicAuth, type Credentials } from './credentials.js'
-import { type DbNames, dbNames } from './names.js'
+import { type DbNames, DESIGN_NAME, dbNames } from './names.js'
 
 /** A connection to one region's CouchDB (or PouchDB Server). */
 export interface Couch {
@@ -101,23 +101,36 @@ export async function createOnce<T extends { _id: string }>(db: Db, doc: T): Pro
   return (await tryWrite(db, { ...doc, _rev: undefined })) !== undefined
 }
 
+/** What `updateDoc` did. */
+export interface Update<T> {
+  /** What was written, or the document as it stands when nothing was (undefined: none). */
+  doc: T | undefined
+  /** Whether a write landed; false when `change` left the document as it was. */
+  written: boolean
+  /** Write requests made (conflicts included): what a writes-per-second figure counts. */
+  requests: number
+}
+
 /**
  * Read, change, write; on a conflict read again and retry. `change` returns the new
- * document, or undefined to leave it as it is. Resolves with what was written (or the
- * current document when nothing changed).
+ * document, or undefined to leave it as it is (then nothing is written). Throws
+ * `STAMPEDE_CONFLICT` after `attempts` conflicts in a row — a final answer: callers do not
+ * retry it (`isTransient` says no).
  */
 export async function updateDoc<T extends { _id: string; _rev?: string }>(
   db: Db,
   id: string,
   change: (current: T | undefined) => T | undefined,
   attempts = 10,
-): Promise<T | undefined> {
+): Promise<Update<T>> {
+  let requests = 0
   for (let attempt = 0; attempt < attempts; attempt++) {
     const current = await getDoc<T>(db, id)
     const next = change(current)
-    if (next === undefined) return current
+    if (next === undefined) return { doc: current, written: false, requests }
+    requests++
     const rev = await tryWrite(db, { ...next, _id: id, _rev: current?._rev })
-    if (rev !== undefined) return { ...next, _id: id, _rev: rev }
+    if (rev !== undefined) return { doc: { ...next, _id: id, _rev: rev }, written: true, requests }
   }
   throw new StampedeError(
     'STAMPEDE_CONFLICT',
@@ -149,7 +162,7 @@ export async function viewRows<V = unknown, D = unknown>(
   params: Nano.DocumentViewParams,
 ): Promise<{ id: string; key: unknown; value: V; doc?: D }[]> {
   try {
-    const response = await db.view('stampede', view, params)
+    const response = await db.view(DESIGN_NAME, view, params)
     return response.rows as unknown as { id: string; key: unknown; value: V; doc?: D }[]
   } catch (err) {
     if (statusOf(err) === 404) return []

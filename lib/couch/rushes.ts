@@ -4,7 +4,6 @@ import {
   type AbortDoc,
   abortId,
   assertValidDoc,
-  FINAL_SHARD_STATES,
   type RushDoc,
   type RushState,
   rushDocId,
@@ -15,6 +14,7 @@ import {
 import { StampedeError } from '../errors.js'
 import { createHistogram, type LatencyHistogram, mergeInto } from '../histogram.js'
 import { patternDuration } from '../pattern.js'
+import { isFinal, markAborted } from '../shard-state.js'
 import { newRush, type RushSpec, splitRush } from '../split.js'
 import { type Summary, summarize } from '../summary.js'
 import type { Point } from '../timeline.js'
@@ -93,8 +93,7 @@ export function rushStateOf(
   shards: Pick<ShardDoc, 'state'>[],
 ): RushState {
   if (rush.state === 'aborted' || shards.some((shard) => shard.state === 'aborted')) return 'aborted'
-  const final =
-    shards.length === rush.shards.length && shards.every((shard) => FINAL_SHARD_STATES.includes(shard.state))
+  const final = shards.length === rush.shards.length && shards.every((shard) => isFinal(shard.state))
   if (final) return shards.every((shard) => shard.state === 'done') ? 'done' : 'failed'
   if (shards.some((shard) => shard.state !== 'queued')) return 'running'
   return 'queued'
@@ -145,11 +144,9 @@ export async function abortRush(couch: Couch, id: string, reason = 'aborted by t
     await createOnce(couch.db(couch.names.dispatch(region)), abort)
   }
   for (const ref of rush.shards) {
-    await updateDoc<ShardDoc>(couch.db(couch.names.dispatch(ref.region)), ref.id, (shard) => {
-      if (!shard || FINAL_SHARD_STATES.includes(shard.state)) return undefined
-      const { leaseUntil, ...rest } = shard
-      return { ...rest, state: 'aborted', reason }
-    })
+    await updateDoc<ShardDoc>(couch.db(couch.names.dispatch(ref.region)), ref.id, (shard) =>
+      !shard || isFinal(shard.state) ? undefined : markAborted(shard, reason),
+    )
   }
   await updateDoc<RushDoc>(couch.db(couch.names.fleet), rushDocId(id), (current) =>
     current && current.state !== 'aborted' ? { ...current, state: 'aborted', updatedAt: at } : undefined,
@@ -182,6 +179,13 @@ interface WatchOptions {
   graceMs?: number
   /** Read once and return what is complete now. */
   once?: boolean
+  /** The shards as each read found them (the API's status comes from the same reads). */
+  onShards?: (shards: ShardDoc[]) => void
+  /**
+   * Each region's own merged seconds, in order, each once (for per-region charts): a
+   * region's second is complete when every shard of that region has reported it.
+   */
+  onRegionPoint?: (region: string, point: Point, histogram: LatencyHistogram) => void
 }
 
 /**
@@ -196,6 +200,15 @@ export async function watchRush(
 ): Promise<RushResult> {
   const rush = await readRush(couch, id)
   const assembler = new TimelineAssembler(rush.shards.map((ref) => ref.id))
+  const regionOf = new Map(rush.shards.map((ref) => [ref.id, ref.region]))
+  const regional = options.onRegionPoint
+    ? new Map(
+        rush.regions.map((region) => [
+          region,
+          new TimelineAssembler(rush.shards.filter((ref) => ref.region === region).map((ref) => ref.id)),
+        ]),
+      )
+    : undefined
   const timeline: Point[] = []
   const histogram = createHistogram()
   const plannedEnd = rush.startAt + patternDuration(rush.pattern) * 1000
@@ -204,8 +217,16 @@ export async function watchRush(
   for (;;) {
     try {
       shards = await readShards(couch, rush)
-      for (const shard of shards) assembler.shard(shard)
-      for (const entry of await readEntries(couch, id, assembler.next)) assembler.add(entry)
+      for (const shard of shards) {
+        assembler.shard(shard)
+        regional?.get(shard.region)?.shard(shard)
+      }
+      options.onShards?.(shards)
+      const from = Math.min(assembler.next, ...[...(regional?.values() ?? [])].map((region) => region.next))
+      for (const entry of await readEntries(couch, id, from)) {
+        assembler.add(entry)
+        regional?.get(regionOf.get(entry.shard) ?? '')?.add(entry)
+      }
     } catch (err) {
       throw couchFailure(err, `watching rush ${id}`)
     }
@@ -213,6 +234,10 @@ export async function watchRush(
       timeline.push(point)
       mergeInto(histogram, second)
       onPoint(point, second)
+    }
+    for (const [region, regionAssembler] of regional ?? []) {
+      for (const { point, histogram: second } of regionAssembler.drain())
+        options.onRegionPoint?.(region, point, second)
     }
     if (assembler.complete || options.once || options.signal?.aborted || Date.now() > deadline) break
     await sleep(options.pollMs ?? 500, options.signal)

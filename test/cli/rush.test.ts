@@ -157,6 +157,8 @@ t.test(
     t.equal(refused.code, 0)
     t.ok(summary.errorsByKind.connect > 0, 'a closed port is a connect error')
     t.equal(summary.hits, 0)
+    t.equal(summary.txBytes, 0, 'nothing reached a socket: no byte sent')
+    t.match(refused.stdout, /sent 0 B .*\n.*\b0 opened/)
   },
 )
 

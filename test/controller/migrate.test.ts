@@ -1,13 +1,13 @@
-import { spawnSync } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { migrate } from '../../controller/migrate.js'
-import { statusOf } from '../../lib/couch/client.js'
+import { getDoc, statusOf } from '../../lib/couch/client.js'
 import { newRush, splitRush } from '../../lib/split.js'
-import { cleanups, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
+import { cleanups, couchCredentials, couchEnv, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
 
 const MAIN = fileURLToPath(new URL('../../dist/controller/main.js', import.meta.url))
 
@@ -16,8 +16,9 @@ t.test('migrate creates everything once; a second run changes nothing', async (t
   const server = await startCouch()
   later(() => server.stop())
   const topology = { prefix: server.prefix, regions: [{ name: 'us-east-1', url: server.url }] }
+  const credentials = couchCredentials ? { credentials: couchCredentials } : {}
   const lines: string[] = []
-  const first = await migrate(topology, { report: (line) => lines.push(line) })
+  const first = await migrate(topology, { ...credentials, report: (line) => lines.push(line) })
   t.same(
     first.map((a) => a.kind).sort(),
     ['create-db', 'create-db', 'create-db', 'put-design', 'put-design', 'put-design'],
@@ -27,7 +28,7 @@ t.test('migrate creates everything once; a second run changes nothing', async (t
     lines.every((line) => line.startsWith('us-east-1: ')),
     'every change is reported',
   )
-  t.same(await migrate(topology), [], 'the second run plans nothing')
+  t.same(await migrate(topology, credentials), [], 'the second run plans nothing')
 
   // The installed validation rejects malformed documents with the validator's reason.
   const dispatch = server.couch.db(`${server.prefix}-dispatch-us-east-1`)
@@ -73,30 +74,56 @@ t.test('migrate sets up replication between regions, idempotently', async (t) =>
       { name: 'eu-west-1', url: b.url },
     ],
   }
-  const first = await migrate(topology)
+  const credentials = couchCredentials ? { credentials: couchCredentials } : {}
+  const first = await migrate(topology, credentials)
   t.equal(
     first.filter((x) => x.kind === 'put-replication').length,
     8,
     'four databases pulled by each of two regions',
   )
   t.same(
-    (await migrate(topology)).filter((x) => x.kind !== 'warn'),
+    (await migrate(topology, credentials)).filter((x) => x.kind !== 'warn'),
     [],
     'the second run changes nothing',
   )
-  await a.couch
-    .db(`${prefix}-fleet`)
-    .insert({ _id: 'rush:x', type: 'rush' } as never)
-    .catch(() => {})
-  await b.couch
-    .db(`${prefix}-results`)
-    .insert({ _id: 'probe', hello: 1 } as never)
-    .catch(() => {})
-  await waitFor('a write in one region appearing in the other', async () => {
-    const info = (await a.couch.db(`${prefix}-results`).info()) as { doc_count: number }
-    return info.doc_count >= 2 // the design doc and the probe
+  if (couchCredentials) {
+    // The other side refuses anonymous requests: the replicator must carry the credentials,
+    // as CouchDB 3 takes them (a header, not the URL, which CouchDB would show in its logs).
+    const doc = await getDoc<{ source: { url: string; headers: Record<string, string> } }>(
+      a.couch.db('_replicator'),
+      `stampede.${prefix}.${prefix}-fleet.from.eu-west-1`,
+    )
+    t.same(doc?.source, {
+      url: `${b.url}/${prefix}-fleet`,
+      headers: {
+        Authorization: `Basic ${Buffer.from(`${couchCredentials.username}:${couchCredentials.password}`).toString('base64')}`,
+      },
+    })
+  }
+  // A valid document each way (validators, where installed, accept it), each awaited by id
+  // on the other side: both directions replicate, through servers that want credentials.
+  const rush = (id: string) =>
+    newRush(
+      {
+        model: 'rush',
+        request: { method: 'GET', url: 'http://127.0.0.1:9/', headers: {}, timeoutMs: 1000 },
+        pattern: [{ start: 1, end: 1, duration: 1 }],
+        regions: ['us-east-1', 'eu-west-1'],
+      },
+      id,
+      0,
+    )
+  await a.couch.db(`${prefix}-fleet`).insert(rush('from-a') as never)
+  await b.couch.db(`${prefix}-fleet`).insert(rush('from-b') as never)
+  const seen = await waitFor("each region holding the other's rush", async () => {
+    const [inB, inA] = await Promise.all([
+      getDoc<object>(b.couch.db(`${prefix}-fleet`), 'rush:from-a'),
+      getDoc<object>(a.couch.db(`${prefix}-fleet`), 'rush:from-b'),
+    ])
+    return inB && inA && { inB, inA }
   })
-  t.pass('replicated')
+  t.match(seen.inB, { _id: 'rush:from-a', type: 'rush' }, 'us-east-1 → eu-west-1')
+  t.match(seen.inA, { _id: 'rush:from-b', type: 'rush' }, 'eu-west-1 → us-east-1')
 })
 
 t.test('the controller command line: one-line errors, exit 2 on bad input', async (t) => {
@@ -125,3 +152,48 @@ t.test('the controller command line: one-line errors, exit 2 on bad input', asyn
   t.equal(run('migrate', '--topology', join(dir, 'missing.json')).status, 2)
   t.equal(run('frobnicate').status, 2)
 })
+
+t.test(
+  'stampede-controller migrate reads its credentials from the environment; without them it is refused',
+  async (t) => {
+    if (!existsSync(MAIN)) throw new Error('build first: npx tsc -p .')
+    const later = cleanups(t)
+    const server = await startCouch()
+    later(() => server.stop())
+    const file = join(mkdtempSync(join(tmpdir(), 'stampede-topology-')), 'regions.json')
+    writeFileSync(
+      file,
+      JSON.stringify({ prefix: server.prefix, regions: [{ name: 'us-east-1', url: server.url }] }),
+    )
+    // Asynchronous: the test's CouchDB proxy runs in this process and must keep answering.
+    const run = (env: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile(
+          process.execPath,
+          [MAIN, 'migrate', '--topology', file],
+          { env },
+          (_, stdout, stderr) => resolve({ code: child.exitCode, stdout, stderr }),
+        )
+      })
+    const anonymous = { ...process.env }
+    delete anonymous.STAMPEDE_COUCH_USER
+    delete anonymous.STAMPEDE_COUCH_PASSWORD
+    delete anonymous.STAMPEDE_COUCH_CREDENTIALS_FILE
+    if (server.credentials) {
+      const refused = await run(anonymous)
+      t.equal(refused.code, 1, 'no credentials: the migration fails')
+      t.match(refused.stderr, /^stampede-controller: .*HTTP 401/, 'and says the server refused it')
+      t.equal(refused.stderr.trim().split('\n').length, 1, 'in one line')
+      t.equal(
+        await server.couch.server.db
+          .list()
+          .then((dbs) => dbs.filter((db) => db.startsWith(server.prefix)).length),
+        0,
+        'nothing was created',
+      )
+    }
+    const done = await run({ ...anonymous, ...couchEnv() })
+    t.equal(done.code, 0, 'with STAMPEDE_COUCH_USER/PASSWORD it migrates', { stderr: done.stderr })
+    t.match(done.stdout, /6 changes made/)
+  },
+)

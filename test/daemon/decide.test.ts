@@ -101,9 +101,9 @@ t.test('engines try a batch of shards in different orders', async (t) => {
 })
 
 t.test('a claim within the head start writes running directly', async (t) => {
-  t.equal(headStartMs(0), 20)
-  t.equal(headStartMs(2), 1500)
-  t.equal(headStartMs('auto'), 1500)
+  t.equal(headStartMs(0), 250)
+  t.equal(headStartMs(2), 3000)
+  t.equal(headStartMs('auto'), 3000)
   t.equal(claimState(1000, 0, 20), 'claimed', 'starts in a second: claimed, running written later')
   t.equal(claimState(1000, 980, 20), 'running')
   t.equal(claimState(1000, 5000, 20), 'running', 'late: running at once')

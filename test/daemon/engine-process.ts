@@ -6,7 +6,7 @@ import { getDoc } from '../../lib/couch/client.js'
 import { submitRush } from '../../lib/couch/rushes.js'
 import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
 import type { RushSpec } from '../../lib/split.js'
-import type { TestCouch } from '../harness/couch.js'
+import { couchEnv, type TestCouch } from '../harness/couch.js'
 
 export const ENGINE_MAIN = fileURLToPath(new URL('../../dist/daemon/main.js', import.meta.url))
 
@@ -21,12 +21,15 @@ export interface EngineProcess {
   kill(): Promise<void>
 }
 
-/** `dist/daemon/main.js` with these arguments; the environment adds to the test's own. */
+/**
+ * `dist/daemon/main.js` with these arguments; the environment adds to the test's own and to
+ * the test CouchDB's credentials (a variable set to undefined is left out).
+ */
 export function spawnEngine(args: string[], env: NodeJS.ProcessEnv = {}): EngineProcess {
   if (!existsSync(ENGINE_MAIN))
     throw new Error('build first: npx tsc -p . (this test runs dist/daemon/main.js)')
   const child = spawn(process.execPath, [ENGINE_MAIN, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...couchEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const stderr: string[] = []

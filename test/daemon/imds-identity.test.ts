@@ -5,7 +5,7 @@ import {
   type SpotNotice,
   watchSpotInterruption,
 } from '../../daemon/imds-identity.js'
-import { ManualClock } from '../../emulators/clock.js'
+import { ManualClock } from '../../lib/clock.js'
 import { testImds } from '../harness/aws.js'
 
 const instance = {
@@ -81,14 +81,14 @@ t.test('transient failures are retried within the bound', async (t) => {
 t.test('the token is reused until it nears its TTL, and renewed after a 401', async (t) => {
   const clock = new ManualClock()
   const server = await imds(t, clock)
-  const client = new ImdsClient({ endpoint: server.url, tokenTtlSeconds: 120, now: () => clock.now() })
+  const client = new ImdsClient({ endpoint: server.url, tokenTtlSeconds: 120, clock })
   await client.get('latest/meta-data/instance-id')
   await client.get('latest/meta-data/instance-type')
   t.equal(server.requests.filter((r) => r.method === 'PUT').length, 1)
   clock.advance(61_000)
   await client.get('latest/meta-data/instance-id')
   t.equal(server.requests.filter((r) => r.method === 'PUT').length, 2, 'renewed a minute before expiry')
-  const stale = new ImdsClient({ endpoint: server.url, tokenTtlSeconds: 120, now: () => 0 })
+  const stale = new ImdsClient({ endpoint: server.url, tokenTtlSeconds: 120, clock: { now: () => 0 } })
   await stale.get('latest/meta-data/instance-id')
   clock.advance(200_000)
   t.equal(

@@ -5,6 +5,7 @@ import type { DrainOptions } from '../../daemon/engine.js'
 import type { MetadataReader } from '../../daemon/imds-identity.js'
 import { Lifecycle, SPOT_MARGIN_MS } from '../../daemon/lifecycle.js'
 import { silentLogger } from '../../daemon/log.js'
+import { ManualClock } from '../../lib/clock.js'
 
 t.test('planDrain: not started → release; ends in time → finish; else → stop', async (t) => {
   const deadline = 100_000
@@ -79,7 +80,8 @@ t.test('a signal during boot is kept and drains the engine as soon as it runs', 
 t.test(
   'a spot notice drains, ending before the interruption when that is sooner than the bound',
   async (t) => {
-    const at = Date.now() + SPOT_MARGIN_MS + 4000
+    const clock = new ManualClock()
+    const at = clock.now() + SPOT_MARGIN_MS + 4000
     const time = new Date(at).toISOString()
     let polls = 0
     const metadata: MetadataReader = {
@@ -88,7 +90,7 @@ t.test(
         return ++polls < 3 ? undefined : JSON.stringify({ action: 'terminate', time })
       },
     }
-    const lifecycle = new Lifecycle({ log: silentLogger(), drainMs: 30_000, signals: [] })
+    const lifecycle = new Lifecycle({ log: silentLogger(), drainMs: 30_000, signals: [], clock })
     t.teardown(() => lifecycle.dispose())
     const engine = fakeEngine()
     const ran = lifecycle.run(engine)
@@ -96,10 +98,10 @@ t.test(
     engine.finish()
     t.equal(await ran, `spot interruption (terminate at ${time})`)
     t.equal(polls, 3, 'polled until the notice came')
-    const timeoutMs = engine.calls[0]!.timeoutMs
-    t.ok(
-      timeoutMs <= 4000 && timeoutMs > 3000,
-      `drain bound ${timeoutMs} ms: ends ${SPOT_MARGIN_MS} ms before`,
+    t.equal(
+      engine.calls[0]!.timeoutMs,
+      4000,
+      `the drain bound ends ${SPOT_MARGIN_MS} ms before the interruption (on the injected clock)`,
     )
   },
 )

@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { getDoc } from '../../lib/couch/client.js'
 import { submitRush } from '../../lib/couch/rushes.js'
 import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
-import { waitFor } from '../harness/couch.js'
+import { couchEnv, waitFor } from '../harness/couch.js'
 import { oneRegion } from '../harness/plane.js'
 
 const MAIN = fileURLToPath(new URL('../../dist/daemon/main.js', import.meta.url))
@@ -17,6 +18,8 @@ t.test('an engine killed with SIGKILL and restarted: nothing runs twice, nothing
   const shard = (rush: string) => getDoc<ShardDoc>(dispatch, `shard:${rush}:0`)
 
   let child: ChildProcess | undefined
+  /** The pino lines of each boot, in order. */
+  const boots: Record<string, unknown>[][] = []
   const startChild = () => {
     child = spawn(
       process.execPath,
@@ -32,13 +35,22 @@ t.test('an engine killed with SIGKILL and restarted: nothing runs twice, nothing
         '0',
         '--allow-loopback',
         '--log-level',
-        'warn',
+        'info',
       ],
       {
-        env: { ...process.env, STAMPEDE_DB_PREFIX: server.prefix },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, ...couchEnv(), STAMPEDE_DB_PREFIX: server.prefix },
+        stdio: ['ignore', 'pipe', 'inherit'],
       },
     )
+    const lines: Record<string, unknown>[] = []
+    boots.push(lines)
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>)
+      } catch {
+        // not pino's
+      }
+    })
   }
   const kill = async () => {
     const exited = new Promise((resolve) => child!.once('exit', resolve))
@@ -92,6 +104,9 @@ t.test('an engine killed with SIGKILL and restarted: nothing runs twice, nothing
   )
   await kill()
   const atKill = target.count
+  // What the killed boot left: the checkpoint the next boot must resume from.
+  const kept = (await getDoc<EngineDoc>(fleet, 'engine:k1'))!.checkpoint
+  t.not(kept, null, 'the killed boot had written a checkpoint')
   startChild()
   const lost = await waitFor('the second shard marked lost', async () => {
     const doc = await shard(second)
@@ -104,9 +119,14 @@ t.test('an engine killed with SIGKILL and restarted: nothing runs twice, nothing
     const doc = await getDoc<EngineDoc>(fleet, 'engine:k1')
     return doc?.state === 'idle' && doc.bootId !== before.bootId && doc
   })
-  t.ok(
-    engine.checkpoint !== null && engine.bootId !== before.bootId,
-    'a new boot, the checkpoint kept across the kill',
+  t.not(engine.bootId, before.bootId, 'a new boot')
+  const resumed = await waitFor('the new boot following its feed', () =>
+    boots.at(-1)!.find((line) => line.msg === 'engine following dispatch'),
+  )
+  t.match(
+    resumed,
+    { checkpoint: kept, since: kept },
+    'the new boot resumed from the checkpoint the killed boot had written, not from now',
   )
 
   // 3. The restarted engine still works and re-runs nothing: a new rush is the only new load.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { couchStore } from '../../controller/reconcile/store.js'
-import { getDoc } from '../../lib/couch/client.js'
+import { getDoc, updateSeq } from '../../lib/couch/client.js'
 import { readRush, submitRush } from '../../lib/couch/rushes.js'
 import type { EngineDoc, ShardDoc } from '../../lib/documents.js'
 import { cleanups, startCouch, uniquePrefix, waitFor } from '../harness/couch.js'
@@ -41,11 +41,28 @@ t.test(
     })
     const rush = await readRush(server.couch, id)
     const dispatch = server.couch.db(server.couch.names.dispatch('us-east-1'))
-    await new Promise((resolve) => setTimeout(resolve, 1500))
+    // Proof that the engine considered the shard (a sleep proves nothing on a slow machine):
+    // its checkpoint, written with each heartbeat, passes the shard's change; two heartbeats
+    // later a claim decided then would have been written. Seqs are opaque, but on one node
+    // their leading number grows (PouchDB: a number; CouchDB 3: "N-…").
+    const seqNumber = (seq: unknown) => Number.parseInt(String(seq), 10)
+    const shardSeq = seqNumber(await updateSeq(dispatch))
+    const handled = await waitFor('the engine to handle the shard change', async () => {
+      const doc = await getDoc<EngineDoc>(fleet, 'engine:idle-1')
+      return seqNumber(doc!.checkpoint) >= shardSeq && doc!.heartbeatAt
+    })
+    await waitFor(
+      'two more heartbeats',
+      async () => (await getDoc<EngineDoc>(fleet, 'engine:idle-1'))!.heartbeatAt > handled + 300,
+    )
     t.equal(
       (await getDoc<ShardDoc>(dispatch, rush.shards[0]!.id))!.state,
       'queued',
       'the new shard is left for others',
+    )
+    t.notOk(
+      engine.events.some((event) => event.type === 'claimed'),
+      'the engine claimed nothing',
     )
     t.equal(target.count, 0)
   },
@@ -62,13 +79,14 @@ t.test(
       feedHeartbeatMs: 200,
     })
     t.equal(engine.engine.health(), true, 'healthy while following')
-    const pause = () => new Promise((resolve) => setTimeout(resolve, 2000))
+    // Healthy 12.5 s from now only if the feed shows life more than 0.9 s from now: wait for
+    // that heartbeat (an event) rather than sleeping and hoping one came.
     const before = Date.now()
-    await pause()
+    await waitFor('a feed heartbeat a second later', () => engine.engine.health(before + 12_500) === true)
     t.equal(engine.engine.health(before + 12_500), true, 'heartbeats kept the feed alive meanwhile')
     await engine.engine.stop()
+    // stop() resolves once the feed loop has ended: its last sign of life is behind us.
     const stopped = Date.now()
-    await pause()
     t.match(
       engine.engine.health(stopped + 12_500),
       /dispatch feed silent for \d+ s/,

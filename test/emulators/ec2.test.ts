@@ -10,8 +10,8 @@ import {
 } from '@aws-sdk/client-ec2'
 import { MetadataService } from '@aws-sdk/ec2-metadata-service'
 import t from 'tap'
-import { ManualClock } from '../../emulators/clock.js'
 import { type Ec2EmulatorOptions, startEc2, startInstanceImds } from '../../emulators/ec2.js'
+import { ManualClock } from '../../lib/clock.js'
 import { ec2Client } from '../harness/aws.js'
 
 async function emulator(t: { teardown: (fn: () => unknown) => void }, options: Ec2EmulatorOptions = {}) {

@@ -5,7 +5,7 @@ import { type EngineLogLine, engineLauncher } from '../../emulators/engine-launc
 import { getDoc } from '../../lib/couch/client.js'
 import type { EngineDoc } from '../../lib/documents.js'
 import { ec2Client } from '../harness/aws.js'
-import { cleanups, startCouch, type TestCouch, uniquePrefix, waitFor } from '../harness/couch.js'
+import { cleanups, couchEnv, startCouch, type TestCouch, uniquePrefix, waitFor } from '../harness/couch.js'
 import { migrateRegions } from '../harness/plane.js'
 
 const regions = ['us-east-1', 'eu-west-1'] as const
@@ -28,7 +28,7 @@ t.test('RunInstances starts a real engine per instance, known by its IMDS, in it
     couchUrlFor: (region) => servers[region]!.url,
     prefix,
     allowLoopback: true,
-    env: { STAMPEDE_WORKERS: '0', STAMPEDE_DRAIN_TIMEOUT: '5s', STAMPEDE_SPOT_POLL: '200ms' },
+    env: { ...couchEnv(), STAMPEDE_WORKERS: '0', STAMPEDE_DRAIN_TIMEOUT: '5s', STAMPEDE_SPOT_POLL: '200ms' },
     log: (line) => lines.push(line),
   })
   const ec2 = await startEc2({ pendingMs: 100, onLaunch: launcher })

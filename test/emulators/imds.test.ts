@@ -1,7 +1,7 @@
 import { MetadataService } from '@aws-sdk/ec2-metadata-service'
 import t from 'tap'
-import { ManualClock } from '../../emulators/clock.js'
 import type { ImdsEmulator } from '../../emulators/imds.js'
+import { ManualClock } from '../../lib/clock.js'
 import { testImds } from '../harness/aws.js'
 
 const instance = {

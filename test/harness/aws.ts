@@ -4,8 +4,8 @@
  * 169.254.169.254, a profile in ~/.aws, a real endpoint) fail fast instead of reaching out.
  */
 import { EC2Client } from '@aws-sdk/client-ec2'
-import { ManualClock } from '../../emulators/clock.js'
 import { type ImdsEmulator, type ImdsInstance, startImds } from '../../emulators/imds.js'
+import { ManualClock } from '../../lib/clock.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 process.env.AWS_EC2_METADATA_DISABLED = 'true'

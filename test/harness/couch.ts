@@ -5,19 +5,64 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type CouchProxy, startCouchProxy } from '../../appliance/couch-proxy.js'
 import { type Couch, connectCouch } from '../../lib/couch/client.js'
+import type { Credentials } from '../../lib/couch/credentials.js'
 
 /**
- * A CouchDB for a test: PouchDB Server (in memory, on 127.0.0.1, a free port) started
- * here and stopped after; or, when COUCHDB_URL is set, that real CouchDB with database
- * names under a unique prefix (dropped after).
+ * A CouchDB for a test: PouchDB Server (in memory, on 127.0.0.1, a free port) behind an
+ * authenticating proxy that refuses every request without the test's credentials, started
+ * here and stopped after; or, when COUCHDB_URL is set, that real CouchDB (credentials in the
+ * URL: `http://admin:secret@127.0.0.1:5984`) with database names under a unique prefix
+ * (dropped after).
  */
 export interface TestCouch {
+  /** Base URL, no credentials in it. */
   url: string
   prefix: string
   pouchdbServer: boolean
+  /** The credentials it requires (none: a real CouchDB in admin party). */
+  credentials: Credentials | undefined
+  /** A client with the credentials. */
   couch: Couch
+  /** Another client with the credentials, under `prefix` (default: this server's). */
+  connect(prefix?: string): Couch
   stop(): Promise<void>
+}
+
+/**
+ * One set of credentials for every test CouchDB of this test process, as one set serves every
+ * region of a deployment: `migrate` writes them into the replication documents, so each
+ * region's replicator authenticates to the other regions' servers with them.
+ */
+export const couchCredentials: Credentials | undefined = (() => {
+  const external = process.env.COUCHDB_URL
+  if (external) {
+    const url = new URL(external)
+    return url.username
+      ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+      : undefined
+  }
+  return { username: 'stampede-test', password: randomBytes(12).toString('base64url') }
+})()
+
+/**
+ * The environment that gives a process the test CouchDB's credentials, the way an operator
+ * gives them (never on a command line). Every process a test starts against a test CouchDB
+ * gets it; leaving it out fails, because the server refuses anonymous requests.
+ */
+export function couchEnv(): Record<string, string> {
+  return couchCredentials
+    ? { STAMPEDE_COUCH_USER: couchCredentials.username, STAMPEDE_COUCH_PASSWORD: couchCredentials.password }
+    : {}
+}
+
+/** A client of `url` with the test credentials (for servers a test got from elsewhere, such as an engine's URL). */
+export function connectTestCouch(url: string, prefix?: string): Couch {
+  return connectCouch(url, {
+    ...(prefix !== undefined && { prefix }),
+    ...(couchCredentials && { credentials: couchCredentials }),
+  })
 }
 
 const BIN = fileURLToPath(new URL('../../node_modules/pouchdb-server/bin/pouchdb-server', import.meta.url))
@@ -43,18 +88,17 @@ export async function startCouch(options: { prefix?: string } = {}): Promise<Tes
   const external = process.env.COUCHDB_URL
   if (external) {
     const url = new URL(external)
-    const credentials = url.username
-      ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
-      : undefined
     url.username = ''
     url.password = ''
     const base = url.href.replace(/\/+$/, '')
-    const couch = connectCouch(base, { prefix, ...(credentials && { credentials }) })
+    const couch = connectTestCouch(base, prefix)
     return {
       url: base,
       prefix,
       pouchdbServer: false,
+      credentials: couchCredentials,
       couch,
+      connect: (other = prefix) => connectTestCouch(base, other),
       async stop() {
         for (const db of await couch.server.db.list()) {
           if (db.startsWith(`${prefix}-`)) await couch.server.db.destroy(db).catch(() => {})
@@ -81,21 +125,32 @@ export async function startCouch(options: { prefix?: string } = {}): Promise<Tes
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     )
-    const url = `http://127.0.0.1:${port}`
-    if (await waitUp(url, child)) {
+    const backend = `http://127.0.0.1:${port}`
+    if (await waitUp(backend, child)) {
+      let proxy: CouchProxy
+      try {
+        proxy = await startCouchProxy({ upstream: backend, credentials: couchCredentials! })
+      } catch (err) {
+        await stopChild(child)
+        throw err
+      }
+      const url = proxy.url
       return {
         url,
         prefix,
         pouchdbServer: true,
-        couch: connectCouch(url, { prefix }),
+        credentials: couchCredentials,
+        couch: connectTestCouch(url, prefix),
+        connect: (other = prefix) => connectTestCouch(url, other),
         async stop() {
+          await proxy.close()
           await stopChild(child)
           rmSync(dir, { recursive: true, force: true })
         },
       }
     }
     await stopChild(child)
-    if (attempt >= 2) throw new Error(`PouchDB Server did not start on ${url}`)
+    if (attempt >= 2) throw new Error(`PouchDB Server did not start on ${backend}`)
   }
 }
 
@@ -122,11 +177,15 @@ function stopChild(child: ChildProcess): Promise<void> {
   })
 }
 
-/** Polls `check` until it returns a value (not undefined/false) or the time is up. */
+/**
+ * Polls `check` until it returns a value (not undefined/false) or the time is up. The
+ * default bound is generous (a minute): it only says when to give up, and a busy machine
+ * (npm run test:busy) makes every step of an engine or a CouchDB slower.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
   everyMs = 50,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs

@@ -2,11 +2,13 @@
  * Fleet tests' common set-up: a reconcile wired to a cloud provider and a test CouchDB, a
  * policy with short graces, and helpers that write engine docs and rushes.
  */
+
 import type { CloudProvider } from '../../controller/cloud/provider.js'
 import type { FleetPolicy } from '../../controller/reconcile/model.js'
 import type { ReconcileDeps } from '../../controller/reconcile/reconcile.js'
 import { couchStore } from '../../controller/reconcile/store.js'
 import { silentLogger } from '../../daemon/log.js'
+import type { Clock } from '../../lib/clock.js'
 import type { Couch } from '../../lib/couch/client.js'
 import { submitRush } from '../../lib/couch/rushes.js'
 import type { EngineDoc } from '../../lib/documents.js'
@@ -34,7 +36,7 @@ export function reconcileDeps(options: {
   cloud: CloudProvider
   couch: Couch
   policy: FleetPolicy
-  now: () => number
+  clock: Clock
   holder?: string
   log?: ReconcileDeps['log']
 }): ReconcileDeps {
@@ -49,7 +51,7 @@ export function reconcileDeps(options: {
       instanceProfile: 'stampede-engine',
     }),
     log: options.log ?? silentLogger(),
-    now: options.now,
+    clock: options.clock,
     holder: options.holder ?? 'test-holder',
     sleep: async () => {},
   }

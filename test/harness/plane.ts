@@ -1,17 +1,21 @@
 import { migrate } from '../../controller/migrate.js'
-import { Engine, type EngineEvent, type EngineOptions } from '../../daemon/engine.js'
+import { Engine, type EngineOptions } from '../../daemon/engine.js'
 import { StaticIdentity } from '../../daemon/identity.js'
 import { silentLogger } from '../../daemon/log.js'
-import { type Couch, connectCouch } from '../../lib/couch/client.js'
-import { cleanups, startCouch, type TestCouch } from './couch.js'
+import type { EngineEvent } from '../../daemon/session.js'
+import type { Couch } from '../../lib/couch/client.js'
+import { cleanups, connectTestCouch, couchCredentials, startCouch, type TestCouch } from './couch.js'
 import { startTarget, type Target } from './target.js'
 
-/** Migrates the given regions (region name → test server) with one prefix. */
+/**
+ * Migrates the given regions (region name → test server) with one prefix, with the test
+ * credentials (which the replication documents then carry).
+ */
 export async function migrateRegions(servers: Record<string, TestCouch>, prefix: string) {
-  return migrate({
-    prefix,
-    regions: Object.entries(servers).map(([name, server]) => ({ name, url: server.url })),
-  })
+  return migrate(
+    { prefix, regions: Object.entries(servers).map(([name, server]) => ({ name, url: server.url })) },
+    couchCredentials ? { credentials: couchCredentials } : {},
+  )
 }
 
 export interface TestEngine {
@@ -21,7 +25,7 @@ export interface TestEngine {
   when(match: (event: EngineEvent) => boolean, timeoutMs?: number): Promise<EngineEvent>
 }
 
-/** An in-process engine on `url`, loopback allowed (the tests' target is 127.0.0.1). */
+/** An in-process engine on `url` (a test CouchDB: its credentials), loopback allowed (the tests' target is 127.0.0.1). */
 export async function startEngine(
   url: string,
   prefix: string,
@@ -31,7 +35,7 @@ export async function startEngine(
 ): Promise<TestEngine> {
   const events: EngineEvent[] = []
   const waiters: { match: (event: EngineEvent) => boolean; resolve: (event: EngineEvent) => void }[] = []
-  const couch: Couch = connectCouch(url, { prefix })
+  const couch: Couch = connectTestCouch(url, prefix)
   const engine = new Engine({
     couch,
     identity: new StaticIdentity({ instanceId, region, az: `${region}a` }),
@@ -56,7 +60,7 @@ export async function startEngine(
   return {
     engine,
     events,
-    when(match, timeoutMs = 20_000) {
+    when(match, timeoutMs = 60_000) {
       const past = events.find(match)
       if (past) return Promise.resolve(past)
       return new Promise((resolve, reject) => {

@@ -45,9 +45,16 @@ t.test('an arrival-rate rush splits its requests exactly', async (t) => {
     0,
   )
   const shards = splitRush(rush)
+  // What each shard will run: its own pattern, its own share of the requests in it.
   t.equal(
-    shards.reduce((total, shard) => total + shareCount(arrivalCount(pattern), shard.share), 0),
+    shards.reduce((total, shard) => total + shareCount(arrivalCount(shard.pattern), shard.share), 0),
     arrivalCount(pattern),
+    "the shards' requests add up to the rush's",
+  )
+  t.same(
+    shards.map((shard) => [shard.model, shard.share.index, shard.share.of]),
+    shards.map((_, n) => ['arrival-rate', n, 6]),
+    'six shares of the open model, each index once',
   )
   t.equal(
     shards.reduce((total, shard) => total + shard.connections, 0),

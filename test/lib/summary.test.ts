@@ -50,6 +50,7 @@ t.test('summarize', async (t) => {
       status: 5,
       refused: 1,
       other: 0,
+      extract: 0,
     })
     t.equal(summary.errorRate, 12 / 105)
   })

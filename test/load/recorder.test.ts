@@ -18,7 +18,7 @@ function recorder(durationSeconds: number) {
 const ms = (offset: number) => START + offset
 
 t.test('remembers when second 0 starts', async (t) => {
-  t.equal(recorder(3).rec.startAt, START)
+  t.equal(recorder(3).rec.startPerf, START)
 })
 
 t.test('a request counts in the second it ended; a boundary belongs to the next second', async (t) => {
@@ -75,24 +75,28 @@ t.test('each second has its own histogram', async (t) => {
 
 t.test('sends, errors, timeouts, drops and connects count in their second', async (t) => {
   const { rec, at } = recorder(2)
-  rec.sent(ms(1), 120)
-  rec.sent(ms(2), 120)
+  rec.sent(ms(1))
+  rec.wrote(ms(1), 120)
+  rec.sent(ms(2))
+  rec.wrote(ms(2), 120)
   rec.connected(3000)
   rec.error(ms(3), 'connect', 0)
   rec.error(ms(4), 'socket', 40)
   rec.timeout(ms(5), 25)
   rec.dropped(ms(6))
-  rec.sent(ms(1001), 120)
+  rec.sent(ms(999))
+  // Written once its connection came up, in the next second: its bytes count there.
+  rec.wrote(ms(1001), 120)
   rec.dropped(ms(1002))
   rec.finish(false)
   const first = at(0).point
-  t.same([first.sent, first.txBytes], [2, 240])
+  t.same([first.sent, first.txBytes], [3, 240], 'bytes count when written, not when a request starts')
   t.same([first.connects, first.connectSum], [1, 3000])
   t.same([first.errors.connect, first.errors.socket, first.timeouts, first.dropped], [1, 1, 1, 1])
   t.equal(first.rxBytes, 65, 'bytes received before an error or timeout count too')
   t.equal(first.hits, 0)
   const second = at(1).point
-  t.same([second.sent, second.txBytes, second.dropped], [1, 120, 1])
+  t.same([second.sent, second.txBytes, second.dropped], [0, 120, 1])
 })
 
 t.test(
@@ -128,7 +132,7 @@ t.test('requests after the last second count in the last second', async (t) => {
 
 t.test('a time before the start counts in second 0', async (t) => {
   const { rec, at } = recorder(1)
-  rec.sent(ms(-250), 10)
+  rec.sent(ms(-250))
   rec.finish(false)
   t.equal(at(0).point.sent, 1)
 })
@@ -180,7 +184,8 @@ t.test('nothing is recorded after finish', async (t) => {
   const last = emitted.at(-1)!.point
   const before = structuredClone(last)
   rec.hit(ms(200), 100, 200, 0, true)
-  rec.sent(ms(200), 50)
+  rec.sent(ms(200))
+  rec.wrote(ms(200), 50)
   rec.error(ms(200), 'socket', 0)
   t.same(last, before, 'the emitted last point is unchanged')
   t.equal(emitted.length, 1)

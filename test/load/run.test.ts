@@ -1,7 +1,9 @@
 import t from 'tap'
 import type { LoadJob } from '../../load/job.js'
-import { runLoad } from '../../load/run.js'
+import { prepareRequest } from '../../load/request.js'
+import { lateStartShift, runLoad } from '../../load/run.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
+import { startTarget } from '../harness/target.js'
 
 const job: LoadJob = {
   model: 'rush',
@@ -23,6 +25,118 @@ for (const workers of [0, 2]) {
       t.ok(Date.now() - began < 10_000, 'it did not run its 60 s pattern')
       t.equal(result.cutShort, true)
       t.equal(result.summary.sent, 0)
+    },
+  )
+}
+
+t.test(
+  'lateStartShift: on time no shift; late, the first whole second of the shared clock far enough ahead',
+  async (t) => {
+    t.equal(lateStartShift(10_000, 9_000, 100), 0, 'ready a second early')
+    t.equal(lateStartShift(10_000, 9_900, 100), 0, 'ready just in time for the start message')
+    t.equal(lateStartShift(10_000, 9_901, 100), 1, 'too close for the start message: the next second')
+    t.equal(lateStartShift(10_000, 10_000, 0), 0, 'in process, exactly on time')
+    t.equal(lateStartShift(10_000, 10_001, 0), 1)
+    t.equal(lateStartShift(10_000, 12_950, 100), 4, 'ready 2.95 s late: second 4 (3 s is too close)')
+  },
+)
+
+// The race behind a demo rush that "ran in both regions and sent nothing": load processes
+// ready only after the rush's whole (short) pattern was over. Joining the rush's clock late
+// skipped every second; a late run now shifts to a later whole second and runs them all.
+for (const workers of [0, 1]) {
+  t.test(
+    `a run whose load is ready after its whole pattern still runs it, seconds on the shared clock (${workers} workers)`,
+    async (t) => {
+      const target = await startTarget()
+      t.teardown(() => target.close())
+      const late: LoadJob = {
+        ...job,
+        request: { ...job.request, url: target.url },
+        pattern: [{ start: 2, end: 2, duration: 2 }],
+      }
+      const began = Date.now()
+      const seen: number[] = []
+      let shiftSeen: number | undefined
+      const result = await runLoad(late, {
+        workers,
+        // Second 0 was 2.5 s ago: the 2-second pattern is over before the load is ready.
+        startAtEpoch: began - 2500,
+        onStart: ({ startShift }) => {
+          t.same(seen, [], 'the start is told before any second')
+          shiftSeen = startShift
+        },
+        onSecond: (point) => seen.push(point.t),
+      })
+      const shift = result.startShift
+      t.ok(shift >= 3, `shifted ${shift} s: past the 2.5 s already gone`)
+      t.equal(shiftSeen, shift)
+      t.same(
+        result.timeline.map((p) => p.t),
+        Array.from({ length: shift + 2 }, (_, t) => t),
+        'every second of the shared clock once, in order',
+      )
+      t.same(
+        seen,
+        result.timeline.map((p) => p.t),
+      )
+      t.ok(
+        result.timeline.slice(0, shift).every((p) => p.sent === 0 && p.concurrency === 0),
+        'the seconds spent getting ready are empty',
+      )
+      t.ok(
+        result.timeline.slice(shift).every((p) => p.hits > 0 && p.concurrency === 2),
+        'each second of the pattern ran with its two users',
+      )
+      t.equal(result.summary.hits, target.count, 'the hits are what the target counted')
+      t.equal(result.cutShort, false)
+      t.equal(result.summary.duration, shift + 2)
+    },
+  )
+}
+
+t.test('a run ready in time starts on the shared clock without a shift', async (t) => {
+  const target = await startTarget()
+  t.teardown(() => target.close())
+  const onTime: LoadJob = {
+    ...job,
+    request: { ...job.request, url: target.url },
+    pattern: [{ start: 1, end: 1, duration: 1 }],
+  }
+  const startAt = Date.now() + 400
+  const result = await runLoad(onTime, { workers: 0, startAtEpoch: startAt })
+  t.equal(result.startShift, 0)
+  t.same(
+    result.timeline.map((p) => p.t),
+    [0],
+  )
+  t.ok(target.arrivals[0]! >= startAt - 5, 'nothing before second 0')
+})
+
+// "sent 248.76 kB" and "0 opened" against a refused port: bytes counted when a request was
+// started, not when it reached a socket.
+for (const workers of [0, 1]) {
+  t.test(
+    `bytes sent are what reached a socket: none to a refused port, exact to a target (${workers} workers)`,
+    async (t) => {
+      const closed = await startTarget()
+      const refusedUrl = closed.url
+      await closed.close()
+      const short: LoadJob = { ...job, pattern: [{ start: 2, end: 2, duration: 1 }] }
+      const refused = await runLoad({ ...short, request: { ...job.request, url: refusedUrl } }, { workers })
+      t.ok(refused.summary.sent > 0, `${refused.summary.sent} requests tried`)
+      t.ok(refused.summary.errorsByKind.connect > 0, 'refused: connect errors')
+      t.equal(refused.summary.connects, 0, 'no connection opened')
+      t.equal(refused.summary.txBytes, 0, 'no byte sent')
+
+      const target = await startTarget()
+      t.teardown(() => target.close())
+      const request = { ...job.request, url: target.url, headers: { 'x-stampede-test': 'bytes' } }
+      const served = await runLoad({ ...short, request }, { workers })
+      t.ok(served.summary.hits > 0)
+      t.equal(served.summary.hits, target.count)
+      // prepareRequest's size is checked against the bytes undici writes in request.test.ts.
+      t.equal(served.summary.txBytes, target.count * prepareRequest(request).bytes, 'every request, exactly')
     },
   )
 }

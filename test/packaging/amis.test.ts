@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { bakedImage, STOCK_IMAGE_PARAMETERS, stockImage } from '../../amis/images.js'
 import { ROOT } from './binary.js'
+import { parseHclBody } from './hcl.js'
 
 const TEMPLATE = join(ROOT, 'amis/engine.pkr.hcl')
 const SHA_VARIABLE = ['$', '{var.release_sha256}'].join('')
@@ -72,6 +73,27 @@ t.test(
     )
   },
 )
+
+t.test('the block Packer 1.6 cannot validate requires IMDSv2, read back from the template', async (t) => {
+  const text = readFileSync(TEMPLATE, 'utf8')
+  const blocks = [...text.matchAll(/ {2}# >>>.*\n([\s\S]*?) {2}# <<<\n/g)]
+  t.equal(blocks.length, 1, 'one block is cut for Packer 1.6')
+  const source = /^source "amazon-ebs" "engine" \{\n([\s\S]*?)^\}/m.exec(text)?.[1] ?? ''
+  t.ok(source.includes(blocks[0]![0]), 'inside the amazon-ebs source, where the plugin reads it')
+  t.same(
+    parseHclBody(blocks[0]![1]!),
+    {
+      imds_support: 'v2.0',
+      metadata_options: { http_endpoint: 'enabled', http_tokens: 'required', http_put_response_hop_limit: 1 },
+    },
+    'IMDSv2 only, endpoint on, hop limit 1: the same as the controller asks of every launch',
+  )
+  t.equal(forPacker16(text), text.replace(blocks[0]![0], ''), 'the cut removes that block and nothing else')
+  // The reader is strict: what it cannot read fails instead of passing unread.
+  t.throws(() => parseHclBody('http_tokens = var.tokens'), /not a literal/)
+  t.throws(() => parseHclBody('metadata_options {\n http_tokens = "required"\n'), /./)
+  t.throws(() => parseHclBody('a = 1\na = 2'), /set twice/)
+})
 
 t.test(
   "the image build's shell passes shellcheck",

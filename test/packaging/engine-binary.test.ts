@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { arch } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { getDoc } from '../../lib/couch/client.js'
 import { readRush, submitRush } from '../../lib/couch/rushes.js'
@@ -50,6 +52,13 @@ if (process.platform !== 'linux' || arch() !== 'x64') {
     const target = await startTarget(2)
     t.teardown(() => target.close())
     await migrateRegions({ 'us-east-1': server }, server.prefix)
+    // The credentials from a file, as the systemd unit hands them over (the other way the
+    // engine takes them; the rest of the suite uses STAMPEDE_COUCH_USER/PASSWORD).
+    const credentialsFile = join(copy.dir, 'couch-credentials')
+    if (server.credentials)
+      writeFileSync(credentialsFile, `${server.credentials.username}:${server.credentials.password}\n`, {
+        mode: 0o600,
+      })
 
     const started = performance.now()
     const engine = spawn(copy.path, [], {
@@ -57,6 +66,7 @@ if (process.platform !== 'linux' || arch() !== 'x64') {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         STAMPEDE_COUCH_URL: server.url,
+        ...(server.credentials && { STAMPEDE_COUCH_CREDENTIALS_FILE: credentialsFile }),
         STAMPEDE_DB_PREFIX: server.prefix,
         STAMPEDE_INSTANCE_ID: 'i-0binary',
         STAMPEDE_REGION: 'us-east-1',

@@ -1,11 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { loadCredentials } from '../../lib/couch/credentials.js'
+import { testImds } from '../harness/aws.js'
 import { ROOT } from './binary.js'
 
 const UNIT = join(ROOT, 'packaging/systemd/stampede-engine.service')
@@ -93,26 +92,17 @@ t.test(
   },
 )
 
-/** A local IMDSv2: a token from PUT, and metadata only with it. */
-async function fakeImds(t: Test) {
-  const seen: string[] = []
-  const server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`)
-    if (req.method === 'PUT' && req.url === '/latest/api/token') return res.end('tok-123')
-    if (req.headers['x-aws-ec2-metadata-token'] !== 'tok-123') return res.writeHead(401).end()
-    const values: Record<string, string> = {
-      '/latest/meta-data/instance-id': 'i-0abc123',
-      '/latest/meta-data/placement/region': 'eu-west-1',
-      '/latest/meta-data/placement/availability-zone': 'eu-west-1b',
-      '/latest/meta-data/instance-type': 'c7g.large',
-    }
-    const value = values[req.url ?? '']
-    if (value === undefined) return res.writeHead(404).end()
-    res.end(value)
+/**
+ * The project's IMDSv2 emulator, as strict as EC2 with HttpTokens=required: a TTL header on the
+ * token PUT, the token on every read (401 without it), no IMDSv1 fall-back.
+ */
+function imdsFor(t: Test) {
+  return testImds(t, {
+    instanceId: 'i-0abc123',
+    region: 'eu-west-1',
+    az: 'eu-west-1b',
+    instanceType: 'c7g.large',
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
 }
 
 function runPrestart(
@@ -138,7 +128,7 @@ t.test(
   'pre-start: identity from IMDSv2 and credentials from SSM, into the runtime directory',
   { skip: !haveCurl && 'needs curl' },
   async (t) => {
-    const imds = await fakeImds(t)
+    const imds = await imdsFor(t)
     const runtime = tempDir(t, 'stampede-run-')
     chmodSync(runtime, 0o700)
     // A stand-in AWS CLI that logs its arguments and prints the parameter's value.
@@ -168,7 +158,17 @@ t.test(
         '',
       ].join('\n'),
     )
-    t.equal(imds.seen.filter((r) => r.startsWith('PUT')).length, 1, 'one IMDSv2 token for all reads')
+    t.same(
+      imds.requests.map((r) => `${r.method} ${r.path} ${r.status}`),
+      [
+        'PUT /latest/api/token 200',
+        'GET /latest/meta-data/instance-id 200',
+        'GET /latest/meta-data/placement/region 200',
+        'GET /latest/meta-data/placement/availability-zone 200',
+        'GET /latest/meta-data/instance-type 200',
+      ],
+      'one IMDSv2 token for all reads, and every read accepted with it',
+    )
     t.equal(
       readFileSync(join(bin, 'args'), 'utf8').trim(),
       'ssm get-parameter --region eu-west-1 --name /stampede/prod/couch-engine --with-decryption --query Parameter.Value --output text',
@@ -200,8 +200,7 @@ t.test(
   { skip: !haveCurl && 'needs curl' },
   async (t) => {
     const runtime = tempDir(t, 'stampede-run-')
-    const imds = await fakeImds(t)
-    const closed = imds.url.replace(/:\d+$/, ':9')
+    const closed = 'http://127.0.0.1:9'
     const run = await runPrestart({
       RUNTIME_DIRECTORY: runtime,
       STAMPEDE_IDENTITY: 'imds',

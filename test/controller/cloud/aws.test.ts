@@ -6,8 +6,8 @@ import {
   launchClientToken,
   ROLE_TAG,
 } from '../../../controller/cloud/provider.js'
-import { ManualClock } from '../../../emulators/clock.js'
 import { type Ec2EmulatorOptions, startEc2 } from '../../../emulators/ec2.js'
+import { ManualClock } from '../../../lib/clock.js'
 import { dummyCredentials } from '../../harness/aws.js'
 
 async function setup(
@@ -125,6 +125,45 @@ t.test('list pages through every region and returns the fleet only', async (t) =
     'three pages in one region, one in the other: nothing per instance',
   )
   t.equal(instances[0]?.launchTime, clock.now() - 1000)
+})
+
+t.test('list follows NextToken through short and empty pages, as real EC2 may return them', async (t) => {
+  const { ec2, provider, clock } = await setup(t, { filterAfterPaging: true }, { pageSize: 5 })
+  // Launched in this order: 3 blue, 12 green, 4 blue, 6 green, 1 blue. Pages of 5 over all of
+  // them, filtered after: 3, 0, 0, 4, 0, 1 blue instances, each page but the last with a NextToken.
+  let slot = 0
+  for (const [fleet, count] of [
+    ['blue', 3],
+    ['green', 12],
+    ['blue', 4],
+    ['green', 6],
+    ['blue', 1],
+  ] as const) {
+    const key = { fleet, region: 'us-east-1', generation: 1, slot: slot++ }
+    await provider.launch(launch({ fleet, count, clientToken: launchClientToken(key) }))
+  }
+  ec2.resetCalls()
+  clock.advance(1000)
+  const instances = await provider.list({ name: 'blue', regions: ['us-east-1'] })
+  const all = ec2.instances('us-east-1').filter((i) => i.tags[FLEET_TAG] === 'blue')
+  t.same(
+    instances.map((i) => i.id),
+    all.map((i) => i.id),
+    'every blue instance, once each, in order',
+  )
+  t.equal(instances.length, 8)
+  t.same(
+    ec2.calls.map((c) => c.page),
+    [
+      { instances: 3, nextToken: true },
+      { instances: 0, nextToken: true },
+      { instances: 0, nextToken: true },
+      { instances: 4, nextToken: true },
+      { instances: 0, nextToken: true },
+      { instances: 1, nextToken: false },
+    ],
+    'the emulator served short and empty pages with a NextToken',
+  )
 })
 
 t.test('throttling is survived by the SDK retry strategy', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { FakeCloudProvider } from '../../../controller/cloud/fake.js'
 import { CloudError, FLEET_TAG, type LaunchRequest } from '../../../controller/cloud/provider.js'
-import { ManualClock } from '../../../emulators/clock.js'
+import { ManualClock } from '../../../lib/clock.js'
 
 const request: LaunchRequest = {
   fleet: 'blue',

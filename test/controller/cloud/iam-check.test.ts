@@ -9,8 +9,8 @@ import {
   renderPolicy,
 } from '../../../controller/cloud/iam-check.js'
 import { launchClientToken } from '../../../controller/cloud/provider.js'
-import { ManualClock } from '../../../emulators/clock.js'
 import { startEc2 } from '../../../emulators/ec2.js'
+import { ManualClock } from '../../../lib/clock.js'
 import { dummyCredentials } from '../../harness/aws.js'
 
 const account = '123456789012'

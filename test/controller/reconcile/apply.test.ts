@@ -10,13 +10,14 @@ import {
 } from '../../../controller/reconcile/lease.js'
 import { DRAIN_TAG, emptyState } from '../../../controller/reconcile/model.js'
 import { reconcileOnce } from '../../../controller/reconcile/reconcile.js'
-import { ManualClock } from '../../../emulators/clock.js'
+import { ManualClock } from '../../../lib/clock.js'
 import { getDoc } from '../../../lib/couch/client.js'
 import { rushStatus } from '../../../lib/couch/rushes.js'
 import type { EngineDoc, LeaseDoc } from '../../../lib/documents.js'
 import { startCouch, type TestCouch, uniquePrefix } from '../../harness/couch.js'
 import { M, queueRush, reconcileDeps, S, testPolicy, writeEngine } from '../../harness/fleet.js'
 import { migrateRegions } from '../../harness/plane.js'
+import { matchList } from '../../helpers/match.js'
 
 const REGION = 'us-east-1'
 
@@ -29,13 +30,12 @@ t.teardown(() => server.stop())
 async function setup(options: { visibilityDelayMs?: number } = {}) {
   const prefix = uniquePrefix()
   await migrateRegions({ [REGION]: { ...server, prefix } }, prefix)
-  const { connectCouch } = await import('../../../lib/couch/client.js')
-  const couch = connectCouch(server.url, { prefix })
+  const couch = server.connect(prefix)
   const clock = new ManualClock()
   const cloud = new FakeCloudProvider({ clock, ...options })
   const policy = testPolicy([REGION])
   const deps = (holder = 'test-holder', over: { cloud?: CloudProvider } = {}) =>
-    reconcileDeps({ cloud: over.cloud ?? cloud, couch, policy, now: () => clock.now(), holder })
+    reconcileDeps({ cloud: over.cloud ?? cloud, couch, policy, clock, holder })
   return { couch, clock, cloud, policy, deps, fleet: couch.db(couch.names.fleet) }
 }
 
@@ -55,7 +55,7 @@ t.test(
     t.equal(cloud.launchCalls.length, 1)
     t.match(cloud.launchCalls[0], { region: REGION, count: 2, fleet: 'test-fleet' }, 'two shards of 750')
     const { state } = await readLeaseState(fleet)
-    t.match(state.launches, [{ status: 'launched', generation: 1, instanceIds: [/^i-/, /^i-/] }])
+    matchList(t, state.launches, [{ status: 'launched', generation: 1, instanceIds: [/^i-/, /^i-/] }])
     t.same(state.generations, { [REGION]: 1 })
 
     clock.advance(10 * S) // Describe still does not show the instance
@@ -96,7 +96,7 @@ t.test('a launch whose answer was lost is repeated with the same token and launc
   const first = await reconcileOnce(deps('a', { cloud: flaky }))
   t.equal(first.outcome, 'not-converged')
   t.match(first.reason, /1 of 1 action\(s\) failed; first: launch: .*socket hang up/)
-  t.match((await readLeaseState(fleet)).state.launches, [{ status: 'requested', generation: 1 }])
+  matchList(t, (await readLeaseState(fleet)).state.launches, [{ status: 'requested', generation: 1 }])
 
   const second = await reconcileOnce(deps('b', { cloud: flaky }))
   t.equal(second.outcome, 'converged')
@@ -155,7 +155,7 @@ t.test('a killed instance: its doc is retired and its shards released, and the r
   t.equal(doc.state, 'gone')
   t.match(doc.retiredReason, /instance terminated/)
   const status = await rushStatus(couch, rush)
-  t.match(status.shards, [
+  matchList(t, status.shards, [
     { state: 'queued', reason: /never started; engine i-\w+ retired: instance terminated/ },
     { state: 'lost', engine: victim.id, reason: /engine i-\w+ retired: instance terminated/ },
   ])
@@ -180,17 +180,17 @@ t.test('an idle engine past the cooldown is drained, then terminated once settle
   clock.advance(6 * M)
   await heartbeat()
   const drain = await reconcileOnce(deps())
-  t.match(drain.plan?.actions, [{ kind: 'drain', reason: /idle for 6m/ }])
+  matchList(t, drain.plan?.actions, [{ kind: 'drain', reason: /idle for 6m/ }])
   t.equal((await getDoc<EngineDoc>(fleet, `engine:${instance.id}`))?.state, 'draining')
   t.equal(cloud.get(instance.id)?.tags[DRAIN_TAG], String(clock.now()))
 
   clock.advance(5 * S)
   const settling = await reconcileOnce(deps())
   t.same(settling.plan?.actions, [])
-  t.match(settling.plan?.waits, [{ reason: /giving the engine 20s to notice/ }])
+  matchList(t, settling.plan?.waits, [{ reason: /giving the engine 20s to notice/ }])
   clock.advance(20 * S)
   const done = await reconcileOnce(deps())
-  t.match(done.plan?.actions, [{ kind: 'terminate', reason: /drained 25s ago and holds nothing/ }])
+  matchList(t, done.plan?.actions, [{ kind: 'terminate', reason: /drained 25s ago and holds nothing/ }])
   t.equal(cloud.get(instance.id)?.state, 'terminated')
 })
 
@@ -210,7 +210,7 @@ t.test('terminating an instance that is already gone counts as done', async (t) 
   }
   const report = await reconcileOnce(deps('x', { cloud: forgetful }))
   t.equal(report.outcome, 'converged')
-  t.match(report.results, [
+  matchList(t, report.results, [
     { action: { kind: 'terminate', instance: { id: instance.id } }, outcome: 'done', detail: 'gone' },
   ])
 })
@@ -229,22 +229,21 @@ t.test('a doc that heartbeats between plan and retirement is not retired', async
 
 t.test('the lease: its _rev is the lock', async (t) => {
   const { clock, fleet } = await setup()
-  const now = () => clock.now()
-  const a = await acquireLease(fleet, { holder: 'run-a', ttlMs: 60 * S, now })
-  await t.rejects(acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, now }), {
+  const a = await acquireLease(fleet, { holder: 'run-a', ttlMs: 60 * S, clock })
+  await t.rejects(acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, clock }), {
     name: 'LeaseHeldError',
     code: 'STAMPEDE_LEASE_HELD',
     message: /lease held by run-a until/,
   })
   clock.advance(61 * S)
-  const b = await acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, now })
+  const b = await acquireLease(fleet, { holder: 'run-b', ttlMs: 60 * S, clock })
   await t.rejects(
     a.save(emptyState()),
     LeaseLostError,
     'the run that outlived its lease finds out before acting',
   )
   await b.release()
-  const c = await acquireLease(fleet, { holder: 'run-c', ttlMs: 60 * S, now })
+  const c = await acquireLease(fleet, { holder: 'run-c', ttlMs: 60 * S, clock })
   t.equal(c.holder, 'run-c', 'a released lease is free at once')
   t.ok(new LeaseHeldError('x', 0) instanceof Error)
 })
@@ -277,7 +276,7 @@ t.test('a dry run plans from the stored state and writes nothing', async (t) => 
   await queueRush(couch, { regions: [REGION], users: 500, seconds: 60, startAt: clock.now() + 60 * S })
   const report = await reconcileOnce({ ...deps(), dryRun: true })
   t.equal(report.outcome, 'dry-run')
-  t.match(report.plan?.actions, [{ kind: 'launch', count: 1 }])
+  matchList(t, report.plan?.actions, [{ kind: 'launch', count: 1 }])
   t.equal(cloud.launchCalls.length, 0)
   t.equal(await getDoc(fleet, LEASE_ID), undefined)
   t.equal(cloud.all().filter((i) => i.tags[FLEET_TAG]).length, 0)

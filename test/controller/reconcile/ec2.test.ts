@@ -8,15 +8,16 @@ import t from 'tap'
 import { AwsCloudProvider } from '../../../controller/cloud/aws.js'
 import { checkCall, renderPolicy } from '../../../controller/cloud/iam-check.js'
 import { reconcileOnce } from '../../../controller/reconcile/reconcile.js'
-import { ManualClock } from '../../../emulators/clock.js'
 import { type Ec2Call, type Ec2Emulator, startEc2 } from '../../../emulators/ec2.js'
-import { connectCouch, getDoc } from '../../../lib/couch/client.js'
+import { ManualClock } from '../../../lib/clock.js'
+import { getDoc } from '../../../lib/couch/client.js'
 import { rushStatus } from '../../../lib/couch/rushes.js'
 import type { EngineDoc } from '../../../lib/documents.js'
 import { dummyCredentials } from '../../harness/aws.js'
 import { startCouch, type TestCouch, uniquePrefix } from '../../harness/couch.js'
 import { M, queueRush, reconcileDeps, S, testPolicy, writeEngine } from '../../harness/fleet.js'
 import { migrateRegions } from '../../harness/plane.js'
+import { matchList } from '../../helpers/match.js'
 
 const REGIONS = ['us-east-1', 'eu-west-1']
 const recorded: Ec2Call[] = []
@@ -30,7 +31,7 @@ t.teardown(() => server.stop())
 async function setup(t: { teardown: (fn: () => unknown) => void }) {
   const prefix = uniquePrefix()
   await migrateRegions(Object.fromEntries(REGIONS.map((r) => [r, { ...server, prefix }])), prefix)
-  const couch = connectCouch(server.url, { prefix })
+  const couch = server.connect(prefix)
   const clock = new ManualClock()
   const ec2 = await startEc2({ clock, pendingMs: 5 * S, shuttingDownMs: 5 * S })
   const cloud = new AwsCloudProvider({ endpoint: ec2.url, credentials: dummyCredentials, backoffMs: () => 5 })
@@ -40,7 +41,7 @@ async function setup(t: { teardown: (fn: () => unknown) => void }) {
     await ec2.close()
   })
   const policy = testPolicy(REGIONS)
-  const deps = (holder = 'test') => reconcileDeps({ cloud, couch, policy, now: () => clock.now(), holder })
+  const deps = (holder = 'test') => reconcileDeps({ cloud, couch, policy, clock, holder })
   return { couch, clock, ec2, cloud, deps }
 }
 
@@ -78,10 +79,10 @@ t.test('an instance that never registers is terminated after the boot grace, not
   clock.advance(9 * M)
   const before = await reconcileOnce(deps())
   t.equal(ec2.stateOf(instance!.id), 'running')
-  t.match(before.plan?.waits, [{ subject: instance!.id, reason: /booting: launched 9m ago/ }])
+  matchList(t, before.plan?.waits, [{ subject: instance!.id, reason: /booting: launched 9m ago/ }])
   clock.advance(2 * M)
   const after = await reconcileOnce(deps())
-  t.match(after.plan?.actions, [
+  matchList(t, after.plan?.actions, [
     {
       kind: 'terminate',
       instance: { id: instance!.id },
@@ -132,13 +133,13 @@ t.test('a killed instance: the next reconcile retires its doc and releases its s
   await ec2.kill(instance!.id)
   const report = await reconcileOnce(deps())
   t.equal(report.outcome, 'converged', report.reason)
-  t.match(report.plan?.actions, [
+  matchList(t, report.plan?.actions, [
     { kind: 'retire-engine', instanceId: instance!.id, reason: 'instance terminated (Server.InternalError)' },
     { kind: 'release-shard', to: 'lost', reason: /engine i-\w+ retired: instance terminated/ },
   ])
   const status = await rushStatus(couch, rush)
   t.equal(status.state, 'failed', 'the rush reports the lost shard')
-  t.match(status.shards, [{ state: 'lost', reason: /retired: instance terminated/ }])
+  matchList(t, status.shards, [{ state: 'lost', reason: /retired: instance terminated/ }])
   t.equal((await getDoc<EngineDoc>(couch.db(couch.names.fleet), `engine:${instance!.id}`))?.state, 'gone')
 })
 

@@ -15,6 +15,7 @@ import {
   type ShardRecord,
 } from '../../../controller/reconcile/model.js'
 import { formatPlan, isEmptyPlan, planReconcile } from '../../../controller/reconcile/plan.js'
+import { matchList } from '../../helpers/match.js'
 
 const NOW = Date.UTC(2026, 0, 1, 12)
 const S = 1000
@@ -104,7 +105,7 @@ t.test('scale out', async (t) => {
       launchClientToken({ fleet: 'blue', region: 'us-east-1', generation: 1, slot: 'engines' }),
     )
     t.same(plan.state.generations, { 'us-east-1': 1, 'eu-west-1': 1 })
-    t.match(plan.state.launches, [
+    matchList(t, plan.state.launches, [
       { region: 'us-east-1', status: 'requested', count: 2 },
       { region: 'eu-west-1', status: 'requested', count: 1 },
     ])
@@ -174,7 +175,9 @@ t.test('scale out', async (t) => {
         observe({ shards: [shard('s1'), shard('s2', { connections: 950 })], state }),
         policy(),
       )
-      t.match(only(plan.actions, 'launch'), [{ clientToken: 'tok-7', count: 2, generation: 7, replay: true }])
+      matchList(t, only(plan.actions, 'launch'), [
+        { clientToken: 'tok-7', count: 2, generation: 7, replay: true },
+      ])
       t.equal(only(plan.actions, 'launch').length, 1, 'no second launch on top')
       t.same(plan.state.generations, { 'us-east-1': 7 })
     },
@@ -200,7 +203,7 @@ t.test('scale out', async (t) => {
       policy(),
     )
     t.same(kinds(plan.actions), [])
-    t.match(plan.state.launches, [{ status: 'launched', instanceIds: ['i-x'] }])
+    matchList(t, plan.state.launches, [{ status: 'launched', instanceIds: ['i-x'] }])
   })
 
   t.test('the same observation always plans the same tokens (overlapping runs)', async (t) => {
@@ -225,22 +228,22 @@ t.test('scale out', async (t) => {
   t.test('the minimum is kept without demand; the maximum caps and blocks', async (t) => {
     const limits = { 'us-east-1': { min: 2, max: 3 }, 'eu-west-1': { min: 0, max: 0 } }
     const idle = planReconcile(observe(), policy({ limits }))
-    t.match(only(idle.actions, 'launch'), [
+    matchList(t, only(idle.actions, 'launch'), [
       { region: 'us-east-1', count: 2, reason: /below the minimum of 2/ },
     ])
     const busy = planReconcile(
       observe({ shards: [1, 2, 3, 4, 5].map((n) => shard(`s${n}`, { connections: 900 })) }),
       policy({ limits }),
     )
-    t.match(only(busy.actions, 'launch'), [{ count: 3 }])
-    t.match(busy.blockers, [{ region: 'us-east-1', reason: /needs 5 engines; the maximum is 3/ }])
+    matchList(t, only(busy.actions, 'launch'), [{ count: 3 }])
+    matchList(t, busy.blockers, [{ region: 'us-east-1', reason: /needs 5 engines; the maximum is 3/ }])
     t.notOk(isEmptyPlan(busy))
   })
 
   t.test('a shard larger than an engine blocks instead of launching forever', async (t) => {
     const plan = planReconcile(observe({ shards: [shard('huge', { connections: 5000 })] }), policy())
     t.same(kinds(plan.actions), [])
-    t.match(plan.blockers, [{ reason: /huge needs 5000 connections; an engine takes 1000/ }])
+    matchList(t, plan.blockers, [{ reason: /huge needs 5000 connections; an engine takes 1000/ }])
   })
 
   t.test('queued shards past their end are not demand', async (t) => {
@@ -265,7 +268,7 @@ t.test('scale in', async (t) => {
       idleFleet(NOW - 6 * M),
       policy({ limits: { 'us-east-1': { min: 1, max: 5 }, 'eu-west-1': { min: 0, max: 0 } } }),
     )
-    t.match(only(plan.actions, 'drain'), [
+    matchList(t, only(plan.actions, 'drain'), [
       { instance: { id: 'i-a' }, reason: /idle for 6m \(cooldown 5m\), above the minimum of 1/ },
     ])
     t.equal(only(plan.actions, 'drain').length, 1)
@@ -324,9 +327,11 @@ t.test('scale in', async (t) => {
       }),
       policy(),
     )
-    t.match(only(plan.actions, 'terminate'), [{ instance: { id: 'i-settled' }, reason: /drained 30s ago/ }])
+    matchList(t, only(plan.actions, 'terminate'), [
+      { instance: { id: 'i-settled' }, reason: /drained 30s ago/ },
+    ])
     t.equal(only(plan.actions, 'terminate').length, 1)
-    t.match(plan.waits, [
+    matchList(t, plan.waits, [
       { subject: 'i-young', reason: /giving the engine 20s to notice/ },
       { subject: 'i-busy', reason: /still holds 1 shard/ },
     ])
@@ -338,7 +343,7 @@ t.test('scale in', async (t) => {
       idleFleet(NOW),
       policy({ limits: { 'us-east-1': { min: 0, max: 1 }, 'eu-west-1': { min: 0, max: 0 } } }),
     )
-    t.match(only(plan.actions, 'drain'), [{ instance: { id: 'i-a' }, reason: /above the maximum of 1/ }])
+    matchList(t, only(plan.actions, 'drain'), [{ instance: { id: 'i-a' }, reason: /above the maximum of 1/ }])
   })
 })
 
@@ -349,12 +354,12 @@ t.test('garbage collection', async (t) => {
       policy(),
     )
     t.same(kinds(young.actions), [])
-    t.match(young.waits, [{ subject: 'i-n', reason: /booting: launched 9m ago, boot grace 10m/ }])
+    matchList(t, young.waits, [{ subject: 'i-n', reason: /booting: launched 9m ago, boot grace 10m/ }])
     const old = planReconcile(
       observe({ instances: [instance('i-n', { launchTime: NOW - 11 * M })] }),
       policy(),
     )
-    t.match(only(old.actions, 'terminate'), [
+    matchList(t, only(old.actions, 'terminate'), [
       { instance: { id: 'i-n', region: 'us-east-1' }, reason: /no engine registered within the boot grace/ },
     ])
   })
@@ -380,15 +385,15 @@ t.test('garbage collection', async (t) => {
         policy(),
       )
       t.same(kinds(waiting.actions), [])
-      t.match(waiting.waits, [{ subject: 'i-lost', reason: /retired after 5m/ }])
+      matchList(t, waiting.waits, [{ subject: 'i-lost', reason: /retired after 5m/ }])
       const plan = planReconcile(
         observe({ engines: [engine('i-lost', { heartbeatAt: NOW - 6 * M })], shards }),
         policy(),
       )
-      t.match(only(plan.actions, 'retire-engine'), [
+      matchList(t, only(plan.actions, 'retire-engine'), [
         { instanceId: 'i-lost', reason: /unknown to DescribeInstances and heartbeat silent for 6m/ },
       ])
-      t.match(only(plan.actions, 'release-shard'), [
+      matchList(t, only(plan.actions, 'release-shard'), [
         { shard: 'claimed', from: 'claimed', to: 'queued', reason: /never started; engine i-lost retired/ },
         { shard: 'running', from: 'running', to: 'lost', reason: /engine i-lost retired/ },
       ])
@@ -413,11 +418,11 @@ t.test('garbage collection', async (t) => {
         }),
         policy(),
       )
-      t.match(only(plan.actions, 'retire-engine'), [
+      matchList(t, only(plan.actions, 'retire-engine'), [
         { instanceId: 'i-dead', reason: 'instance terminated (Server.InternalError)' },
       ])
-      t.match(only(plan.actions, 'release-shard'), [{ shard: 's', to: 'lost' }])
-      t.match(plan.waits, [{ subject: 'i-stopping', reason: /may still be draining/ }])
+      matchList(t, only(plan.actions, 'release-shard'), [{ shard: 's', to: 'lost' }])
+      matchList(t, plan.waits, [{ subject: 'i-stopping', reason: /may still be draining/ }])
     },
   )
 
@@ -448,7 +453,7 @@ t.test('garbage collection', async (t) => {
       }),
       policy(),
     )
-    t.match(only(plan.actions, 'release-shard'), [
+    matchList(t, only(plan.actions, 'release-shard'), [
       { shard: 'expired', to: 'queued', reason: /lease of engine i-a expired 40s ago/ },
     ])
     t.equal(only(plan.actions, 'release-shard').length, 1)
@@ -461,12 +466,12 @@ t.test('garbage collection', async (t) => {
       }),
       policy(),
     )
-    t.match(only(plan.actions, 'release-shard'), [{ to: 'lost', reason: /pattern is over/ }])
+    matchList(t, only(plan.actions, 'release-shard'), [{ to: 'lost', reason: /pattern is over/ }])
   })
 
   t.test('a queued shard nobody claimed before its end is marked lost', async (t) => {
     const plan = planReconcile(observe({ shards: [shard('s', { endsAt: NOW - M })] }), policy())
-    t.match(only(plan.actions, 'release-shard'), [
+    matchList(t, only(plan.actions, 'release-shard'), [
       { from: 'queued', to: 'lost', reason: /no engine claimed it/ },
     ])
   })

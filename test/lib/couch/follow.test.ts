@@ -14,6 +14,7 @@ t.test(
 
     const seen: string[] = []
     const errors: string[] = []
+    let alive = 0
     let failOnce = true
     const stop = new AbortController()
     const following = followChanges<{ _id: string }>({
@@ -24,6 +25,9 @@ t.test(
       minBackoffMs: 20,
       signal: stop.signal,
       onError: (err) => errors.push(err.message),
+      onAlive: () => {
+        alive++
+      },
       onChange: async (change: Change<{ _id: string }>) => {
         if (change.id === 'b' && failOnce) {
           failOnce = false
@@ -33,9 +37,12 @@ t.test(
       },
     })
     await waitFor('the first change', () => seen.length === 1)
-    // Quiet for seven heartbeats: a feed whose heartbeats were held back (a compressed
-    // response) would be dropped as silent after three.
-    await new Promise((resolve) => setTimeout(resolve, 1400))
+    // Quiet for seven heartbeats, counted as they arrive (a sleep proves nothing on a slow
+    // machine): a feed whose heartbeats were held back (a compressed response) would have
+    // been dropped as silent after three, with an error — its only signs of life would be
+    // the reconnects.
+    const quietFrom = alive
+    await waitFor('seven heartbeats on the quiet feed', () => alive >= quietFrom + 7)
     t.same(errors, [], 'no silence detected on a quiet feed')
     await db.insert({ _id: 'b' })
     await db.insert({ _id: 'c' })

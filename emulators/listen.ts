@@ -1,33 +1,4 @@
 /**
- * The emulators' notion of time. Every duration they model (token TTLs, pending → running,
- * eventual consistency, throttling buckets) is measured on an injected clock, so tests move
- * time with `advance()` instead of sleeping.
- */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number
-}
-
-export const systemClock: Clock = { now: () => Date.now() }
-
-/** A clock that only moves when told to. */
-export class ManualClock implements Clock {
-  #now: number
-  constructor(start = Date.UTC(2026, 0, 1)) {
-    this.#now = start
-  }
-  now(): number {
-    return this.#now
-  }
-  advance(ms: number): void {
-    this.#now += ms
-  }
-  set(epochMs: number): void {
-    this.#now = epochMs
-  }
-}
-
-/**
  * Listens on 127.0.0.1. With port 0, an `EADDRINUSE` (the ephemeral range exhausted for a moment,
  * as when a load test on the same machine holds tens of thousands of sockets) is retried a few times.
  */

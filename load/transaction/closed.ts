@@ -1,58 +1,74 @@
-import { concurrencyAt, patternDuration, shareCount } from '../lib/pattern.js'
-import { Exchange } from './exchange.js'
-import type { ModelSetup, RunningModel } from './model.js'
+import { concurrencyAt, patternDuration, shareCount } from '../../lib/pattern.js'
+import type { RunningModel } from '../model.js'
+import type { TransactionSetup } from './prepare.js'
+import { TransactionUser } from './user.js'
 
 const TICK_MS = 10
 
 /**
- * The closed model: a ramped number of virtual users, each on its own connection,
- * looping request → response (or timeout) → next request. Users are numbered; this
- * process runs those of its share, so shares of one rush add up to the asked level at
- * every moment.
+ * The closed model for a transaction: ramped users, each running the steps in order,
+ * then starting again with its own cookie jar and variables. Users are numbered as in the
+ * single-request rush (this process runs those of its share), so shares add up exactly.
  */
-export function startRush(setup: ModelSetup): RunningModel {
+export function startTransactionRush(setup: TransactionSetup): RunningModel {
   const { job, startAt, recorder } = setup
   const durationMs = patternDuration(job.pattern) * 1000
-  const users: Exchange[] = []
+  const users: TransactionUser[] = []
   let running = 0
-  let inFlight = 0
+  let busy = 0
   let stopping = false
+  let cutShort = false
   let settle: () => void
   const done = new Promise<void>((resolve) => {
     settle = resolve
   })
 
-  const context = setup.context((user) => {
-    inFlight--
-    if (user.active && !stopping) {
-      inFlight++
-      user.send(performance.now())
-    } else {
-      user.close()
-      if (stopping && inFlight === 0) finish()
+  // Unique data rows used up: no user of this process can start again.
+  let rowsOut = false
+  const begin = (user: TransactionUser, now: number) => {
+    if (user.exhausted) return
+    busy++
+    if (!user.startIteration(now)) {
+      busy--
+      rowsOut = true
     }
+  }
+  /** Once the rows ran out and the last iteration ended, this share of the rush is over. */
+  const endIfRowsOut = () => {
+    if (rowsOut && busy === 0 && !stopping) stop(false)
+  }
+
+  const context = setup.context((user) => {
+    busy--
+    if (user.active && !stopping) begin(user, performance.now())
+    else {
+      user.close()
+      if (stopping && busy === 0) finish()
+    }
+    endIfRowsOut()
   })
 
   const setUsers = (wanted: number, now: number) => {
     while (running < wanted) {
       let user = users[running]
       if (!user) {
-        user = new Exchange(context)
+        // Number users across the whole rush: share index + k·of, as the single path does.
+        user = new TransactionUser(context, job.share.index + users.length * job.share.of)
         users.push(user)
       }
       running++
       if (!user.active) {
         user.active = true
-        if (!user.inFlight) {
-          inFlight++
-          user.send(now)
-        }
+        if (!user.busy) begin(user, now)
       }
     }
     while (running > wanted) {
       const user = users[--running]!
       user.active = false
-      if (!user.inFlight) user.close()
+      if (user.cancelThink()) {
+        busy--
+        user.close()
+      } else if (!user.busy) user.close()
     }
     recorder.concurrency(running)
   }
@@ -66,9 +82,9 @@ export function startRush(setup: ModelSetup): RunningModel {
     }
     recorder.roll(now)
     if (elapsed >= 0) setUsers(shareCount(concurrencyAt(job.pattern, elapsed / 1000), job.share), now)
+    endIfRowsOut()
   }
 
-  let cutShort = false
   const finish = () => {
     clearTimeout(first)
     clearInterval(timer)
@@ -85,7 +101,7 @@ export function startRush(setup: ModelSetup): RunningModel {
     clearInterval(timer)
     setUsers(0, performance.now())
     recorder.concurrency(0)
-    if (inFlight === 0) finish()
+    if (busy === 0) finish()
   }
 
   let timer: NodeJS.Timeout | undefined

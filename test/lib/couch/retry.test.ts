@@ -1,7 +1,7 @@
 import t from 'tap'
-import { isTransient, retryTransient } from '../../daemon/retry.js'
-import { couchFailure } from '../../lib/couch/client.js'
-import { StampedeError } from '../../lib/errors.js'
+import { couchFailure } from '../../../lib/couch/client.js'
+import { isTransient, retryTransient } from '../../../lib/couch/retry.js'
+import { StampedeError } from '../../../lib/errors.js'
 
 const socketClosed = () =>
   couchFailure(

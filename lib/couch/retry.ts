@@ -1,7 +1,9 @@
-import { sleep } from '../lib/couch/follow.js'
-import { StampedeError } from '../lib/errors.js'
+import { StampedeError } from '../errors.js'
+import { sleep as defaultSleep } from './follow.js'
 
 /**
+ * The one rule for CouchDB failures, used by the engine and the controller alike.
+ *
  * Whether a failed CouchDB request is worth repeating as it was: the connection failed
  * (an idle keep-alive socket the server had closed: `other side closed`, ECONNRESET, a
  * refused or timed-out connection: no HTTP status at all), or the server answered 5xx or
@@ -34,6 +36,8 @@ export interface RetryOptions {
   /** Told about each failure that will be retried. */
   onRetry?: (err: unknown, attempt: number, waitMs: number) => void
   signal?: AbortSignal
+  /** Waits between tries (tests make it instant). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
 }
 
 /** Runs `task`, repeating it with back-off while it fails with a transient error (`isTransient`). */
@@ -47,7 +51,7 @@ export async function retryTransient<T>(task: () => Promise<T>, options: RetryOp
       if (attempt >= attempts || !isTransient(err) || options.signal?.aborted) throw err
       const wait = Math.round(base * 2 ** (attempt - 1) * (1 + Math.random() * 0.5))
       options.onRetry?.(err, attempt, wait)
-      await sleep(wait, options.signal)
+      await (options.sleep ?? defaultSleep)(wait, options.signal)
     }
   }
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// The transaction benchmark: CPU per request of a four-step transaction (a cookie login, a
+// JSON extraction, four requests per iteration) against the single-request path, both in
+// one process on core 0 against the same Node target on core 1, alternating over rounds;
+// and memory per user, from the peak RSS at a few users and at BENCH_TXN_USERS users.
+// Writes bench/results/transaction.json. Node's own target is slower than nginx: both paths
+// meet the same target, so the ratio is what counts.
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { killGroup, loadAverage, pinned, spawnTracked } from './lib/processes.js'
+import { median } from './lib/stats.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const USERS = Number(process.env.BENCH_TXN_USERS ?? 10_000)
+const CONNECTIONS = 100
+const here = (path) => fileURLToPath(new URL(path, import.meta.url))
+
+async function startShop() {
+  const [cmd, args] = pinned(1, process.execPath, [here('./targets/shop-server.js'), '0'])
+  const child = spawnTracked(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const port = await new Promise((resolve, reject) => {
+    child.once('message', (message) => resolve(message.port))
+    child.once('exit', (code) => reject(new Error(`shop target exited (${code})`)))
+  })
+  return { url: `http://127.0.0.1:${port}`, stop: () => killGroup(child) }
+}
+
+function measure(mode, url, users, seconds) {
+  const [cmd, args] = pinned(0, process.execPath, [
+    here('./transaction-child.js'),
+    mode,
+    url,
+    String(users),
+    String(seconds),
+  ])
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (chunk) => (out += chunk))
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${mode} run exited ${code}`)),
+    )
+  })
+}
+
+const log = (line) => process.stderr.write(`${line}\n`)
+const shop = await startShop()
+const startedAt = new Date().toISOString()
+const runs = { single: [], transaction: [] }
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of round % 2 === 0 ? ['single', 'transaction'] : ['transaction', 'single']) {
+      const load = loadAverage()
+      const run = { ...(await measure(mode, shop.url, CONNECTIONS, SECONDS)), loadAverage: load }
+      runs[mode].push(run)
+      log(
+        `  round ${round + 1}/${ROUNDS} ${mode.padEnd(11)} ${run.hits} hits, ${run.cpuMicrosPerRequest?.toFixed(2)} µs CPU/req, ${run.errors} errors (load ${load?.join(' ')})`,
+      )
+    }
+  }
+  const memory = {}
+  for (const mode of ['single', 'transaction']) {
+    const few = await measure(mode, shop.url, 10, 3)
+    const many = await measure(mode, shop.url, USERS, 5)
+    memory[mode] = {
+      fewUsersRssMiB: few.maxRssMiB,
+      usersRssMiB: many.maxRssMiB,
+      kibPerUser: ((many.maxRssMiB - few.maxRssMiB) * 1024) / (USERS - 10),
+      errors: many.errors,
+    }
+    log(
+      `  memory ${mode}: ${memory[mode].kibPerUser.toFixed(1)} KiB per user at ${USERS} users (${many.errors} errors)`,
+    )
+  }
+  const cpu = (mode) => median(runs[mode].map((run) => run.cpuMicrosPerRequest))
+  const result = {
+    startedAt,
+    config: {
+      rounds: ROUNDS,
+      seconds: SECONDS,
+      connections: CONNECTIONS,
+      users: USERS,
+      target: 'Node shop server, core 1; Stampede in process, core 0',
+    },
+    runs,
+    cpuMicrosPerRequest: { single: cpu('single'), transaction: cpu('transaction') },
+    ratio: cpu('transaction') / cpu('single'),
+    memory,
+  }
+  log(`CPU per request, transaction / single: ${result.ratio.toFixed(2)}× (goal ≤ 1.3×)`)
+  mkdirSync(here('./results'), { recursive: true })
+  writeFileSync(here('./results/transaction.json'), `${JSON.stringify(result, null, 2)}\n`)
+} finally {
+  shop.stop()
+}

@@ -1,0 +1,107 @@
+import { UsageError } from '../lib/errors.js'
+import { createHistogram, decodeHistogram, mergeInto } from '../lib/histogram.js'
+import { formatPattern, patternDuration } from '../lib/pattern.js'
+import { summarize } from '../lib/summary.js'
+import type { Threshold } from '../lib/thresholds.js'
+import type { Point } from '../lib/timeline.js'
+import type { LoadJob } from '../load/job.js'
+import { ApiClient, apiKey } from './api-client.js'
+import { integerOption, type ParsedOptions, stringOption } from './options.js'
+import type { Progress } from './progress.js'
+import type { Outcome } from './rush.js'
+
+/** A rush's v2 body from the command line's job. */
+export function rushBody(
+  job: LoadJob,
+  values: ParsedOptions,
+  thresholds: Threshold[],
+): Record<string, unknown> {
+  const { request } = job
+  if (request.resolve || request.insecure)
+    throw new UsageError('--resolve and --insecure are for local and --couch runs, not through the API')
+  const regions = (stringOption(values, 'regions') ?? '')
+    .split(',')
+    .map((region) => region.trim())
+    .filter(Boolean)
+  const shardsPerRegion = integerOption(values, 'shards-per-region')
+  return {
+    request: {
+      url: request.url,
+      method: request.method,
+      headers: request.headers,
+      timeoutMs: request.timeoutMs,
+      ...(request.bodyBase64 !== undefined && {
+        body: Buffer.from(request.bodyBase64, 'base64').toString('utf8'),
+      }),
+      ...(request.expectStatus !== undefined && { expectStatus: request.expectStatus }),
+    },
+    [job.model === 'rush' ? 'pattern' : 'rate']: formatPattern(job.pattern),
+    ...(job.maxInFlight !== undefined && { maxInFlight: job.maxInFlight }),
+    ...(regions.length > 0 && { regions }),
+    thresholds: thresholds.map((threshold) => threshold.source),
+    ...(shardsPerRegion !== undefined && { shardsPerRegion }),
+  }
+}
+
+/**
+ * `stampede rush --api URL`: submits through the tenant API and follows its event stream
+ * (resuming after a dropped connection); the seconds carry their histograms, so the
+ * summary is merged here exactly as a --couch run merges it. Ctrl-C aborts the rush.
+ */
+export async function runThroughApi(
+  url: string,
+  job: LoadJob,
+  values: ParsedOptions,
+  thresholds: Threshold[],
+  progress: Progress | undefined,
+  interruptible: <T>(work: (signal: AbortSignal) => Promise<T>) => Promise<T>,
+): Promise<Outcome | string> {
+  if (stringOption(values, 'workers') !== undefined) throw new UsageError('--workers is for local runs')
+  const client = new ApiClient(url, apiKey())
+  const submitted = await client.call<{ id: string }>('POST', '/rushes', rushBody(job, values, thresholds))
+  const id = submitted.id
+  if (values.detach) return id
+  process.stderr.write(`rush ${id} submitted through ${client.base}; Ctrl-C aborts it\n`)
+  const timeline: Point[] = []
+  const histogram = createHistogram()
+  let interrupted = false
+  const end = await interruptible(async (signal) => {
+    signal.addEventListener('abort', () => {
+      interrupted = true
+      client.call('POST', `/rushes/${id}/abort`).catch(() => {})
+    })
+    return client.follow(
+      id,
+      (point, second) => {
+        timeline.push(point)
+        mergeInto(histogram, second)
+        progress?.second(point, second)
+      },
+      { signal },
+    )
+  })
+  const rush = await client.call('GET', `/rushes/${id}?timeline=false`)
+  const final = end ?? { state: rush.state, shards: rush.shards }
+  if (end?.histogram && timeline.length === 0) mergeInto(histogram, decodeHistogram(end.histogram))
+  const lost = (final.shards as { id: string; state: string; reason?: string }[]).filter(
+    (shard) => shard.state !== 'done',
+  )
+  return {
+    heading: {
+      model: job.model,
+      url: job.request.url,
+      pattern: formatPattern(job.pattern),
+      where: `rush ${id} through the API, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
+    },
+    startedAt: rush.startAt,
+    cutShort: timeline.length < patternDuration(job.pattern),
+    interrupted,
+    summary: summarize(timeline, histogram, timeline.length),
+    thresholds: [],
+    timeline,
+    histogram,
+    ...(final.state !== 'done' && {
+      unfinished: `rush ${id} ended ${final.state}: ${lost.map((shard) => `${shard.id} ${shard.state}${shard.reason ? ` (${shard.reason})` : ''}`).join(', ')}`,
+    }),
+  }
+}
