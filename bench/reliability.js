@@ -149,10 +149,11 @@ ${faultsSection()}
   deterministic, so a batch whose answer was lost comes back 409 and counts once) and reconnects
   its feed from where it was.
 - **Partition** (\`partition\`): each region's CouchDB behind a proxy that replication pulls
-  through; both cut for 30 s, then healed. A rush is aborted from the east during the partition
-  while its west shard runs: on heal the revisions conflict and the rule (\`lib/conflict.ts\`: an
-  abort wins) stops the west shard. It runs about two minutes: PouchDB's replicator backs off while
-  the link is down (doubling), so it finds the link up to ~30 s after the heal.
+  through; both links drop every packet for 30 s (connections dropped, requests accepted and never
+  answered), then healed. A rush is aborted from the east during the partition while its west
+  shard runs: on heal the revisions conflict and the rule (\`lib/conflict.ts\`: an abort wins)
+  stops the west shard. With refused connections instead, PouchDB's replicator doubled its
+  back-off on every instant failure and found the link again up to a minute after the heal.
 - **EC2 faults** (\`controller\`): the emulator's \`throttleNext\` and \`failRate\` (a seeded half
   of the calls answer 500; then every RunInstances is carried out but answered 500, the answer
   lost) under \`reconcileOnce\` runs with 3 tries per call; two real \`stampede-controller
