@@ -13,11 +13,10 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { AwsCloudProvider } from '../../controller/cloud/aws.js'
 import { reconcileOnce } from '../../controller/reconcile/reconcile.js'
-import { ManualClock } from '../../emulators/clock.js'
 import { type Ec2Emulator, startEc2 } from '../../emulators/ec2.js'
-import { connectCouch } from '../../lib/couch/client.js'
+import { ManualClock } from '../../lib/clock.js'
 import { dummyCredentials } from '../harness/aws.js'
-import { cleanups, startCouch, uniquePrefix } from '../harness/couch.js'
+import { cleanups, connectTestCouch, couchEnv, startCouch, uniquePrefix } from '../harness/couch.js'
 import { figures } from '../harness/figures.js'
 import { queueRush, reconcileDeps, S, testPolicy } from '../harness/fleet.js'
 import { migrateRegions } from '../harness/plane.js'
@@ -36,7 +35,7 @@ later(() => server.stop())
 async function setup(clock: ManualClock, now = clock.now()) {
   const prefix = uniquePrefix()
   await migrateRegions(Object.fromEntries(REGIONS.map((r) => [r, { ...server, prefix }])), prefix)
-  const couch = connectCouch(server.url, { prefix })
+  const couch = connectTestCouch(server.url, prefix)
   const ec2 = await startEc2({ clock, pendingMs: 5 * S, shuttingDownMs: 5 * S })
   later(() => ec2.close())
   // 4,000 users over two regions, two shards per region: 1,000 connections each, an engine each.
@@ -86,9 +85,9 @@ t.test(
       runs++
       // Throttling at the start of every run (the SDK retries it), a 500 on half of the rest.
       ec2.throttleNext(1)
-      const report = await reconcileOnce(
-        reconcileDeps({ cloud, couch, policy, now: () => clock.now() }),
-      ).catch((err: Error) => ({ outcome: 'failed', reason: err.message, plan: undefined }))
+      const report = await reconcileOnce(reconcileDeps({ cloud, couch, policy, clock })).catch(
+        (err: Error) => ({ outcome: 'failed', reason: err.message, plan: undefined }),
+      )
       outcomes.push(`${report.outcome}: ${report.reason}`)
       const { perRegion } = launchedOnce(ec2)
       converged =
@@ -123,13 +122,11 @@ t.test(
     })
     let lostRuns = 0
     for (; lostRuns < 3; lostRuns++) {
-      await reconcileOnce(reconcileDeps({ cloud, couch, policy, now: () => clock.now() })).catch(
-        () => undefined,
-      )
+      await reconcileOnce(reconcileDeps({ cloud, couch, policy, clock })).catch(() => undefined)
       clock.advance(5 * S)
     }
     ec2.failRate(undefined)
-    const after = await reconcileOnce(reconcileDeps({ cloud, couch, policy, now: () => clock.now() }))
+    const after = await reconcileOnce(reconcileDeps({ cloud, couch, policy, clock }))
     const lost = launchedOnce(ec2)
     t.same(
       lost.perRegion,
@@ -194,6 +191,7 @@ t.test(
         {
           env: {
             ...process.env,
+            ...couchEnv(),
             AWS_ACCESS_KEY_ID: dummyCredentials.accessKeyId,
             AWS_SECRET_ACCESS_KEY: dummyCredentials.secretAccessKey,
             AWS_REGION: 'us-east-1',
@@ -216,7 +214,11 @@ t.test(
     const hold = proxy.hold((request) => request.body.includes('Action=DescribeInstances'))
     const startedAt = Date.now()
     const first = controller()
-    await hold.arrived
+    const early = await Promise.race([hold.arrived.then(() => undefined), first])
+    if (early) {
+      t.fail(`the first controller ended before DescribeInstances: ${early.code} ${early.output.trim()}`)
+      return
+    }
     const second = await controller()
     hold.release()
     const firstDone = await first

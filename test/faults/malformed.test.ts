@@ -30,7 +30,7 @@ t.test(
     later(() => server.stop())
     await migrate(
       { prefix: server.prefix, regions: [{ name: REGION, url: server.url }] },
-      { validation: 'off' },
+      { validation: 'off', ...(server.credentials && { credentials: server.credentials }) },
     )
     const target = await startTarget(2)
     later(() => target.close())

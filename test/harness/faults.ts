@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { Couch } from '../../lib/couch/client.js'
 import { watchRush } from '../../lib/couch/rushes.js'
 import type { RushState } from '../../lib/documents.js'
+import { couchEnv } from './couch.js'
 
 export const ENGINE_MAIN = fileURLToPath(new URL('../../dist/daemon/main.js', import.meta.url))
 
@@ -38,7 +39,7 @@ export interface EngineProc {
 /** The engine as a process; `prefix` runs it under another command (e.g. faketime). */
 export function spawnEngine(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {},
+  options: { env?: NodeJS.ProcessEnv; prefix?: string[]; couchCredentials?: boolean } = {},
 ): EngineProc {
   if (!existsSync(ENGINE_MAIN)) throw new Error('build first: npm run build (this test runs dist/)')
   const argv = [...(options.prefix ?? []), process.execPath, ENGINE_MAIN, ...args]
@@ -46,7 +47,8 @@ export function spawnEngine(
   // wrapper process (seen with LD_PRELOAD set), and a signal to the wrapper alone would leave
   // the engine running, orphaned.
   const child = spawn(argv[0]!, argv.slice(1), {
-    env: { ...process.env, ...options.env },
+    // The test CouchDB's credentials, as an operator's environment would hold them.
+    env: { ...process.env, ...(options.couchCredentials !== false && couchEnv()), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })

@@ -29,8 +29,13 @@ export interface CouchProxy {
   readonly forwarded: number
   /** Holds the next request for which `match` is true. */
   hold(match: (request: ProxiedRequest) => boolean): Hold
-  /** Drops every connection and refuses new ones (a partition). */
-  cut(): void
+  /**
+   * A partition: every open connection is dropped, then new ones are refused (`refuse`) or
+   * accepted and never answered (`drop`, as when packets vanish: clients wait for their own
+   * timeouts instead of failing at once, so their back-off grows more slowly); `heal` ends it
+   * (requests held by `drop` are closed then, and their clients retry).
+   */
+  cut(mode?: 'refuse' | 'drop'): void
   heal(): void
   readonly isCut: boolean
   close(): Promise<void>
@@ -47,8 +52,9 @@ export async function startProxy(upstream: string): Promise<CouchProxy> {
     stop?: () => void
     done: boolean
   }[] = []
-  let cut = false
+  let cut: false | 'refuse' | 'drop' = false
   let forwarded = 0
+  const stalled = new Set<Socket>()
 
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => {
     forwarded++
@@ -75,6 +81,10 @@ export async function startProxy(upstream: string): Promise<CouchProxy> {
   }
 
   const server = http.createServer((req, res) => {
+    if (cut === 'drop') {
+      stalled.add(req.socket)
+      return
+    }
     if (cut) {
       req.socket.destroy()
       return
@@ -97,7 +107,7 @@ export async function startProxy(upstream: string): Promise<CouchProxy> {
   })
   server.keepAliveTimeout = 60_000
   server.on('connection', (socket) => {
-    if (cut) {
+    if (cut === 'refuse') {
       socket.destroy()
       return
     }
@@ -113,7 +123,7 @@ export async function startProxy(upstream: string): Promise<CouchProxy> {
       return forwarded
     },
     get isCut() {
-      return cut
+      return cut !== false
     },
     hold(match) {
       let resolve!: (request: ProxiedRequest) => void
@@ -134,14 +144,16 @@ export async function startProxy(upstream: string): Promise<CouchProxy> {
         },
       }
     },
-    cut() {
-      cut = true
+    cut(mode = 'refuse') {
+      cut = mode
       for (const socket of sockets) socket.destroy()
       agent.destroy()
     },
     heal() {
       agent = new http.Agent({ keepAlive: true })
       cut = false
+      for (const socket of stalled) socket.destroy()
+      stalled.clear()
     },
     async close() {
       for (const hold of holds) hold.stop?.()
