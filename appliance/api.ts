@@ -2,14 +2,21 @@ import type { AddressInfo } from 'node:net'
 import { BLITZ_REGIONS } from '../api/regions.js'
 import { buildApi } from '../api/server.js'
 import { connectCouch } from '../lib/couch/client.js'
+import type { Credentials } from '../lib/couch/credentials.js'
 
 /**
  * The tenant API of the local appliance, on 127.0.0.1: its proofs may fetch loopback
  * addresses (the demo target lives there), and a `local` tenant is created with the demo
  * target's host pre-authorized, as an operator would with `tenants authorize`.
  */
-export async function startLocalApi(options: { couchUrl: string; prefix: string; regions: string[] }) {
-  const couch = connectCouch(options.couchUrl, { prefix: options.prefix })
+export async function startLocalApi(options: {
+  couchUrl: string
+  prefix: string
+  regions: string[]
+  /** The CouchDB login: the API holds it, tenants never see it. */
+  credentials: Credentials
+}) {
+  const couch = connectCouch(options.couchUrl, { prefix: options.prefix, credentials: options.credentials })
   const regionMap = Object.fromEntries(
     Object.entries(BLITZ_REGIONS).filter(([, region]) => options.regions.includes(region)),
   )

@@ -128,7 +128,7 @@ async function run(args: ApplianceArgs, shutdown: Shutdown): Promise<number> {
   const target = await startDemoTarget()
   shutdown.add('demo target', () => target.close())
   // The tenant API, with a local tenant: the demo rush goes through it, as a tenant's would.
-  const api = await startLocalApi({ couchUrl: home, prefix, regions: args.regions })
+  const api = await startLocalApi({ couchUrl: home, prefix, regions: args.regions, credentials })
   shutdown.add('tenant API', () => api.close())
   process.env.STAMPEDE_API_KEY = api.key
 

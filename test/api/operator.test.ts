@@ -2,14 +2,19 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { ApiStore } from '../../api/store.js'
-import { startCouch } from '../harness/couch.js'
+import { couchEnv, startCouch } from '../harness/couch.js'
 
 const API = fileURLToPath(new URL('../../dist/api/main.js', import.meta.url))
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [API, ...args], (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    // The operator's CouchDB login comes from the environment, as in a deployment.
+    execFile(
+      process.execPath,
+      [API, ...args],
+      { env: { ...process.env, ...couchEnv() } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     )
   })
 }

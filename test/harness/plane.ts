@@ -4,6 +4,7 @@ import { StaticIdentity } from '../../daemon/identity.js'
 import { silentLogger } from '../../daemon/log.js'
 import type { EngineEvent } from '../../daemon/session.js'
 import type { Couch } from '../../lib/couch/client.js'
+import { rushStatus } from '../../lib/couch/rushes.js'
 import { cleanups, connectTestCouch, couchCredentials, startCouch, type TestCouch } from './couch.js'
 import { startTarget, type Target } from './target.js'
 
@@ -96,4 +97,14 @@ export async function oneRegion(
   later(() => target.close())
   await migrateRegions({ 'us-east-1': server }, server.prefix)
   return { server, target, later }
+}
+
+/**
+ * The seconds a rush's timeline has when its pattern lasts `planned` seconds: more by the
+ * largest `startShift` of its shards (a shard whose engine's load was ready late runs its
+ * whole pattern from a later second: docs/job-plane.md, "A late start").
+ */
+export async function expectedSeconds(couch: Couch, id: string, planned: number): Promise<number> {
+  const { shards } = await rushStatus(couch, id)
+  return planned + Math.max(0, ...shards.map((shard) => shard.startShift ?? 0))
 }
