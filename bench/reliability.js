@@ -133,6 +133,14 @@ the last run by \`npm run reliability:docs\`, so CI runs do not change it.
 
 ## Faults
 
+**Open: the partition.** Its figures below are from a run before the test harness put an
+authenticating proxy in front of every CouchDB. Since then \`test/faults/partition.test.ts\` is
+skipped: after the heal the dispatch databases converge (the abort is heard in the other region)
+but the results database's replication does not resume — the far region's samples never arrive
+and the rush reads 1 second of 42 (seen on a quiet machine too). Where to look: the replicator's
+state for the results database after the link drops packets, with credentials in the replication
+document's headers.
+
 ${faultsSection()}
 ## How each fault is made
 
