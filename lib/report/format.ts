@@ -1,3 +1,5 @@
+import type { ThresholdRow } from './model.js'
+
 /**
  * Number formatting shared by the report's HTML (rendered by Node) and its charts (drawn
  * in the browser): the same figure reads the same in a table, a legend and a tooltip.
@@ -41,4 +43,18 @@ export function clock(seconds: number): string {
   const m = Math.floor((whole % 3600) / 60)
   const s = String(whole % 60).padStart(2, '0')
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`
+}
+
+/** A threshold's measured value in its own unit, as the page and the JUnit message show it. */
+export function measured(row: ThresholdRow): string {
+  switch (row.unit) {
+    case 'ms':
+      return `${millis(row.actual)} ms`
+    case 'share':
+      return percent(row.actual)
+    case 'per-second':
+      return `${number(row.actual)}/s`
+    case 'count':
+      return count(row.actual)
+  }
 }

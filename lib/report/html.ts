@@ -1,6 +1,6 @@
 import { ERROR_KINDS } from '../timeline.js'
-import { bytes, clock, count, millis, number, percent } from './format.js'
-import type { Highlights, Moment, RegionReport, ReportData, SecondRow, ThresholdRow } from './model.js'
+import { bytes, clock, count, measured, millis, number, percent } from './format.js'
+import type { Highlights, Moment, RegionReport, ReportData, SecondRow } from './model.js'
 
 /**
  * The report as one HTML page that opens from disk with nothing fetched: the data, the
@@ -54,19 +54,6 @@ function table(caption: string, head: string[], rows: (string | number)[][], cla
 }
 
 const ms = (value: number | undefined): string => (value === undefined ? '–' : millis(value))
-
-function measured(row: ThresholdRow): string {
-  switch (row.unit) {
-    case 'ms':
-      return `${millis(row.actual)} ms`
-    case 'share':
-      return percent(row.actual)
-    case 'per-second':
-      return `${number(row.actual)}/s`
-    case 'count':
-      return count(row.actual)
-  }
-}
 
 function verdict(data: ReportData): string {
   const failed = data.thresholds.filter((row) => !row.passed)

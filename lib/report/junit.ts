@@ -1,4 +1,4 @@
-import { count, millis, number, percent } from './format.js'
+import { count, measured, millis, number, percent } from './format.js'
 import { escapeHtml } from './html.js'
 import type { ReportData, ThresholdRow } from './model.js'
 
@@ -15,19 +15,6 @@ const OPERATOR_WORDS: Record<string, string> = {
   '<=': 'at most',
   '>': 'above',
   '>=': 'at least',
-}
-
-function measured(row: ThresholdRow): string {
-  switch (row.unit) {
-    case 'ms':
-      return `${millis(row.actual)} ms`
-    case 'share':
-      return percent(row.actual)
-    case 'per-second':
-      return `${number(row.actual)}/s`
-    case 'count':
-      return count(row.actual)
-  }
 }
 
 function thresholdMessage(row: ThresholdRow): string {

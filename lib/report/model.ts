@@ -1,3 +1,4 @@
+import type { LatencySummary } from '../histogram.js'
 import type { ErrorKind } from '../timeline.js'
 
 /**
@@ -101,17 +102,7 @@ export interface SummaryFigures {
   rxBytes: number
   connects: number
   connectMean: number
-  latency: {
-    count: number
-    min: number
-    mean: number
-    p50: number
-    p90: number
-    p95: number
-    p99: number
-    p999: number
-    max: number
-  }
+  latency: LatencySummary
 }
 
 export interface RegionReport {
