@@ -1,4 +1,4 @@
-import type { LatencySummary } from '../histogram.js'
+import type { Summary } from '../summary.js'
 import type { ErrorKind } from '../timeline.js'
 
 /**
@@ -85,25 +85,8 @@ export interface ThresholdRow {
   passed: boolean
 }
 
-export interface SummaryFigures {
-  duration: number
-  peakConcurrency: number
-  requests: number
-  sent: number
-  hits: number
-  hitsPerSecond: number
-  errors: number
-  errorsByKind: Record<ErrorKind, number>
-  errorRate: number
-  timeouts: number
-  dropped: number
-  statuses: Record<string, number>
-  txBytes: number
-  rxBytes: number
-  connects: number
-  connectMean: number
-  latency: LatencySummary
-}
+/** The summary's figures, as `lib/summary.ts` computes them (one type, not a copy). */
+export type SummaryFigures = Summary
 
 export interface RegionReport {
   name: string
