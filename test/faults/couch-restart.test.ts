@@ -23,6 +23,7 @@ import {
 } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { startGatedTarget } from '../harness/gated-target.js'
+import { expectedSeconds } from '../harness/plane.js'
 
 const record = figures(t, 'couch-restart')
 const later = cleanups(t)
@@ -89,17 +90,16 @@ async function rushThrough(
   const seen = await watchToEnd(couch.couch, id)
   t.equal(seen.state, 'done', 'the rush ends done')
   t.same(seen.seconds, range(seen.seconds.length), 'every second reported once, in order')
-  t.equal(seen.seconds.length, options.seconds, 'as many seconds as the pattern', {
-    todo:
-      options.downMs > 0
-        ? 'after the merge of main, a 20-s rush across a 12-s outage reported 21 seconds (one empty at the end): not investigated yet'
-        : false,
-  })
+  // A shard whose load was ready late runs its whole pattern from a later second, the
+  // seconds before reported empty (docs/job-plane.md, "A late start"): on a busy machine a
+  // 500-ms lead can be missed, and the rush then has one second more than its pattern.
+  const planned = await expectedSeconds(couch.couch, id, options.seconds)
+  t.equal(seen.seconds.length, planned, 'as many seconds as the pattern (and its late start)')
   t.equal(seen.hits, target.answered, 'merged hits equal what the target answered')
   t.equal(target.received, target.answered, 'every request answered')
   const audit = await auditSamples(couch.couch, id)
   t.same([audit.duplicates, audit.gaps], [0, 0], 'no sample lost or written twice')
-  t.equal(audit.entries, options.seconds, 'one entry per second of the shard')
+  t.equal(audit.entries, planned, 'one entry per second of the shard')
   t.ok(countInterrupted() > interruptedBefore, 'the engine felt the outage (its feed was interrupted)')
   const runs = runsPerShard(engine)
   t.equal(twice(runs), 0, 'no shard started twice')
@@ -109,10 +109,14 @@ async function rushThrough(
     outcome: `rush ${seen.state}; the engine carried on, its buffered samples written after the restart`,
     recoverMs,
     secondsReported: seen.seconds.length,
-    secondsPlanned: options.seconds,
+    secondsPlanned: planned,
     shardsRunTwice: twice(runs),
     documentsLost: audit.gaps,
-    extra: { 'samples written twice': audit.duplicates, 'server down ms': upAgainMs },
+    extra: {
+      'samples written twice': audit.duplicates,
+      'server down ms': upAgainMs,
+      'late start, s': planned - options.seconds,
+    },
   })
 }
 
