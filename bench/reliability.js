@@ -4,6 +4,7 @@
 // (gitignored). The doc changes only when this is run; the figures are never typed by hand.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { slope } from './lib/stats.js'
 
 const FAULTS = fileURLToPath(new URL('./results/faults/', import.meta.url))
 const SOAK = fileURLToPath(new URL('./results/soak.json', import.meta.url))
@@ -22,20 +23,6 @@ const FAMILIES = [
   ['clock-skew', '—'],
   ['malformed', 'first write → every malformed document logged'],
 ]
-
-function leastSquares(points) {
-  const n = points.length
-  if (n < 2) return undefined
-  const mx = points.reduce((a, p) => a + p.x, 0) / n
-  const my = points.reduce((a, p) => a + p.y, 0) / n
-  let num = 0
-  let den = 0
-  for (const p of points) {
-    num += (p.x - mx) * (p.y - my)
-    den += (p.x - mx) ** 2
-  }
-  return den === 0 ? 0 : num / den
-}
 
 const fmt = (v) => (v === undefined ? '–' : typeof v === 'number' ? v.toLocaleString('en-US') : String(v))
 const ms = (v) => (v === undefined ? '–' : `${(v / 1000).toFixed(1)} s`)
@@ -84,7 +71,7 @@ function soakSection() {
   // Past the first minute: the warm-up (code loaded, JIT, first connections) is not a leak.
   const warm = (name, key) => {
     const points = (soak.series[name] ?? []).filter((p) => p.x >= 1).map((p) => ({ x: p.x, y: p[key] }))
-    return leastSquares(points)
+    return slope(points)
   }
   const rows = soak.slopes.map(
     (s) =>

@@ -17,6 +17,7 @@ import { startDemoTarget } from '../dist/appliance/target.js'
 import { migrate } from '../dist/controller/migrate.js'
 import { connectCouch } from '../dist/lib/couch/client.js'
 import { submitRush, watchRush } from '../dist/lib/couch/rushes.js'
+import { slope } from './lib/stats.js'
 
 const { values } = parseArgs({
   options: {
@@ -54,21 +55,6 @@ function measure(pid) {
   } catch {
     return undefined
   }
-}
-
-/** Least-squares slope of y over x. */
-function slope(points) {
-  const n = points.length
-  if (n < 2) return undefined
-  const mx = points.reduce((s, p) => s + p.x, 0) / n
-  const my = points.reduce((s, p) => s + p.y, 0) / n
-  let num = 0
-  let den = 0
-  for (const p of points) {
-    num += (p.x - mx) * (p.y - my)
-    den += (p.x - mx) ** 2
-  }
-  return den === 0 ? 0 : num / den
 }
 
 const stops = []

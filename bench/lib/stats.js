@@ -43,3 +43,18 @@ export function table(headers, rows, { markdown = false } = {}) {
     row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ')
   return [pad(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(pad)].join('\n')
 }
+
+/** Least-squares slope of y over x (`[{ x, y }]`); undefined for fewer than two points. */
+export function slope(points) {
+  const n = points.length
+  if (n < 2) return undefined
+  const mx = points.reduce((s, p) => s + p.x, 0) / n
+  const my = points.reduce((s, p) => s + p.y, 0) / n
+  let num = 0
+  let den = 0
+  for (const p of points) {
+    num += (p.x - mx) * (p.y - my)
+    den += (p.x - mx) ** 2
+  }
+  return den === 0 ? 0 : num / den
+}
