@@ -12,6 +12,7 @@ import {
   type SprintDoc,
 } from '../lib/documents.js'
 import { claim } from '../lib/shard-state.js'
+import type { WorkerPool } from '../load/pool.js'
 import type { AddressPolicy } from '../load/safety.js'
 import type { AbortTracker } from './aborts.js'
 import { ClaimScheduler } from './claim-scheduler.js'
@@ -51,6 +52,8 @@ export interface SessionParts {
   capacity: number
   policy: AddressPolicy
   workers: number | 'auto'
+  /** Load processes kept ready for the shards (absent: each shard forks its own). */
+  pool?: WorkerPool
   heartbeatMs: number
   leaseMs: number
   feedHeartbeatMs: number | undefined
@@ -353,7 +356,7 @@ export class EngineSession {
     const { identity, clock, log, leaseMs, workers } = this.#parts
     const { instanceId } = identity
     const now = clock.now()
-    const state = claimState(shard.startAt, now, headStartMs(workers))
+    const state = claimState(shard.startAt, now, headStartMs(workers, this.#parts.pool !== undefined))
     const claimed = claim(shard, instanceId, now, leaseMs, state)
     this.#parts.stats.count()
     const rev = await tryWrite(this.#dispatch, claimed)
@@ -371,6 +374,7 @@ export class EngineSession {
         clock,
         policy: this.#parts.policy,
         workers,
+        ...(this.#parts.pool && { pool: this.#parts.pool }),
         leaseMs,
         samples: this.#parts.samples,
         log,
