@@ -24,6 +24,8 @@ export interface ShardRunContext {
   workers: number | 'auto'
   /** The engine's load processes kept ready: taken instead of forked (`runLoad`'s `pool`). */
   pool?: WorkerPool
+  /** How long before the start to prepare (default `headStartMs` of `workers` and `pool`). */
+  headStartMs?: number
   leaseMs: number
   samples: SampleWriter
   log: Logger
@@ -118,7 +120,7 @@ export class ShardRun {
     await sleepOn(
       this.#context.clock,
       shard.startAt -
-        headStartMs(this.#context.workers, this.#context.pool !== undefined) -
+        (this.#context.headStartMs ?? headStartMs(this.#context.workers, this.#context.pool !== undefined)) -
         this.#context.clock.now(),
       signal,
     )
