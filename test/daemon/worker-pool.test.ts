@@ -77,3 +77,28 @@ t.test('a shard with no lead runs on the warm processes: none forked when it is 
     `start shift ${done.startShift ?? 0} s; first request ${Math.min(...target.arrivals) - givenStart} ms after the start given`,
   )
 })
+
+t.test(
+  'a load process killed during a shard fails the shard as before; the pool forks another',
+  async (t) => {
+    const { server, target, later } = await oneRegion(t)
+    const engine = spawnEngine(engineArgs(server, [...staticIdentity('pool-kill'), '--workers', '2']))
+    later(() => engine.kill())
+    const pids = await readyPool(engine)
+    const rush = await submitOneShard(server, target.url, { seconds: 30, leadMs: 0 })
+    await waitFor('load reaching the target', () => target.count > 0 || undefined)
+    const victim = pids[0]!
+    process.kill(victim, 'SIGKILL')
+    const failed = await waitFor('the shard failed', async () => {
+      const doc = await shardDoc(server, rush)
+      return doc?.state === 'failed' && doc
+    })
+    t.match(failed.reason, /load worker \d exited before finishing \(SIGKILL\)/)
+    const again = await waitFor('two load processes again', () => {
+      const now = childrenOf(engine.child.pid!)
+      return now.length === 2 && !now.includes(victim) && now
+    })
+    t.ok(again.includes(pids[1]!), 'the other one kept')
+    t.ok(engine.messages.includes('load process died; forking another'), 'the death logged')
+  },
+)
