@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { renderAll, renderApi } from './lib/report.js'
+import { renderAll, renderApi, renderDispatch } from './lib/report.js'
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url))
 const DOCS = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
@@ -38,11 +38,29 @@ ${renderAll(results, { markdown: true })}
  * previous one: the other sections' results need not be on this machine to update it.
  */
 export function writeApiSection(api) {
-  const section = renderApi(api, { markdown: true })
+  return writeSection(4, renderApi(api, { markdown: true }))
+}
+
+/** Writes only the dispatch section (bench/job-plane/dispatch.js), as `writeApiSection`. */
+export function writeDispatchSection(dispatch) {
+  return writeSection(5, renderDispatch(dispatch, { markdown: true }))
+}
+
+/**
+ * Replaces section `number` ("## <number>. …") of docs/benchmarks.md with `section`, up to
+ * the next section; a page without it gets it before the first section numbered higher.
+ */
+function writeSection(number, section) {
   const text = readFileSync(DOCS, 'utf8')
-  const at = text.indexOf('## 4. Tenant API')
-  const kept = at >= 0 ? text.slice(0, at) : `${text.trimEnd()}\n\n`
-  writeFileSync(DOCS, `${kept}${section}\n`)
+  const heads = [...text.matchAll(/^## (\d+)\./gm)].map((m) => ({ at: m.index, number: Number(m[1]) }))
+  const own = heads.find((h) => h.number === number)
+  const after = heads.find((h) => h.number > number && (!own || h.at > own.at))
+  const start = own ? own.at : (after?.at ?? text.length)
+  const end = after?.at ?? text.length
+  const before = text.slice(0, start)
+  const rest = text.slice(end)
+  const joined = `${before.trimEnd()}\n\n${section}\n${rest ? `\n${rest}` : ''}`
+  writeFileSync(DOCS, joined)
   return DOCS
 }
 

@@ -32,6 +32,8 @@ export interface DaemonConfig {
   instanceType?: string
   capacity: number
   workers: number | 'auto'
+  /** Keep the load processes loaded between shards (`load/pool.ts`); off with --no-worker-pool. */
+  workerPool: boolean
   policy: AddressPolicy
   logLevel: string
   heartbeatMs: number
@@ -64,6 +66,8 @@ Identity (STAMPEDE_IDENTITY; default: static when an instance id is given, else 
 Load and lifecycle:
   --capacity N           most concurrent connections over all shards (STAMPEDE_CAPACITY, default 10000)
   --workers N|auto       load processes per shard; 0 runs load in the supervisor (STAMPEDE_WORKERS, default auto)
+  --no-worker-pool       fork a shard's load processes when it starts instead of keeping that many
+                         loaded and idle (STAMPEDE_WORKER_POOL=0); slower starts, less idle memory
   --allow-loopback       allow loopback targets (STAMPEDE_ALLOW_LOOPBACK=1); refused by default
   --allow-private        allow private-range targets (STAMPEDE_ALLOW_PRIVATE=1); refused by default
   --lease-ms N           shard lease, renewed every third of it (STAMPEDE_LEASE_MS, default 30000)
@@ -121,6 +125,7 @@ export function parseDaemonConfig(
         capacity: { type: 'string' },
         workers: { type: 'string' },
         'allow-loopback': { type: 'boolean' },
+        'no-worker-pool': { type: 'boolean' },
         'allow-private': { type: 'boolean' },
         'lease-ms': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
@@ -154,6 +159,7 @@ export function parseDaemonConfig(
     prefix: pick('prefix', 'STAMPEDE_DB_PREFIX') ?? DEFAULT_PREFIX,
     capacity: positiveInt(pick('capacity', 'STAMPEDE_CAPACITY') ?? '10000', '--capacity'),
     workers,
+    workerPool: values['no-worker-pool'] !== true && !/^(0|false|no)$/i.test(env.STAMPEDE_WORKER_POOL ?? ''),
     policy: {
       allowLoopback:
         values['allow-loopback'] === true ||

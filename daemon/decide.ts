@@ -120,14 +120,25 @@ export function claimState(startAt: number, now: number, headStart: number): 'cl
 /**
  * How long before the rush's start a run writes `running` and starts preparing its load.
  * In this process (workers 0) that is a shard write and resolving the target: tens of
- * milliseconds, more on a busy machine. Forking load processes to ready took 0.5–1 s on a
- * 2-core machine shared with other builds and 1.6–2.5 s with `stress-ng --cpu 2` beside it
- * (measured), so 3 s covers a busy machine; a run ready later still runs its whole pattern,
- * from a later second (`lateStartShift` in load/run.ts).
+ * milliseconds, more on a busy machine. With the engine's pool of loaded load processes
+ * (`pooled`, `load/pool.ts`) it is the same plus a job message to each process and its
+ * answer: 13–44 ms from the wake-up to the load ready (p50 27 ms; 24 shards, 4 engines with
+ * 2 processes each, load average 11 on 2 cores), so 500 ms leaves ten times that besides the
+ * start message's 100 ms (`LATE_START_MARGIN_MS`). A shard that needs more processes than
+ * the pool holds (an open-file limit's worth of connections per process) gets the fork's
+ * head start (the engine decides per shard); one that finds the pool's processes held by
+ * another shard of its engine forks the rest and may start a second or more late. Forking them instead took 0.5–1 s to ready on a 2-core machine
+ * shared with other builds and 1.6–2.5 s with `stress-ng --cpu 2` beside it, so 3 s covers
+ * a busy machine. A run ready later still runs its whole pattern, from a later second
+ * (`lateStartShift` in load/run.ts).
  */
-export function headStartMs(workers: number | 'auto'): number {
-  return workers === 0 ? 250 : 3000
+export function headStartMs(workers: number | 'auto', pooled = false): number {
+  if (workers === 0) return 250
+  return pooled ? POOLED_HEAD_START_MS : 3000
 }
+
+/** `headStartMs` with the pool: see there. */
+export const POOLED_HEAD_START_MS = 500
 
 function fnv1a(text: string): number {
   let hash = 0x811c9dc5

@@ -3,7 +3,9 @@ import { type Scheduler, systemClock } from '../lib/clock.js'
 import { bulkWrite, type Couch, getDoc, updateSeq } from '../lib/couch/client.js'
 import { FEED_MAX_BACKOFF_MS } from '../lib/couch/follow.js'
 import { type EngineDoc, engineId } from '../lib/documents.js'
+import { WorkerPool } from '../load/pool.js'
 import type { AddressPolicy } from '../load/safety.js'
+import { defaultCores } from '../load/workers.js'
 import { AbortTracker } from './aborts.js'
 import type { IdentitySource } from './identity.js'
 import type { Logger } from './log.js'
@@ -21,6 +23,11 @@ export interface EngineOptions {
   policy: AddressPolicy
   /** Load processes per shard ('auto': one per core); 0 runs the load in this process. */
   workers: number | 'auto'
+  /**
+   * Keep that many load processes loaded between shards (default true; one per core with
+   * 'auto'): a shard takes them instead of forking (`load/pool.ts`).
+   */
+  workerPool?: boolean
   log: Logger
   heartbeatMs?: number
   leaseMs?: number
@@ -51,6 +58,7 @@ export class Engine {
   readonly #clock: Scheduler
   readonly stats: WriteStats
   #started: { instanceId: string; session: EngineSession; samples: SampleWriter } | undefined
+  #pool: WorkerPool | undefined
   #feedAliveAt: number | undefined
 
   constructor(options: EngineOptions) {
@@ -70,7 +78,44 @@ export class Engine {
     return this.#started?.session.running ?? []
   }
 
+  /** The engine's load processes kept ready, once started (none with `workers: 0` or the pool off). */
+  get pool(): WorkerPool | undefined {
+    return this.#pool
+  }
+
   async start(): Promise<void> {
+    // Forked first: the processes load while the engine reads its identity and registers.
+    this.#startPool()
+    try {
+      await this.#begin()
+    } catch (err) {
+      await this.#pool?.close()
+      throw err
+    }
+  }
+
+  #startPool(): void {
+    const { workers, workerPool, log } = this.#options
+    if (workers === 0 || workerPool === false) return
+    const size = workers === 'auto' ? defaultCores() : workers
+    const pool = new WorkerPool({
+      size,
+      clock: this.#clock,
+      onEvent: (event) => {
+        if (event.type === 'died') log.warn(event, 'load process died; forking another')
+        else if (event.type === 'lent' && event.cold > 0)
+          log.info(event, 'too few idle load processes: forked the rest for this shard')
+        else log.debug(event, 'load process pool')
+      },
+    })
+    pool.start()
+    this.#pool = pool
+    void pool.ready().then(() => {
+      if (!pool.counts.closing) log.info({ size, pids: pool.pids }, 'load processes ready')
+    })
+  }
+
+  async #begin(): Promise<void> {
     const { couch, log } = this.#options
     const clock = this.#clock
     const identity = await this.#options.identity.identify()
@@ -131,6 +176,7 @@ export class Engine {
       capacity: this.#options.capacity,
       policy: this.#options.policy,
       workers: this.#options.workers,
+      ...(this.#pool && { pool: this.#pool }),
       heartbeatMs: this.#options.heartbeatMs ?? 10_000,
       leaseMs: this.#options.leaseMs ?? 30_000,
       feedHeartbeatMs: this.#options.feedHeartbeatMs,
@@ -179,6 +225,8 @@ export class Engine {
     const started = this.#started
     if (!started) return
     await started.session.drain(options.timeoutMs, options.reason)
+    // No shard holds a load process any more: let them all go, and wait until they have.
+    await this.#pool?.close()
     // Sample writes are counted by the writer; fold them in once it has stopped.
     this.stats.count(started.samples.writes)
     started.samples.writes = 0

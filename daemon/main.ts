@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
       capacity: config.capacity,
       policy: config.policy,
       workers: config.workers,
+      workerPool: config.workerPool,
       log,
       leaseMs: config.leaseMs,
       heartbeatMs: config.heartbeatMs,

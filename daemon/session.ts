@@ -12,7 +12,10 @@ import {
   type SprintDoc,
 } from '../lib/documents.js'
 import { claim } from '../lib/shard-state.js'
+import { peakConnections } from '../lib/workload.js'
+import type { WorkerPool } from '../load/pool.js'
 import type { AddressPolicy } from '../load/safety.js'
+import { defaultCores, openFileLimit, planWorkers } from '../load/workers.js'
 import type { AbortTracker } from './aborts.js'
 import { ClaimScheduler } from './claim-scheduler.js'
 import { claimOrder, claimState, decideShard, type EngineView, headStartMs } from './decide.js'
@@ -51,6 +54,8 @@ export interface SessionParts {
   capacity: number
   policy: AddressPolicy
   workers: number | 'auto'
+  /** Load processes kept ready for the shards (absent: each shard forks its own). */
+  pool?: WorkerPool
   heartbeatMs: number
   leaseMs: number
   feedHeartbeatMs: number | undefined
@@ -353,7 +358,8 @@ export class EngineSession {
     const { identity, clock, log, leaseMs, workers } = this.#parts
     const { instanceId } = identity
     const now = clock.now()
-    const state = claimState(shard.startAt, now, headStartMs(workers))
+    const headStart = this.#headStart(shard)
+    const state = claimState(shard.startAt, now, headStart)
     const claimed = claim(shard, instanceId, now, leaseMs, state)
     this.#parts.stats.count()
     const rev = await tryWrite(this.#dispatch, claimed)
@@ -371,6 +377,8 @@ export class EngineSession {
         clock,
         policy: this.#parts.policy,
         workers,
+        ...(this.#parts.pool && { pool: this.#parts.pool }),
+        headStartMs: headStart,
         leaseMs,
         samples: this.#parts.samples,
         log,
@@ -387,6 +395,27 @@ export class EngineSession {
         // Room again: look for queued work the feed went past while this engine was full.
         if (!this.#draining) void this.#serialized(() => this.#scanQueued())
       })
+  }
+
+  /**
+   * The shard's head start: the short one when the pool can give it every load process it
+   * will use (a shard bigger than the pool forks the rest, which takes a fork's time).
+   */
+  #headStart(shard: ShardDoc): number {
+    const { workers, pool } = this.#parts
+    if (!pool) return headStartMs(workers)
+    let needed: number
+    try {
+      needed = planWorkers({
+        requested: workers,
+        peakConnections: peakConnections(shard),
+        cores: defaultCores(),
+        fdLimit: openFileLimit(),
+      })
+    } catch {
+      return headStartMs(workers) // too few processes asked: the run says so
+    }
+    return headStartMs(workers, needed <= pool.counts.size)
   }
 
   #inUse(): number {

@@ -9,6 +9,7 @@ import { patternDuration } from '../lib/pattern.js'
 import { requeue } from '../lib/shard-state.js'
 import { totalErrors } from '../lib/timeline.js'
 import type { LoadJob } from '../load/job.js'
+import type { WorkerPool } from '../load/pool.js'
 import { type LoadResult, runLoad } from '../load/run.js'
 import type { AddressPolicy } from '../load/safety.js'
 import { headStartMs } from './decide.js'
@@ -21,6 +22,10 @@ export interface ShardRunContext {
   clock: Scheduler
   policy: AddressPolicy
   workers: number | 'auto'
+  /** The engine's load processes kept ready: taken instead of forked (`runLoad`'s `pool`). */
+  pool?: WorkerPool
+  /** How long before the start to prepare (default `headStartMs` of `workers` and `pool`). */
+  headStartMs?: number
   leaseMs: number
   samples: SampleWriter
   log: Logger
@@ -109,14 +114,18 @@ export class ShardRun {
     const { log } = this.#context
     const signal = this.#controller.signal
     const shard = this.shard
-    // Forking load processes takes a moment: start preparing ahead of second 0; runLoad
-    // holds the load until startAt.
+    // Getting the load ready takes a moment (forking load processes, more without a pool):
+    // start preparing ahead of second 0; runLoad holds the load until startAt.
     const claimedRunning = this.#phase === 'starting'
     await sleepOn(
       this.#context.clock,
-      shard.startAt - headStartMs(this.#context.workers) - this.#context.clock.now(),
+      shard.startAt -
+        (this.#context.headStartMs ?? headStartMs(this.#context.workers, this.#context.pool !== undefined)) -
+        this.#context.clock.now(),
       signal,
     )
+    /** When preparing began: how long getting the load ready takes is logged (`headStartMs`). */
+    const wokeAt = this.#context.clock.now()
     if (this.#released) {
       await this.#handBack()
       this.#phase = 'finished'
@@ -145,6 +154,7 @@ export class ShardRun {
       try {
         result = await (this.#context.load ?? runLoad)(this.#job(), {
           workers: this.#context.workers,
+          ...(this.#context.pool && { pool: this.#context.pool }),
           signal,
           // The rush's clock is absolute: every engine starts second 0 at the same instant.
           // One whose load is ready late runs its whole pattern from a later whole second
@@ -152,6 +162,11 @@ export class ShardRun {
           startAtEpoch: shard.startAt,
           onStart: ({ startShift }) => {
             this.#startShift = startShift
+            const now = this.#context.clock.now()
+            log.info(
+              { shard: shard._id, readyMs: now - wokeAt, aheadMs: shard.startAt - now, startShift },
+              'load ready',
+            )
             if (startShift > 0)
               log.warn(
                 {

@@ -3,12 +3,18 @@ import type { LoadJob } from './job.js'
 
 /** Messages between a supervisor and its load worker processes (JSON over the IPC channel). */
 export type ToWorker =
-  | { type: 'job'; job: LoadJob }
+  /**
+   * `keep`: the process belongs to a pool (`load/pool.ts`): after `done` it stays, connected,
+   * for the next job, instead of disconnecting and exiting.
+   */
+  | { type: 'job'; job: LoadJob; keep?: boolean }
   /** Start at this wall-clock time (ms since the epoch, fractional), shared by all workers. */
   | { type: 'start'; startAtEpoch: number }
   | { type: 'stop' }
 
 export type FromWorker =
+  /** Its modules are loaded: sent once, at start (a pool counts it ready). */
+  | { type: 'warm' }
   | { type: 'ready' }
   /** `parts`: a transaction's iteration and step histograms, encoded. */
   | { type: 'second'; point: Point; histogram: string; parts?: string[] }

@@ -8,6 +8,7 @@ import { emptyPoint, type Point } from '../lib/timeline.js'
 import { peakConnections } from '../lib/workload.js'
 import type { LoadJob } from './job.js'
 import { mergeParts, SecondMerger } from './merge.js'
+import type { WorkerPool } from './pool.js'
 import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 import { defaultCores, openFileLimit, planWorkers } from './workers.js'
@@ -34,6 +35,11 @@ export interface RunOptions {
   startAtEpoch?: number
   /** Once the start is fixed, before any second: how many whole seconds late it is (`startShift`). */
   onStart?: (start: { startShift: number }) => void
+  /**
+   * Load processes kept ready (an engine's): taken instead of forked, each sent its job by
+   * message, handed back after the run. Without it the run forks its own and ends them.
+   */
+  pool?: WorkerPool
 }
 
 export interface LoadResult {
@@ -80,6 +86,14 @@ export const workerEntry: { path: string; args: string[]; env: Record<string, st
   path: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
   args: [],
   env: {},
+}
+
+/** Forks one load process (its channel open: jobs and results go over IPC). */
+export function forkWorker(): ChildProcess {
+  return fork(workerEntry.path, workerEntry.args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...workerEntry.env },
+  })
 }
 
 /**
@@ -141,7 +155,7 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     }
     merger.finish(0)
   } else {
-    cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal)
+    cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal, options.pool)
   }
   const duration = cutShort ? timeline.length : startShift + patternDuration(job.pattern)
   const result: LoadResult = {
@@ -162,8 +176,14 @@ async function runWorkers(
   merger: SecondMerger,
   startEpoch: () => number,
   signal?: AbortSignal,
+  pool?: WorkerPool,
 ): Promise<boolean> {
   const children: ChildProcess[] = []
+  // From the pool: loaded already, and they stay after the run (`keep`).
+  const lent = pool ? pool.take(count) : undefined
+  /** Whether each reported `done`: a pooled one is then handed back clean. */
+  const doneBy: boolean[] = []
+  const detach: Array<() => void> = []
   let failure: StampedeError | undefined
   let cutShort = false
   let started = false
@@ -192,10 +212,7 @@ async function runWorkers(
   const exits: Promise<void>[] = []
 
   for (let index = 0; index < count; index++) {
-    const child = fork(workerEntry.path, workerEntry.args, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, ...workerEntry.env },
-    })
+    const child = lent ? lent[index]! : forkWorker()
     children.push(child)
     let finished = false
     let settledHere = false
@@ -204,7 +221,8 @@ async function runWorkers(
       settledHere = true
       settle()
     }
-    child.on('message', (message: FromWorker) => {
+    let ended: () => void = () => {}
+    const onMessage = (message: FromWorker) => {
       switch (message.type) {
         case 'ready':
           settleHere()
@@ -221,7 +239,10 @@ async function runWorkers(
           // A worker stopped before the start is done without having been ready.
           if (!started) settleHere()
           finished = true
+          doneBy[index] = true
           merger.finish(index)
+          // A pooled process stays: its run is over with 'done', not with its exit.
+          if (lent) ended()
           return
         case 'failed':
           // A code of ours is kept (a usage error or a refusal in a worker is still one);
@@ -233,11 +254,13 @@ async function runWorkers(
           allSettled()
           return
       }
-    })
+    }
+    child.on('message', onMessage)
     exits.push(
       new Promise<void>((resolve) => {
+        ended = resolve
         // A failed send is told by its callback; 'error' matters only when no process started.
-        child.on('error', (err) => {
+        const onError = (err: Error) => {
           if (child.pid !== undefined) return
           failure ??= new StampedeError('STAMPEDE_WORKER_START', `cannot start a load worker: ${err.message}`)
           finished = true
@@ -245,8 +268,9 @@ async function runWorkers(
           stopAll()
           allSettled()
           resolve()
-        })
-        child.on('exit', (code, signalName) => {
+        }
+        child.on('error', onError)
+        const onExit = (code: number | null, signalName: NodeJS.Signals | null) => {
           // 'exit' can come before the last IPC messages are read (a worker whose run ended
           // with many seconds queued): judge once the channel is drained and closed.
           if (child.connected) {
@@ -254,6 +278,12 @@ async function runWorkers(
             return
           }
           judge(code, signalName)
+        }
+        child.on('exit', onExit)
+        detach.push(() => {
+          child.off('message', onMessage)
+          child.off('exit', onExit)
+          child.off('error', onError)
         })
         const judge = (code: number | null, signalName: NodeJS.Signals | null) => {
           if (!finished) {
@@ -269,7 +299,8 @@ async function runWorkers(
         }
       }),
     )
-    tell(child, { type: 'job', job: { ...job, share: nestShare(job.share, { index, of: count }) } })
+    const share = nestShare(job.share, { index, of: count })
+    tell(child, { type: 'job', job: { ...job, share }, ...(lent && { keep: true }) })
   }
 
   signal?.addEventListener('abort', onAbort, { once: true })
@@ -284,7 +315,12 @@ async function runWorkers(
     await Promise.all(exits)
   } finally {
     signal?.removeEventListener('abort', onAbort)
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+    if (pool && lent) {
+      for (const [index, child] of lent.entries()) {
+        detach[index]?.()
+        pool.give(child, doneBy[index] === true)
+      }
+    } else for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
   }
   if (failure) throw failure
   return cutShort

@@ -31,10 +31,28 @@ function fail(err: unknown): void {
 export function runWorker(): void {
   let start: ((startPerf: number) => RunningModel) | undefined
   let running: RunningModel | undefined
+  /** The job in hand counts from 1; a job stopped before it was ready is dropped by bumping it. */
+  let job = 0
+  /** In a pool the process outlives its job: after `done` it waits for the next one. */
+  let keep = false
+  /** A job is in hand (from 'job' until its 'done'): a 'stop' with none in hand is stale. */
+  let busy = false
+  const finished = () => {
+    busy = false
+    start = undefined
+    running = undefined
+    if (keep) send({ type: 'done' })
+    // Disconnect once 'done' is written: a run that ends with many seconds queued
+    // (a transaction whose rows ran out early) would lose its tail otherwise.
+    else sendThenDisconnect({ type: 'done' })
+  }
 
   process.on('message', (message: ToWorker) => {
     switch (message.type) {
-      case 'job':
+      case 'job': {
+        const mine = ++job
+        busy = true
+        keep = message.keep === true
         prepareJob(message.job, (point, histogram, parts) => {
           send({
             type: 'second',
@@ -43,32 +61,36 @@ export function runWorker(): void {
             ...(parts ? { parts: parts.map(encodeHistogram) } : {}),
           })
         }).then((ready) => {
+          // Stopped while preparing: its 'done' is sent; a 'ready' now would reach the next run.
+          if (mine !== job) return
           start = ready
           send({ type: 'ready' })
         }, fail)
         return
+      }
       case 'start':
         if (!start) return fail(new Error('start before the job was ready'))
         running = start(message.startAtEpoch - performance.timeOrigin)
-        running.done.then(() => {
-          // Disconnect once 'done' is written: a run that ends with many seconds queued
-          // (a transaction whose rows ran out early) would lose its tail otherwise.
-          sendThenDisconnect({ type: 'done' })
-        }, fail)
+        running.done.then(finished, fail)
         return
       case 'stop':
+        if (!busy) return
         if (running) running.stop()
         else {
+          busy = false
           // Stopped before the start: done, having sent nothing.
+          job++
+          start = undefined
           send({ type: 'done' })
-          process.disconnect?.()
+          if (!keep) process.disconnect?.()
         }
         return
     }
   })
   // Ctrl-C reaches the whole process group: the supervisor decides, and tells us to stop.
   process.on('SIGINT', () => {})
-  // The supervisor went away: stop sending load at once.
+  // The supervisor went away (it ended, died, or its pool let this process go): stop
+  // sending load at once, and leave — an idle process has nothing keeping it.
   process.on('disconnect', () => {
     running?.stop()
     setTimeout(() => process.exit(0), 2000).unref()
@@ -76,3 +98,5 @@ export function runWorker(): void {
 }
 
 runWorker()
+// Loaded: a pool may now count this process ready.
+send({ type: 'warm' })

@@ -155,9 +155,18 @@ export async function migrateRegion(url, prefix, region) {
 
 /**
  * The engine daemon as a process (dist/daemon/main.js), loopback allowed (the target is
- * on 127.0.0.1). Stopped with SIGTERM at clean-up (drain 0).
+ * on 127.0.0.1). Stopped with SIGTERM at clean-up (drain 0). `logLevel` info and above:
+ * its log is read, and `child.logged(msg)` resolves once a line with that message came.
  */
-export function startEngineProcess({ couchUrl, prefix, instanceId, region, workers = 0, env = {} }) {
+export function startEngineProcess({
+  couchUrl,
+  prefix,
+  instanceId,
+  region,
+  workers = 0,
+  env = {},
+  logLevel = 'warn',
+}) {
   const child = spawnTracked(
     process.execPath,
     [
@@ -178,10 +187,31 @@ export function startEngineProcess({ couchUrl, prefix, instanceId, region, worke
       '--drain-ms',
       '0',
       '--log-level',
-      'warn',
+      logLevel,
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
+    { stdio: ['ignore', logLevel === 'warn' ? 'ignore' : 'pipe', 'pipe'], env: { ...process.env, ...env } },
   )
+  const seen = new Set()
+  const waiting = []
+  /** Parsed log lines so far (only when the log is read). */
+  child.logLines = []
+  if (child.stdout) {
+    let partial = ''
+    child.stdout.on('data', (chunk) => {
+      const lines = (partial + chunk).split('\n')
+      partial = lines.pop()
+      for (const line of lines) {
+        try {
+          const entry = JSON.parse(line)
+          seen.add(entry.msg)
+          child.logLines.push(entry)
+        } catch {}
+      }
+      for (const [msg, resolve] of [...waiting]) if (seen.has(msg)) resolve()
+    })
+  }
+  child.logged = (msg) =>
+    seen.has(msg) ? Promise.resolve() : new Promise((resolve) => waiting.push([msg, resolve]))
   let stderr = ''
   child.stderr.on('data', (chunk) => {
     stderr = (stderr + chunk).slice(-4000)

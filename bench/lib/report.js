@@ -205,6 +205,57 @@ export function renderApi(b, { markdown }) {
   ].join('\n')
 }
 
+/**
+ * Shard start lag with and without the engines' pool of ready load processes
+ * (bench/job-plane/dispatch.js): side by side, the load average beside each.
+ */
+export function renderDispatch(b, { markdown }) {
+  const ms = (value) => (Number.isFinite(value) ? `${fmt(value)} ms` : '–')
+  const pooled = b.results.find((r) => r.pool)
+  const targets = pooled
+    ? {
+        'start lag p50 < 250 ms (workers auto, pool)': pooled.lag.p50 < 250,
+        'first request within 100 ms of the start given (workers auto, pool, p95)': pooled.lag.p95 < 100,
+      }
+    : {}
+  const rows = b.results.map((r) => [
+    `workers ${r.workers}${r.workers === '0' ? ' (in the engine)' : r.pool ? ', pool' : ', no pool'}`,
+    ms(r.lag.p50),
+    ms(r.lag.p95),
+    `${fmt(r.shift.p50)} / ${fmt(r.shift.max)}`,
+    ms(r.first.p50),
+    r.idleRss ? `${r.idleRss.processes} × ${fmt(r.idleRss.meanMiB)} MiB` : '–',
+    `${load(r.loadStart)} → ${load(r.loadEnd)}`,
+  ])
+  return [
+    heading('5. Dispatch: shard start lag', markdown),
+    '',
+    `${b.engines} engine processes on PouchDB Server (in memory), one region, ${b.rushes} rushes of ${b.engines} shards (1 user for 1 s each), \`startLeadMs: ${b.leadMs}\`, ${b.cores} cores. Start lag: the first request at the target after the start the shards were given (the rush's start plus their smallest \`startShift\`).${b.leadMs === 0 ? ` With no lead every shard is claimed after its start and runs from a later whole second of the rush's clock (docs/job-plane.md, "A late start"): one when its load is ready at once, more when it waited for forks; so the first request comes about a second after the write whatever the engine.` : ''} Run: ${b.startedAt}.`,
+    '',
+    table(
+      [
+        'engines',
+        'start lag p50',
+        'start lag p95',
+        'start shift p50 / max (s)',
+        'first request after the write, p50',
+        'idle load processes',
+        'load average (start → end)',
+      ],
+      rows,
+      { markdown },
+    ),
+    '',
+    ...(pooled?.readyMs
+      ? [
+          `With the pool a shard's load was ready ${ms(pooled.readyMs.min)}–${ms(pooled.readyMs.max)} (p50 ${ms(pooled.readyMs.p50)}, ${pooled.readyMs.n} shards) after its head start's wake-up: what \`headStartMs\` (daemon/decide.ts) must cover.`,
+          '',
+        ]
+      : []),
+    `Targets: ${verdicts(targets)}`,
+  ].join('\n')
+}
+
 export function renderAll(results, { markdown }) {
   const parts = []
   const titles = {
@@ -212,14 +263,16 @@ export function renderAll(results, { markdown }) {
     concurrency: '2. Concurrency',
     accuracy: '3. Accuracy',
     api: '4. Tenant API',
+    dispatch: '5. Dispatch: shard start lag',
   }
   const renderers = {
     throughput: renderThroughput,
     concurrency: renderConcurrency,
     accuracy: renderAccuracy,
     api: renderApi,
+    dispatch: renderDispatch,
   }
-  for (const name of ['throughput', 'concurrency', 'accuracy', 'api']) {
+  for (const name of ['throughput', 'concurrency', 'accuracy', 'api', 'dispatch']) {
     const b = results.benchmarks[name]
     if (!b) continue
     if (b.error) parts.push(`${heading(titles[name], markdown)}\n\nThe benchmark failed: ${b.error}`)

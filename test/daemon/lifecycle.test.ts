@@ -140,3 +140,13 @@ t.test('engine flags: identity by flag, env or default; drain timeout as a durat
   t.equal(parse(['--drain-timeout', '3s'], { STAMPEDE_DRAIN_MS: '1500' }).drainMs, 3000)
   t.throws(() => parse(['--drain-timeout', 'soon']), { code: 'STAMPEDE_USAGE', message: /duration/ })
 })
+
+t.test('engine flags: the pool of ready load processes is on unless turned off', async (t) => {
+  const couch = ['--couch', 'http://127.0.0.1:5984']
+  const parse = (args: string[], env: NodeJS.ProcessEnv = {}) => parseDaemonConfig([...couch, ...args], env)!
+  t.equal(parse([]).workerPool, true, 'on by default')
+  t.equal(parse(['--no-worker-pool']).workerPool, false)
+  t.equal(parse([], { STAMPEDE_WORKER_POOL: '0' }).workerPool, false)
+  t.equal(parse([], { STAMPEDE_WORKER_POOL: 'false' }).workerPool, false)
+  t.equal(parse([], { STAMPEDE_WORKER_POOL: '1' }).workerPool, true)
+})

@@ -123,6 +123,21 @@ t.test('a run starts at its head start, renews its lease every third of it, and 
   t.equal(run.phase, 'finished')
 })
 
+t.test('the head start the engine gives (its pool, or forks to wait for) is the one kept', async (t) => {
+  for (const head of [headStartMs('auto', true), headStartMs('auto')]) {
+    const { clock, db, claimed, context, calls } = await setUp(t)
+    const run = new ShardRun({ ...context, workers: 'auto', headStartMs: head }, claimed)
+    await clock.advanceAsync(START - head - T0 - 1)
+    t.same(db.writes, [], `${head} ms: nothing written before it`)
+    await clock.advanceAsync(1)
+    t.match(db.writes[0], { state: 'running', startedAt: START - head })
+    t.same(calls, [START - head], `${head} ms: the load prepared from then`)
+    run.stop('aborted')
+    await clock.advanceAsync(10)
+    await run.done
+  }
+})
+
 t.test('released while waiting: handed back to the queue, no load', async (t) => {
   const { clock, db, claimed, context, calls } = await setUp(t)
   const run = new ShardRun(context, claimed)
