@@ -154,7 +154,7 @@ t.test(
         jobs.push(job)
         return load(job, options)
       }
-      await db.scope.insert({ ...claimed, transaction: stored })
+      await db.scope.insert({ ...claimed, transaction: stored } as ShardDoc)
       const run = new ShardRun(context, {
         ...claimed,
         transaction: stored,
