@@ -1,9 +1,12 @@
 import { UsageError } from '../lib/errors.js'
 import { createHistogram, decodeHistogram, mergeInto } from '../lib/histogram.js'
 import { formatPattern, patternDuration } from '../lib/pattern.js'
+import type { RequestSpec } from '../lib/request-spec.js'
 import { summarize } from '../lib/summary.js'
 import type { Threshold } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
+import type { ExtractSpec } from '../lib/transaction/extract.js'
+import type { TransactionSpec } from '../lib/transaction/spec.js'
 import type { LoadJob } from '../load/job.js'
 import { ApiClient, apiKey } from './api-client.js'
 import type { ReportSeconds } from './exports.js'
@@ -11,14 +14,60 @@ import { integerOption, type ParsedOptions, stringOption } from './options.js'
 import type { Progress } from './progress.js'
 import type { Outcome } from './rush.js'
 
+/** A request in v2's terms (the body as UTF-8 text, as the API takes it). */
+function requestBody(request: RequestSpec): Record<string, unknown> {
+  return {
+    url: request.url,
+    method: request.method,
+    headers: request.headers,
+    timeoutMs: request.timeoutMs,
+    ...(request.bodyBase64 !== undefined && {
+      body: Buffer.from(request.bodyBase64, 'base64').toString('utf8'),
+    }),
+    ...(request.expectStatus !== undefined && { expectStatus: request.expectStatus }),
+  }
+}
+
+/**
+ * A transaction in v2's terms (api/v2/schemas.ts `Transaction`): the scenario file's
+ * extraction forms, the data file's rows inline, so the API needs no file of ours.
+ */
+export function transactionBody(transaction: TransactionSpec): Record<string, unknown> {
+  const extract = (spec: ExtractSpec) =>
+    spec.from === 'cookie'
+      ? { cookie: spec.name, ...(spec.as !== undefined && { as: spec.as }) }
+      : spec.from === 'header'
+        ? { header: spec.name, as: spec.as }
+        : spec.from === 'json'
+          ? { json: spec.path, as: spec.as }
+          : { regex: spec.pattern, as: spec.as }
+  const { data } = transaction
+  return {
+    steps: transaction.steps.map((step) => ({
+      ...(step.name !== undefined && { name: step.name }),
+      request: requestBody(step.request),
+      ...(step.extract && { extract: step.extract.map(extract) }),
+      // Whole milliseconds, as the API's schema takes them.
+      ...(step.think && {
+        think: { minMs: Math.round(step.think.minMs), maxMs: Math.round(step.think.maxMs) },
+      }),
+      ...(step.followRedirects !== undefined && { follow: step.followRedirects }),
+    })),
+    ...(transaction.variables && { variables: transaction.variables }),
+    ...(data && {
+      data: { name: data.name, mode: data.mode, columns: data.table.columns, rows: data.table.rows },
+    }),
+  }
+}
+
 /** A rush's v2 body from the command line's job. */
 export function rushBody(
   job: LoadJob,
   values: ParsedOptions,
   thresholds: Threshold[],
 ): Record<string, unknown> {
-  const { request } = job
-  if (request.resolve || request.insecure)
+  const requests = job.transaction ? job.transaction.steps.map((step) => step.request) : [job.request]
+  if (requests.some((request) => request.resolve || request.insecure))
     throw new UsageError('--resolve and --insecure are for local and --couch runs, not through the API')
   const regions = (stringOption(values, 'regions') ?? '')
     .split(',')
@@ -26,16 +75,9 @@ export function rushBody(
     .filter(Boolean)
   const shardsPerRegion = integerOption(values, 'shards-per-region')
   return {
-    request: {
-      url: request.url,
-      method: request.method,
-      headers: request.headers,
-      timeoutMs: request.timeoutMs,
-      ...(request.bodyBase64 !== undefined && {
-        body: Buffer.from(request.bodyBase64, 'base64').toString('utf8'),
-      }),
-      ...(request.expectStatus !== undefined && { expectStatus: request.expectStatus }),
-    },
+    ...(job.transaction
+      ? { transaction: transactionBody(job.transaction) }
+      : { request: requestBody(job.request) }),
     [job.model === 'rush' ? 'pattern' : 'rate']: formatPattern(job.pattern),
     ...(job.maxInFlight !== undefined && { maxInFlight: job.maxInFlight }),
     ...(regions.length > 0 && { regions }),
