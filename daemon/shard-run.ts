@@ -1,6 +1,7 @@
 import type Nano from 'nano'
 import { type Scheduler, sleepOn } from '../lib/clock.js'
 import { tryWrite } from '../lib/couch/client.js'
+import { readDataRows } from '../lib/couch/data.js'
 import { retryTransient } from '../lib/couch/retry.js'
 import { readShard } from '../lib/couch/shards.js'
 import type { ShardDoc, ShardState } from '../lib/documents.js'
@@ -8,6 +9,8 @@ import { encodeHistogram } from '../lib/histogram.js'
 import { patternDuration } from '../lib/pattern.js'
 import { requeue } from '../lib/shard-state.js'
 import { totalErrors } from '../lib/timeline.js'
+import type { TransactionSpec } from '../lib/transaction/spec.js'
+import { restoreTransaction } from '../lib/transaction/stored.js'
 import type { LoadJob } from '../load/job.js'
 import { type LoadResult, runLoad } from '../load/run.js'
 import type { AddressPolicy } from '../load/safety.js'
@@ -112,6 +115,9 @@ export class ShardRun {
     // Forking load processes takes a moment: start preparing ahead of second 0; runLoad
     // holds the load until startAt.
     const claimedRunning = this.#phase === 'starting'
+    // A transaction's data rows are read while waiting for the start (they may be megabytes).
+    const transaction = this.#transaction(signal)
+    transaction.catch(() => {})
     await sleepOn(
       this.#context.clock,
       shard.startAt - headStartMs(this.#context.workers) - this.#context.clock.now(),
@@ -124,9 +130,19 @@ export class ShardRun {
     }
     let result: LoadResult | undefined
     let failure: Error | undefined
-    if (!signal.aborted) this.#phase = 'starting'
+    let spec: TransactionSpec | undefined
+    try {
+      spec = await transaction
+    } catch (err) {
+      // Nothing was sent: the shard fails with the reason (its rows never came, or were wrong).
+      if (!signal.aborted) {
+        failure = err as Error
+        log.warn({ shard: shard._id, err: failure.message }, 'no data rows for the transaction')
+      }
+    }
+    if (!signal.aborted && !failure) this.#phase = 'starting'
     let running = false
-    if (!signal.aborted) {
+    if (!signal.aborted && !failure) {
       try {
         running = claimedRunning || (await this.#write('running', { startedAt: this.#context.clock.now() }))
       } catch (err) {
@@ -143,7 +159,7 @@ export class ShardRun {
       )
       const renewal = this.#context.clock.every(renewEveryMs(this.#context.leaseMs), () => void this.#renew())
       try {
-        result = await (this.#context.load ?? runLoad)(this.#job(), {
+        result = await (this.#context.load ?? runLoad)(this.#job(spec), {
           workers: this.#context.workers,
           signal,
           // The rush's clock is absolute: every engine starts second 0 at the same instant.
@@ -162,13 +178,14 @@ export class ShardRun {
                 'load ready after the rush started: the pattern starts at a later second',
               )
           },
-          onSecond: (point, histogram) => {
+          onSecond: (point, histogram, parts) => {
             this.#progress = point.t
             this.#context.samples.add({
               rush: shard.rush,
               shard: shard._id,
               point,
               histogram: encodeHistogram(histogram),
+              ...(parts && { parts: parts.map(encodeHistogram) }),
             })
           },
         })
@@ -196,13 +213,18 @@ export class ShardRun {
     if (result) {
       final.histogram = encodeHistogram(result.histogram)
       let errors = 0
-      for (const point of result.timeline) errors += totalErrors(point.errors) + point.timeouts
+      let exhausted = 0
+      for (const point of result.timeline) {
+        errors += totalErrors(point.errors) + point.timeouts
+        exhausted += point.exhausted ?? 0
+      }
       final.totals = {
         sent: result.summary.sent,
         hits: result.summary.hits,
         errors,
         seconds: result.timeline.length,
       }
+      if (exhausted > 0) final.totals.exhausted = exhausted
     }
     await this.#write(state, final)
     this.#phase = 'finished'
@@ -225,11 +247,36 @@ export class ShardRun {
     this.#context.log.warn({ shard: this.shard._id }, 'handing the shard back kept conflicting')
   }
 
-  #job(): LoadJob {
+  #job(transaction: TransactionSpec | undefined): LoadJob {
     const { model, request, pattern, share, maxInFlight } = this.shard
     const job: LoadJob = { model, request, pattern, share, policy: this.#context.policy }
     if (maxInFlight !== undefined) job.maxInFlight = maxInFlight
+    // The shard's share nests into its load processes' (load/run.ts): `unique` rows stay
+    // exact across regions, engines and processes (lib/transaction/rows.ts).
+    if (transaction) job.transaction = transaction
     return job
+  }
+
+  /**
+   * The shard's transaction with its data rows, read from this region's `data:<rush>`: polled
+   * until it arrives, at most `DATA_WAIT_MS` past the rush's start.
+   */
+  async #transaction(signal: AbortSignal): Promise<TransactionSpec | undefined> {
+    const stored = this.shard.transaction
+    if (!stored) return undefined
+    if (!stored.data) return restoreTransaction(stored)
+    const { clock, db, retry } = this.#context
+    const deadline = this.shard.startAt + DATA_WAIT_MS
+    for (;;) {
+      const rows = await retryTransient(() => readDataRows(db, this.shard.rush), retry)
+      if (rows) return restoreTransaction(stored, rows)
+      if (signal.aborted) return undefined
+      if (clock.now() > deadline)
+        throw new Error(
+          `the data rows of rush ${this.shard.rush} (data:${this.shard.rush}) did not reach this region`,
+        )
+      await sleepOn(clock, 250, signal)
+    }
   }
 
   async #renew(): Promise<void> {
@@ -311,6 +358,12 @@ export class ShardRun {
     return read?.doc
   }
 }
+
+/**
+ * How long past the rush's start an engine waits for a transaction's `data:<rush>` to reach
+ * its region (replication may deliver the shard first) before the shard fails.
+ */
+export const DATA_WAIT_MS = 30_000
 
 /** A running shard renews its lease every third of it (at most ten times a second): two renewals may fail before it expires. */
 export function renewEveryMs(leaseMs: number): number {

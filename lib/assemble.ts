@@ -6,6 +6,11 @@ import { addPoint, clonePoint, emptyPoint, type Point } from './timeline.js'
 export interface MergedSecond {
   point: Point
   histogram: LatencyHistogram
+  /**
+   * Transactions: the second's part histograms merged index by index (the iterations', then
+   * each step's), as `LoadResult.parts`. Absent when no entry of the second had any.
+   */
+  parts?: LatencyHistogram[]
 }
 
 interface ShardProgress {
@@ -49,8 +54,11 @@ export class TimelineAssembler {
     if (pending) {
       addPoint(pending.point, entry.point)
       mergeInto(pending.histogram, histogram)
+      if (entry.parts) pending.parts = addParts(pending.parts, entry.parts)
     } else {
-      this.#pending.set(entry.point.t, { point: clonePoint(entry.point), histogram })
+      const second: MergedSecond = { point: clonePoint(entry.point), histogram }
+      if (entry.parts) second.parts = addParts(undefined, entry.parts)
+      this.#pending.set(entry.point.t, second)
     }
   }
 
@@ -96,4 +104,16 @@ export class TimelineAssembler {
       this.#next = t + 1
     }
   }
+}
+
+/** Decodes `encoded` and adds it into `into` index by index (created when undefined). */
+export function addParts(into: LatencyHistogram[] | undefined, encoded: string[]): LatencyHistogram[] {
+  const merged = into ?? []
+  encoded.forEach((part, index) => {
+    const histogram = decodeHistogram(part)
+    const target = merged[index]
+    if (target) mergeInto(target, histogram)
+    else merged[index] = histogram
+  })
+  return merged
 }

@@ -2,6 +2,8 @@ import { StampedeError } from './errors.js'
 import type { Pattern, Share } from './pattern.js'
 import type { RequestSpec } from './request-spec.js'
 import type { Point } from './timeline.js'
+import type { RowMode } from './transaction/rows.js'
+import type { StepSpec } from './transaction/spec.js'
 import type { LoadModelName } from './workload.js'
 
 /**
@@ -56,6 +58,26 @@ export interface ShardRef {
   region: string
 }
 
+/**
+ * A transaction as a rush and its shards carry it: its steps and variables inline, its data
+ * file's rows not (they may be megabytes, and every shard would copy them): those are in the
+ * `data:<rush>` document of each region's dispatch database, read once by each engine.
+ */
+export interface StoredTransaction {
+  steps: StepSpec[]
+  variables?: Record<string, string>
+  data?: StoredData
+}
+
+/** What the shard knows of its data file: enough to check the rows read from `data:<rush>`. */
+export interface StoredData {
+  name: string
+  mode: RowMode
+  columns: string[]
+  /** Number of rows. */
+  rows: number
+}
+
 /** `rush:<id>` in fleet. */
 export interface RushDoc extends CouchMeta {
   type: 'rush'
@@ -65,6 +87,8 @@ export interface RushDoc extends CouchMeta {
   /** The whole rush's pattern; shards carry it too, with their share of it. */
   pattern: Pattern
   maxInFlight?: number
+  /** Several steps instead of the one `request` (which is then the first step's). */
+  transaction?: StoredTransaction
   regions: string[]
   shards: ShardRef[]
   /** Epoch ms of second 0, common to every shard. */
@@ -82,6 +106,8 @@ export interface ShardTotals {
   hits: number
   errors: number
   seconds: number
+  /** Transactions with `unique` data rows: iterations that found none left (the rows ran out). */
+  exhausted?: number
 }
 
 /** `shard:<rush-id>:<n>` in the dispatch database of its region. */
@@ -96,6 +122,8 @@ export interface ShardDoc extends CouchMeta {
   /** This shard's users (or requests) out of the whole pattern: shares sum exactly. */
   share: Share
   maxInFlight?: number
+  /** Several steps instead of the one `request`; the data rows are in `data:<rush>`. */
+  transaction?: StoredTransaction
   startAt: number
   /** Peak connections this shard holds: what an engine checks against its capacity. */
   connections: number
@@ -133,6 +161,12 @@ export interface SampleEntry {
   point: Point
   /** Encoded HDR histogram of the latencies of this second of this shard. */
   histogram: string
+  /**
+   * Transactions only: encoded histograms of this second, the iterations' then each step's,
+   * in step order (the point's `steps` and `iterations` hold the counts). Entries without
+   * them (single requests, older engines) merge as before.
+   */
+  parts?: string[]
 }
 
 /** `samples:<engine>:<boot>:<k>` in results: one engine's seconds, batched across its shards. */
@@ -177,7 +211,34 @@ export interface SprintDoc extends CouchMeta {
   result?: unknown
 }
 
-export type StampedeDoc = EngineDoc | RushDoc | ShardDoc | AbortDoc | SamplesDoc | LeaseDoc | SprintDoc
+/** The attachment of a `data:<rush>` document holding the rows: a JSON array of rows of texts. */
+export const DATA_ATTACHMENT = 'rows.json'
+
+/**
+ * `data:<rush>` in the dispatch database of every region of a transaction's rush: its data
+ * file, once per region however many shards. The rows are the attachment `rows.json` (a
+ * JSON array of arrays of texts), so the dispatch feed (`include_docs`, no attachments)
+ * does not carry them to every engine, and CouchDB's `max_document_size` (8 MB by default)
+ * does not apply to them. Written once, before the shards; never changed.
+ */
+export interface DataDoc extends CouchMeta {
+  type: 'data'
+  rush: string
+  name: string
+  columns: string[]
+  rows: number
+  _attachments?: Record<string, unknown>
+}
+
+export type StampedeDoc =
+  | EngineDoc
+  | RushDoc
+  | ShardDoc
+  | AbortDoc
+  | SamplesDoc
+  | LeaseDoc
+  | SprintDoc
+  | DataDoc
 export type DocType = StampedeDoc['type']
 
 export const engineId = (instanceId: string): string => `engine:${instanceId}`
@@ -185,6 +246,7 @@ export const rushDocId = (rush: string): string => `rush:${rush}`
 export const shardId = (rush: string, n: number): string => `shard:${rush}:${n}`
 export const abortId = (rush: string): string => `abort:${rush}`
 export const sprintDocId = (sprint: string): string => `sprint:${sprint}`
+export const dataDocId = (rush: string): string => `data:${rush}`
 export const samplesId = (engine: string, bootId: string, k: number): string =>
   `samples:${engine}:${bootId}:${k}`
 
@@ -259,7 +321,33 @@ export function validateRush(doc: any, old: any): string | null {
   if (doc._id !== 'rush:' + doc.rush) return 'rush: _id must be "rush:" + rush'
   if (doc.model !== 'rush' && doc.model !== 'arrival-rate')
     return 'rush: model must be "rush" or "arrival-rate"'
-  var problem = requestProblem(doc.request) || patternProblem(doc.pattern)
+  function transactionProblem(x: any) {
+    if (x === undefined) return null
+    if (!x || typeof x !== 'object' || !x.steps || typeof x.steps.length !== 'number' || x.steps.length === 0)
+      return 'transaction.steps must be a non-empty list'
+    for (var i = 0; i < x.steps.length; i++) {
+      var sr = (x.steps[i] || {}).request
+      if (
+        !sr ||
+        typeof sr.url !== 'string' ||
+        typeof sr.method !== 'string' ||
+        typeof sr.timeoutMs !== 'number'
+      )
+        return 'transaction.steps[' + i + '].request must have method, url and timeoutMs'
+    }
+    var d = x.data
+    if (d !== undefined) {
+      if (!d || typeof d.name !== 'string' || ['sequential', 'random', 'unique'].indexOf(d.mode) < 0)
+        return 'transaction.data must have a name and a mode (sequential, random, unique)'
+      if (typeof d.rows !== 'number' || !(d.rows >= 0) || Math.floor(d.rows) !== d.rows)
+        return 'transaction.data.rows must be a row count'
+      if (!d.columns || typeof d.columns.length !== 'number') return 'transaction.data.columns must be a list'
+      if (d.table !== undefined) return 'transaction.data carries no table (the rows are in data:<rush>)'
+    }
+    return null
+  }
+  var problem =
+    requestProblem(doc.request) || patternProblem(doc.pattern) || transactionProblem(doc.transaction)
   if (problem) return 'rush: ' + problem
   if (!doc.regions || typeof doc.regions.length !== 'number' || doc.regions.length === 0) {
     return 'rush: regions must be a non-empty list'
@@ -305,6 +393,31 @@ export function validateShard(doc: any, old: any): string | null {
   var r = doc.request
   if (!r || typeof r.url !== 'string' || typeof r.method !== 'string' || typeof r.timeoutMs !== 'number') {
     return 'shard: request must have method, url and timeoutMs'
+  }
+  var x = doc.transaction
+  if (x !== undefined) {
+    if (!x || typeof x !== 'object' || !x.steps || typeof x.steps.length !== 'number' || x.steps.length === 0)
+      return 'shard: transaction.steps must be a non-empty list'
+    for (var k = 0; k < x.steps.length; k++) {
+      var sr = (x.steps[k] || {}).request
+      if (
+        !sr ||
+        typeof sr.url !== 'string' ||
+        typeof sr.method !== 'string' ||
+        typeof sr.timeoutMs !== 'number'
+      )
+        return 'shard: transaction.steps[' + k + '].request must have method, url and timeoutMs'
+    }
+    var d = x.data
+    if (
+      d !== undefined &&
+      (!d ||
+        ['sequential', 'random', 'unique'].indexOf(d.mode) < 0 ||
+        typeof d.rows !== 'number' ||
+        !(d.rows >= 0) ||
+        d.table !== undefined)
+    )
+      return 'shard: transaction.data must have a mode and a row count (the rows are in data:<rush>)'
   }
   var p = doc.pattern
   if (!p || typeof p.length !== 'number' || p.length === 0)
@@ -382,6 +495,8 @@ export function validateSamples(doc: any, old: any): string | null {
       return 'samples: entries[' + i + '] needs rush and shard'
     if (typeof e.histogram !== 'string')
       return 'samples: entries[' + i + '].histogram must be an encoded string'
+    if (e.parts !== undefined && (!e.parts || typeof e.parts.length !== 'number'))
+      return 'samples: entries[' + i + '].parts must be a list of encoded histograms'
     var p = e.point
     if (
       !p ||
@@ -435,6 +550,20 @@ export function validateSprint(doc: any, old: any): string | null {
   return null
 }
 
+export function validateData(doc: any, old: any): string | null {
+  if (doc.type !== 'data') return 'data: type must be "data"'
+  if (typeof doc.rush !== 'string' || doc.rush.length === 0 || doc.rush.indexOf(':') >= 0)
+    return 'data: rush must be a rush id'
+  if (doc._id !== 'data:' + doc.rush) return 'data: _id must be "data:" + rush'
+  if (typeof doc.name !== 'string') return 'data: name must be a text'
+  if (!doc.columns || typeof doc.columns.length !== 'number' || doc.columns.length === 0)
+    return 'data: columns must be a non-empty list'
+  if (typeof doc.rows !== 'number' || !(doc.rows >= 0) || Math.floor(doc.rows) !== doc.rows)
+    return 'data: rows must be a row count'
+  if (old && (old.rows !== doc.rows || old.rush !== doc.rush)) return 'data: written once and never changed'
+  return null
+}
+
 // biome-ignore-end lint: end of the ES5 validators
 
 export type Validator = (doc: unknown, old: unknown) => string | null
@@ -447,6 +576,7 @@ export const VALIDATORS: Record<DocType, Validator> = {
   samples: validateSamples,
   lease: validateLease,
   sprint: validateSprint,
+  data: validateData,
 }
 
 /** The reason `doc` is malformed, or null; the same answer `validate_doc_update` gives. */

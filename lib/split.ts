@@ -10,12 +10,21 @@ import {
 import { UsageError } from './errors.js'
 import { type Pattern, shareCount, validatePattern } from './pattern.js'
 import type { RequestSpec } from './request-spec.js'
+import { validateTransaction } from './transaction/compile.js'
+import type { TransactionSpec } from './transaction/spec.js'
+import { storedTransaction } from './transaction/stored.js'
 import { DEFAULT_MAX_IN_FLIGHT, peakConnections } from './workload.js'
 
 /** What a user asks for; `newRush` turns it into a rush document. */
 export interface RushSpec {
   model: LoadModel
+  /** The request; with a transaction, ignored: the rush's request is the first step's. */
   request: RequestSpec
+  /**
+   * Several steps instead of one request (plain data, its data table included). The rush
+   * and its shards carry it without the table; `submitRush` stores the rows once per region.
+   */
+  transaction?: TransactionSpec
   pattern: Pattern
   /** Arrival rate: most requests in flight at once, for the whole rush. */
   maxInFlight?: number
@@ -55,6 +64,9 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
       throw new UsageError(`invalid region "${region}" (lower-case letters, digits and -)`)
   }
   if (new Set(spec.regions).size !== spec.regions.length) throw new UsageError('regions must not repeat')
+  // Every step compiled here (templates, extractions, data columns), so bad input is refused
+  // at submission with the same one-line message as locally, never on the engines.
+  const transaction = spec.transaction && storedTransaction(validateTransaction(spec.transaction))
   const maxInFlight = spec.model === 'arrival-rate' ? (spec.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) : undefined
   const connections = peakConnections({ model: spec.model, pattern: spec.pattern, maxInFlight })
   const perRegion =
@@ -66,7 +78,7 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
     type: 'rush',
     rush: id,
     model: spec.model,
-    request: spec.request,
+    request: transaction ? transaction.steps[0]!.request : spec.request,
     pattern: spec.pattern,
     regions: [...spec.regions],
     shards: layoutShards(id, spec.regions, perRegion),
@@ -75,6 +87,7 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
     createdAt: now,
   }
   if (maxInFlight !== undefined) rush.maxInFlight = maxInFlight
+  if (transaction) rush.transaction = transaction
   if (spec.thresholds !== undefined) rush.thresholds = spec.thresholds
   if (spec.owner !== undefined) rush.owner = spec.owner
   return rush
@@ -104,6 +117,7 @@ export function splitRush(rush: RushDoc): ShardDoc[] {
       state: 'queued',
     }
     if (rush.maxInFlight !== undefined) shard.maxInFlight = rush.maxInFlight
+    if (rush.transaction) shard.transaction = rush.transaction
     return shard
   })
 }

@@ -18,7 +18,7 @@ export type DbKind = 'dispatch' | 'fleet' | 'results'
 
 /** The document types each kind of database accepts. */
 export const DOC_TYPES: Record<DbKind, DocType[]> = {
-  dispatch: ['shard', 'abort', 'sprint'],
+  dispatch: ['shard', 'abort', 'sprint', 'data'],
   fleet: ['engine', 'rush', 'lease'],
   results: ['samples'],
 }

@@ -18,6 +18,9 @@ import { isFinal, markAborted } from '../shard-state.js'
 import { newRush, type RushSpec, splitRush } from '../split.js'
 import { type Summary, summarize } from '../summary.js'
 import type { Point } from '../timeline.js'
+import { stepName } from '../transaction/spec.js'
+import { storedRows } from '../transaction/stored.js'
+import { summarizeTransaction, type TransactionSummary } from '../transaction/summary.js'
 import {
   bulkWrite,
   type Couch,
@@ -28,6 +31,7 @@ import {
   updateDoc,
   viewRows,
 } from './client.js'
+import { dataDoc, writeData } from './data.js'
 import { sleep } from './follow.js'
 import { readShard } from './shards.js'
 
@@ -41,7 +45,13 @@ export function newRushId(now = Date.now()): string {
   return `${now.toString(36)}-${randomBytes(4).toString('hex')}`
 }
 
-/** Writes the rush (fleet) and its shards (the dispatch database of each shard's region). */
+/**
+ * Writes the rush (fleet) and its shards (the dispatch database of each shard's region).
+ * With `spec.transaction` (a `TransactionSpec`, data table included) the rush and shards
+ * carry the steps, and the data rows go once into each region's `data:<rush>` (before its
+ * shards, so an engine that sees a shard finds them, replication permitting). Bad input
+ * (a step, a template, rows over `MAX_STORED_ROWS_BYTES`) throws a `UsageError` before any write.
+ */
 export async function submitRush(
   couch: Couch,
   spec: RushSpec,
@@ -50,10 +60,16 @@ export async function submitRush(
   const now = options.now ?? Date.now()
   const rush = assertValidDoc(newRush(spec, options.id ?? newRushId(now), now))
   const shards = splitRush(rush).map((shard) => assertValidDoc(shard))
+  const stored = rush.transaction?.data
+  const data =
+    stored &&
+    spec.transaction?.data &&
+    assertValidDoc(dataDoc(rush.rush, stored, storedRows(spec.transaction.data)))
   if (!(await createOnce(couch.db(couch.names.fleet), rush))) {
     throw new StampedeError('STAMPEDE_RUSH_EXISTS', `rush ${rush.rush} already exists`)
   }
   for (const region of rush.regions) {
+    if (data) await writeData(couch.db(couch.names.dispatch(region)), data)
     const mine = shards.filter((shard) => shard.region === region)
     const results = await bulkWrite(couch.db(couch.names.dispatch(region)), mine)
     const failed = results.find((result) => result.error)
@@ -163,6 +179,16 @@ export interface RushResult {
   histogram: LatencyHistogram
   summary: Summary
   shards: ShardDoc[]
+  /**
+   * A transaction's whole-run part histograms (the iterations', then each step's), merged
+   * exactly across engines and regions; absent for a single request.
+   */
+  parts?: LatencyHistogram[]
+  /**
+   * A transaction's figures: each step's summary by name, the iterations', and how many
+   * iterations found no `unique` data row left (`exhausted` > 0: the rows ran out).
+   */
+  transaction?: TransactionSummary
 }
 
 /** Sample entries of a rush from second `from` on. */
@@ -198,7 +224,7 @@ interface WatchOptions {
 export async function watchRush(
   couch: Couch,
   id: string,
-  onPoint: (point: Point, histogram: LatencyHistogram) => void,
+  onPoint: (point: Point, histogram: LatencyHistogram, parts?: LatencyHistogram[]) => void,
   options: WatchOptions = {},
 ): Promise<RushResult> {
   const rush = await readRush(couch, id)
@@ -214,6 +240,7 @@ export async function watchRush(
     : undefined
   const timeline: Point[] = []
   const histogram = createHistogram()
+  let parts: LatencyHistogram[] | undefined
   const plannedEnd = rush.startAt + patternDuration(rush.pattern) * 1000
   const deadline = plannedEnd + (options.graceMs ?? 120_000)
   let shards: ShardDoc[] = []
@@ -233,10 +260,18 @@ export async function watchRush(
     } catch (err) {
       throw couchFailure(err, `watching rush ${id}`)
     }
-    for (const { point, histogram: second } of assembler.drain()) {
+    for (const { point, histogram: second, parts: secondParts } of assembler.drain()) {
       timeline.push(point)
       mergeInto(histogram, second)
-      onPoint(point, second)
+      if (secondParts) {
+        parts ??= []
+        secondParts.forEach((part, index) => {
+          const into = parts![index]
+          if (into) mergeInto(into, part)
+          else parts![index] = mergeCopy(part)
+        })
+        onPoint(point, second, secondParts)
+      } else onPoint(point, second)
     }
     for (const [region, regionAssembler] of regional ?? []) {
       for (const { point, histogram: second } of regionAssembler.drain())
@@ -246,7 +281,7 @@ export async function watchRush(
     await sleep(options.pollMs ?? 500, options.signal)
   }
   const state = rushStateOf(rush, shards)
-  return {
+  const result: RushResult = {
     rush,
     state,
     timeline,
@@ -254,6 +289,24 @@ export async function watchRush(
     summary: summarize(timeline, histogram, timeline.length),
     shards,
   }
+  if (rush.transaction) {
+    const steps = rush.transaction.steps
+    // Seconds with no transaction entry at all (none reported yet) still summarize: empty parts.
+    result.parts = Array.from({ length: steps.length + 1 }, (_, index) => parts?.[index] ?? createHistogram())
+    result.transaction = summarizeTransaction(
+      timeline,
+      result.parts,
+      steps.map((step, index) => stepName(step, index)),
+      timeline.length,
+    )
+  }
+  return result
+}
+
+function mergeCopy(histogram: LatencyHistogram): LatencyHistogram {
+  const copy = createHistogram()
+  mergeInto(copy, histogram)
+  return copy
 }
 
 /** The result as it stands now (complete once the rush is finished). */
