@@ -55,9 +55,6 @@ export interface ServiceOptions {
   clock: () => number
 }
 
-const TRANSACTIONS_PENDING =
-  'transactions through the API are checked (steps, variables, proofs) but cannot run on the engines yet'
-
 /** A slot is held until the planned end plus this, so a late finish still counts. */
 const SLOT_GRACE_MS = 30_000
 
@@ -116,7 +113,8 @@ export class ApiService {
     const id = newRushId(now)
     let rush: RushDoc
     try {
-      validateRequestSpec(spec.request)
+      // A transaction's steps are checked whole (templates included) by newRush.
+      if (!transaction) validateRequestSpec(spec.request)
       const names = transaction?.steps.map(stepName) ?? []
       for (const source of (spec.thresholds as string[] | undefined) ?? []) {
         const threshold = parseThreshold(source)
@@ -125,7 +123,16 @@ export class ApiService {
             `threshold "${source}": no step named ${threshold.step}${names.length > 0 ? ` (steps: ${names.join(', ')})` : ' (this rush has no steps)'}`,
           )
       }
-      rush = newRush({ ...spec, owner: tenant.name, startLeadMs: this.options.startLeadMs }, id, now)
+      rush = newRush(
+        {
+          ...spec,
+          ...(transaction && { transaction }),
+          owner: tenant.name,
+          startLeadMs: this.options.startLeadMs,
+        },
+        id,
+        now,
+      )
     } catch (err) {
       if (err instanceof StampedeError) throw new ApiProblem('invalid', 400, err.message)
       throw err
@@ -135,16 +142,20 @@ export class ApiService {
     // Every host the rush sends to must be proven: each step's, not only the first.
     for (const url of transaction ? stepOrigins(transaction) : [new URL(spec.request.url)])
       await this.authorize(tenant, url)
-    if (transaction) throw new ApiProblem('unsupported', 501, TRANSACTIONS_PENDING)
     const until = rush.startAt + patternDuration(rush.pattern) * 1000 + SLOT_GRACE_MS
     const refusal = await this.store.reserve(tenant, id, until, this.options.clock)
     if (refusal)
       throw new ApiProblem('quota', 429, refusal.detail, { quota: refusal.quota, limit: refusal.limit })
     try {
       await this.store.recordOwned(tenant.name, 'rush', id, now)
-      await submitRush(this.couch, { ...spec, owner: tenant.name, startAt: rush.startAt }, { id, now })
+      await submitRush(
+        this.couch,
+        { ...spec, ...(transaction && { transaction }), owner: tenant.name, startAt: rush.startAt },
+        { id, now },
+      )
     } catch (err) {
       await this.store.release(tenant.name, id, this.options.clock(), true).catch(() => {})
+      if (err instanceof UsageError) throw new ApiProblem('invalid', 400, err.message)
       throw err
     }
     return rush

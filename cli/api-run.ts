@@ -6,7 +6,8 @@ import { summarize } from '../lib/summary.js'
 import type { Threshold } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
 import type { ExtractSpec } from '../lib/transaction/extract.js'
-import type { TransactionSpec } from '../lib/transaction/spec.js'
+import { stepName, type TransactionSpec } from '../lib/transaction/spec.js'
+import { summarizeTransaction } from '../lib/transaction/summary.js'
 import type { LoadJob } from '../load/job.js'
 import { ApiClient, apiKey } from './api-client.js'
 import type { ReportSeconds } from './exports.js'
@@ -108,6 +109,9 @@ export async function runThroughApi(
   process.stderr.write(`rush ${id} submitted through ${client.base}; Ctrl-C aborts it\n`)
   const timeline: Point[] = []
   const histogram = createHistogram()
+  // A transaction's part histograms (the iterations', then each step's), merged from the stream.
+  const names = job.transaction?.steps.map(stepName)
+  const parts = names && Array.from({ length: names.length + 1 }, () => createHistogram())
   let interrupted = false
   const end = await interruptible(async (signal) => {
     signal.addEventListener('abort', () => {
@@ -116,9 +120,12 @@ export async function runThroughApi(
     })
     return client.follow(
       id,
-      (point, second) => {
+      (point, second, secondParts) => {
         timeline.push(point)
         mergeInto(histogram, second)
+        secondParts?.forEach((part, index) => {
+          if (parts?.[index]) mergeInto(parts[index], part)
+        })
         progress?.second(point, second)
         // The merged seconds only: the stream carries no region's own (see docs/report.md).
         seconds?.second(point, second)
@@ -128,7 +135,12 @@ export async function runThroughApi(
   })
   const rush = await client.call('GET', `/rushes/${id}?timeline=false`)
   const final = end ?? { state: rush.state, shards: rush.shards }
-  if (end?.histogram && timeline.length === 0) mergeInto(histogram, decodeHistogram(end.histogram))
+  if (end?.histogram && timeline.length === 0) {
+    mergeInto(histogram, decodeHistogram(end.histogram))
+    ;(end.parts as string[] | undefined)?.forEach((part, index) => {
+      if (parts?.[index]) mergeInto(parts[index], decodeHistogram(part))
+    })
+  }
   const lost = (final.shards as { id: string; state: string; reason?: string }[]).filter(
     (shard) => shard.state !== 'done',
   )
@@ -146,6 +158,7 @@ export async function runThroughApi(
     thresholds: [],
     timeline,
     histogram,
+    ...(names && parts && { transaction: summarizeTransaction(timeline, parts, names, timeline.length) }),
     ...(final.state !== 'done' && {
       unfinished: `rush ${id} ended ${final.state}: ${lost.map((shard) => `${shard.id} ${shard.state}${shard.reason ? ` (${shard.reason})` : ''}`).join(', ')}`,
     }),

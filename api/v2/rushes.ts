@@ -7,7 +7,7 @@ import { renderReport } from '../../lib/report/html.js'
 import type { ReportData } from '../../lib/report/model.js'
 import type { RushSpec } from '../../lib/split.js'
 import { summarize } from '../../lib/summary.js'
-import type { TransactionSpec } from '../../lib/transaction/spec.js'
+import { stepName, type TransactionSpec } from '../../lib/transaction/spec.js'
 import type { FeedEvent, RushFeed } from '../feeds.js'
 import { ApiProblem, type ApiService } from '../service.js'
 import { requestOfV2, transactionOfV2, type V2Request, type V2Transaction } from '../transaction.js'
@@ -78,7 +78,8 @@ export function rushSpecOf(
 export function rushView(feed: RushFeed, withTimeline = true) {
   const { rush } = feed
   const summary = feed.summary()
-  const thresholds = feed.thresholds(summary)
+  const transaction = feed.transaction()
+  const thresholds = feed.thresholds(summary, transaction)
   const state = feed.state
   const passed = thresholds.every((result) => result.passed)
   return {
@@ -101,6 +102,8 @@ export function rushView(feed: RushFeed, withTimeline = true) {
     })),
     seconds: feed.points.length,
     summary,
+    ...(rush.transaction && { steps: rush.transaction.steps.map(stepName) }),
+    ...(transaction && { transaction }),
     thresholds: thresholds.map((result) => ({
       threshold: result.threshold.source,
       actual: result.actual,
@@ -147,7 +150,7 @@ const frames = new WeakMap<FeedEvent, string>()
 function frameOf(event: FeedEvent & { kind: 'second' }): string {
   let frame = frames.get(event)
   if (frame === undefined) {
-    frame = `id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify({ ...event.point, histogram: event.histogram, ...(event.latency && { latency: event.latency }) })}\n\n`
+    frame = `id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify({ ...event.point, histogram: event.histogram, ...(event.latency && { latency: event.latency }), ...(event.parts && { parts: event.parts }) })}\n\n`
     frames.set(event, frame)
   }
   return frame
@@ -166,6 +169,7 @@ function endData(event: FeedEvent & { kind: 'end' }) {
     verdict: event.state === 'done' && passed ? 'passed' : 'failed',
     histogram: event.histogram,
     shards: event.shards,
+    ...(event.transaction && { transaction: event.transaction, parts: event.parts }),
   }
 }
 

@@ -109,8 +109,9 @@ export const TRANSACTION = {
     steps: { type: 'array', items: { $ref: 'Step#' }, minItems: 1, maxItems: 50 },
     variables: {
       type: 'object',
-      description: 'NAME → list[a,b], alpha[min,max,count], number[min,max,count], uuid or udid',
-      propertyNames: { pattern: VARIABLE_NAME, maxLength: 64 },
+      // OpenAPI 3.0 has no propertyNames: the names (letters, digits, _ . -) are checked by the API.
+      description:
+        'NAME (letters, digits, _ . -) → list[a,b], alpha[min,max,count], number[min,max,count], uuid or udid',
       additionalProperties: { type: 'string', maxLength: 65536 },
       maxProperties: 64,
     },
@@ -206,6 +207,14 @@ export const RUSH = {
     shards: { type: 'array', items: { $ref: 'Shard#' } },
     seconds: { type: 'integer', description: 'merged seconds so far' },
     summary: { type: 'object', additionalProperties: true },
+    steps: { type: 'array', items: { type: 'string' }, description: "a transaction's step names, in order" },
+    transaction: {
+      type: 'object',
+      additionalProperties: true,
+      description:
+        "a transaction's figures: steps [{name, summary}] (each merged exactly across engines), iterations " +
+        '(the whole transaction), exhausted (iterations that found no unique data row left)',
+    },
     thresholds: { type: 'array', items: { $ref: 'ThresholdResult#' } },
     verdict: { type: 'string', enum: ['pending', 'passed', 'failed'] },
     timeline: { type: 'array', items: { $ref: 'Point#' } },
