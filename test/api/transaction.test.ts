@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import t, { type Test } from 'tap'
 
 import { ApiProblem } from '../../api/service.js'
@@ -253,3 +254,49 @@ t.test(
     ])
   },
 )
+
+t.test('any blitz job is a transaction or a one-line 400, never a crash', async (t) => {
+  const text = fc.oneof(fc.constantFrom('http://h/#{v}', 'http://h/', '#{', 'u:p', '#{v}'), fc.string())
+  const variable = fc.oneof(
+    fc.record(
+      {
+        type: fc.constantFrom('list', 'alpha', 'number', 'uuid', 'udid', 'x'),
+        entries: fc.oneof(fc.array(text), fc.anything()),
+        min: fc.oneof(fc.integer({ min: -5, max: 20 }), fc.anything()),
+        max: fc.oneof(fc.integer({ min: -5, max: 20 }), fc.anything()),
+        count: fc.oneof(fc.integer({ min: 0, max: 200_000 }), fc.anything()),
+      },
+      { requiredKeys: ['type'] },
+    ),
+    fc.anything(),
+  )
+  const step = fc.record(
+    {
+      url: fc.oneof(text, fc.anything()),
+      headers: fc.oneof(fc.array(text), fc.anything()),
+      cookies: fc.oneof(fc.array(text), fc.anything()),
+      content: fc.oneof(fc.record({ data: fc.oneof(fc.array(text), fc.anything()) }), fc.anything()),
+      user: fc.oneof(text, fc.anything()),
+      variables: fc.oneof(fc.dictionary(fc.constantFrom('v', 'w', 'x y'), variable), fc.anything()),
+      xtracts: fc.oneof(
+        fc.dictionary(fc.string(), fc.oneof(fc.constant({ type: 'cookie' }), fc.anything())),
+        fc.anything(),
+      ),
+      timeout: fc.oneof(fc.integer(), fc.anything()),
+    },
+    { requiredKeys: [] },
+  )
+  const crashes: string[] = []
+  fc.assert(
+    fc.property(fc.array(fc.oneof(step, fc.anything()), { maxLength: 4 }), fc.anything(), (steps, top) => {
+      try {
+        transactionOfBlitz(steps as never, top, requestOfStep)
+      } catch (err) {
+        if (!(err instanceof ApiProblem) || err.status !== 400 || /\n/.test(err.message) || !err.message)
+          crashes.push(`${(err as Error).message} ← ${JSON.stringify(steps)?.slice(0, 200)}`)
+      }
+    }),
+    { numRuns: 2000, seed: 11 },
+  )
+  t.same(crashes.slice(0, 5), [], 'every refusal is a one-line 400')
+})
