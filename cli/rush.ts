@@ -247,8 +247,6 @@ async function runThroughCouch(
   if (stringOption(values, 'workers') !== undefined) {
     throw new UsageError('--workers is for local runs: with --couch the engines decide')
   }
-  if (job.transaction)
-    throw new UsageError('transactions run locally for now: --couch does not take them yet')
   const regions = (stringOption(values, 'regions') ?? '')
     .split(',')
     .map((region) => region.trim())
@@ -260,6 +258,7 @@ async function runThroughCouch(
   const id = await submitRush(couch, {
     model: job.model,
     request: job.request,
+    ...(job.transaction && { transaction: job.transaction }),
     pattern: job.pattern,
     regions,
     thresholds: thresholds.map((threshold) => threshold.source),
@@ -310,6 +309,7 @@ async function runThroughCouch(
     thresholds: [],
     timeline: result.timeline,
     histogram: result.histogram,
+    ...(result.transaction && { transaction: result.transaction }),
     ...(result.state !== 'done' && {
       unfinished: `rush ${id} ended ${result.state}: ${lost.map((shard) => `${shard._id} ${shard.state}${shard.reason ? ` (${shard.reason})` : ''}`).join(', ')}`,
     }),

@@ -2,12 +2,14 @@ import { abortRush, rushStatus, watchRush } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
 import { formatPattern, patternDuration } from '../lib/pattern.js'
 import { evaluateThresholds, parseThreshold } from '../lib/thresholds.js'
+import { stepSummaries } from '../lib/transaction/summary.js'
 import { apiAbort, apiStatus } from './api-commands.js'
 import { API_NOTES, API_OPTION, remoteApi } from './api-options.js'
 import { COUCH_NOTES, COUCH_OPTIONS, connectFromOptions } from './couch-options.js'
 import { EXPORT_OPTIONS, Exports, ReportSeconds } from './exports.js'
 import type { CommandSpec, ParsedOptions } from './options.js'
 import { formatCount, formatMs } from './report.js'
+import { formatTransaction, transactionJson } from './transaction-report.js'
 
 export const STATUS: CommandSpec = {
   name: 'status',
@@ -82,13 +84,26 @@ export async function statusCommand(positionals: string[], values: ParsedOptions
               : `rush ${id} ended ${result.state}`,
         }),
         summary: result.summary,
-        thresholds: evaluateThresholds(sources.map(parseThreshold), result.summary),
+        thresholds: evaluateThresholds(
+          sources.map(parseThreshold),
+          result.summary,
+          result.transaction && stepSummaries(result.transaction),
+        ),
       }),
     )
   }
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ ...status, seconds: result.timeline.length, summary: result.summary }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          ...status,
+          seconds: result.timeline.length,
+          summary: result.summary,
+          ...(result.transaction && { transaction: transactionJson(result.transaction) }),
+        },
+        null,
+        2,
+      )}\n`,
     )
     return 0
   }
@@ -112,7 +127,9 @@ export async function statusCommand(positionals: string[], values: ParsedOptions
       `  ${result.timeline.length} merged seconds: ${formatCount(summary.hits)} hits, ${formatCount(summary.errors)} errors, p50 ${formatMs(summary.latency.p50)} ms, p95 ${formatMs(summary.latency.p95)} ms, p99 ${formatMs(summary.latency.p99)} ms`,
     )
   }
-  process.stdout.write(`${lines.join('\n')}\n`)
+  let text = `${lines.join('\n')}\n`
+  if (result.transaction && result.timeline.length > 0) text += `\n${formatTransaction(result.transaction)}`
+  process.stdout.write(text)
   return 0
 }
 

@@ -12,7 +12,7 @@ import { type Pattern, shareCount, validatePattern } from './pattern.js'
 import type { RequestSpec } from './request-spec.js'
 import { validateTransaction } from './transaction/compile.js'
 import type { TransactionSpec } from './transaction/spec.js'
-import { storedTransaction } from './transaction/stored.js'
+import { storedRows, storedTransaction } from './transaction/stored.js'
 import { DEFAULT_MAX_IN_FLIGHT, peakConnections } from './workload.js'
 
 /** What a user asks for; `newRush` turns it into a rush document. */
@@ -67,6 +67,9 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
   // Every step compiled here (templates, extractions, data columns), so bad input is refused
   // at submission with the same one-line message as locally, never on the engines.
   const transaction = spec.transaction && storedTransaction(validateTransaction(spec.transaction))
+  // The rows' size too (the limit of data:<rush>), so a caller that validates with newRush
+  // (the tenant API) learns it before submitting.
+  if (spec.transaction?.data) storedRows(spec.transaction.data)
   const maxInFlight = spec.model === 'arrival-rate' ? (spec.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) : undefined
   const connections = peakConnections({ model: spec.model, pattern: spec.pattern, maxInFlight })
   const perRegion =

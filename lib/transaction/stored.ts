@@ -26,9 +26,16 @@ export function storedTransaction(spec: TransactionSpec): StoredTransaction {
   return transaction
 }
 
+/** Encoded once per data spec: `newRush` checks the size, `submitRush` then writes the same bytes. */
+const encoded = new WeakMap<DataSpec, Buffer>()
+
 /** The data rows as `data:<rush>` holds them (a JSON array of rows); one line when too large. */
 export function storedRows(data: DataSpec, maxBytes = MAX_STORED_ROWS_BYTES): Buffer {
-  const rows = Buffer.from(JSON.stringify(data.table.rows))
+  let rows = encoded.get(data)
+  if (!rows) {
+    rows = Buffer.from(JSON.stringify(data.table.rows))
+    encoded.set(data, rows)
+  }
   if (rows.length > maxBytes)
     throw new UsageError(
       `data file ${data.name}: its rows take ${mib(rows.length)} MiB as JSON; a rush through CouchDB carries at most ${mib(maxBytes)} MiB`,

@@ -124,11 +124,9 @@ t.test('bad input: one line naming the step and the problem, exit 2, nothing sen
     t.match(run.stderr.trim(), message)
     t.equal(run.stderr.trim().split('\n').length, 1, 'one line')
   }
-  // Not yet through the job plane or the API: refused, never run as its first step alone.
-  for (const remote of [
-    ['--couch', 'http://127.0.0.1:1', '--regions', 'r1'],
-    ['--api', 'http://127.0.0.1:1'],
-  ]) {
+  // Not yet through the API: refused, never run as its first step alone (--couch takes
+  // them: test/cli/transaction-couch.test.ts).
+  for (const remote of [['--api', 'http://127.0.0.1:1']]) {
     const run = await runCli(['rush', '-p', '1:1', '-q', ...remote, `${u}/a`, `${u}/b`])
     t.equal(run.code, 2, remote.join(' '))
     t.match(

@@ -2,13 +2,14 @@ import t from 'tap'
 import { headStartMs } from '../../daemon/decide.js'
 import { silentLogger } from '../../daemon/log.js'
 import { SampleWriter } from '../../daemon/samples.js'
-import { renewEveryMs, ShardRun, type ShardRunContext } from '../../daemon/shard-run.js'
+import { DATA_WAIT_MS, renewEveryMs, ShardRun, type ShardRunContext } from '../../daemon/shard-run.js'
 import { ManualClock } from '../../lib/clock.js'
 import type { ShardDoc } from '../../lib/documents.js'
 import { createHistogram } from '../../lib/histogram.js'
 import { claim } from '../../lib/shard-state.js'
 import { summarize } from '../../lib/summary.js'
 import { emptyPoint, type Point } from '../../lib/timeline.js'
+import type { LoadJob } from '../../load/job.js'
 import type { runLoad } from '../../load/run.js'
 import { MemoryDb } from '../helpers/memory-db.js'
 
@@ -135,3 +136,52 @@ t.test('released while waiting: handed back to the queue, no load', async (t) =>
   t.notOk('engine' in db.writes[0]! || 'leaseUntil' in db.writes[0]!, 'no holder, no lease')
   t.notOk(run.release(), 'once')
 })
+
+t.test(
+  "a transaction's shard waits for its region's data rows, then runs them; without them it fails, nothing sent",
+  async (t) => {
+    const stored = {
+      steps: [
+        { request: { method: 'GET', url: 'http://127.0.0.1:1/#{user}', headers: {}, timeoutMs: 1000 } },
+      ],
+      data: { name: 'users.csv', mode: 'unique' as const, columns: ['user'], rows: 2 },
+    }
+    const withRows = async (arrivesAt: number | undefined) => {
+      const { clock, db, claimed, context } = await setUp(t)
+      const jobs: LoadJob[] = []
+      const load = context.load!
+      context.load = (job, options) => {
+        jobs.push(job)
+        return load(job, options)
+      }
+      await db.scope.insert({ ...claimed, transaction: stored } as ShardDoc)
+      const run = new ShardRun(context, {
+        ...claimed,
+        transaction: stored,
+        _rev: db.docs.get(claimed._id)!._rev,
+      })
+      if (arrivesAt !== undefined)
+        clock.after(arrivesAt - T0, () =>
+          db.attachments.set('data:r/rows.json', Buffer.from('[["ann"],["bob"]]')),
+        )
+      await clock.advanceAsync(START - T0 + DATA_WAIT_MS + 5000)
+      await run.done
+      return { db, jobs }
+    }
+    const late = await withRows(START + 2000)
+    t.equal(late.jobs.length, 1, 'rows that arrive after the start: the load runs')
+    t.same(late.jobs[0]?.transaction?.data, {
+      name: 'users.csv',
+      mode: 'unique',
+      table: { columns: ['user'], rows: [['ann'], ['bob']] },
+    })
+    t.match(late.db.writes.at(-1), { state: 'done' })
+
+    const never = await withRows(undefined)
+    t.same(never.jobs, [], 'no rows: no load')
+    t.match(never.db.writes.at(-1), {
+      state: 'failed',
+      reason: /data rows of rush r .* did not reach this region/,
+    })
+  },
+)

@@ -16,6 +16,8 @@ export class MemoryDb {
   readonly views = new Map<string, Array<{ id: string; key: unknown; value: unknown; doc?: unknown }>>()
   /** The next writes of this id answer 409 regardless (another writer got there first). */
   readonly conflictNext = new Map<string, number>()
+  /** Attachments by `docId/name` (what `attachment.get` answers; missing: 404). */
+  readonly attachments = new Map<string, Buffer>()
   /** While set, writes wait for it (a slow server). */
   gate: Promise<void> | undefined
 
@@ -51,6 +53,13 @@ export class MemoryDb {
         return { ok: true, id: doc._id, rev }
       },
       view: async (_design: string, view: string) => ({ rows: this.views.get(view) ?? [] }),
+      attachment: {
+        get: async (id: string, name: string) => {
+          const body = this.attachments.get(`${id}/${name}`)
+          if (!body) throw Object.assign(new Error('missing'), { statusCode: 404 })
+          return Buffer.from(body)
+        },
+      },
     } as unknown as Nano.DocumentScope<unknown>
   }
 }

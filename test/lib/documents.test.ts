@@ -1,7 +1,9 @@
 import t from 'tap'
+import { dataDoc } from '../../lib/couch/data.js'
 import { validateDocUpdateSource } from '../../lib/couch/design.js'
 import { assertValidDoc, docProblem, type ShardDoc, VALIDATORS } from '../../lib/documents.js'
 import { newRush, splitRush } from '../../lib/split.js'
+import { emptyPoint } from '../../lib/timeline.js'
 
 const rush = newRush(
   {
@@ -32,7 +34,7 @@ const engine = {
 }
 
 /** Runs the installed validate_doc_update source the way CouchDB does: a bare function, no closure. */
-function serverSide(types: ('shard' | 'abort' | 'engine' | 'rush' | 'samples')[]) {
+function serverSide(types: ('shard' | 'abort' | 'engine' | 'rush' | 'samples' | 'data')[]) {
   const vdu = new Function(`return (${validateDocUpdateSource(types)})`)() as (n: unknown, o: unknown) => void
   return (doc: unknown, old: unknown = null): string | null => {
     try {
@@ -111,4 +113,65 @@ t.test('validators are plain ES5 that an old JavaScript engine runs', async (t) 
     t.notMatch(source, /=>|`|\bconst\b|\blet\b|\?\.|\?\?|\.\.\./, `${type} uses no ES2015+ syntax`)
     t.notMatch(source, /\b__\w+|require\(|import\b/, `${type} refers to no helper or module`)
   }
+})
+
+t.test('a transaction rush, its shards and its data document pass in code and on the server', async (t) => {
+  const server = serverSide(['shard', 'rush', 'data', 'samples'])
+  const step = { request: { method: 'GET', url: 'http://127.0.0.1:9/#{user}', headers: {}, timeoutMs: 1000 } }
+  const txRush = newRush(
+    {
+      model: 'rush',
+      request: step.request,
+      transaction: {
+        steps: [step, step],
+        data: { name: 'u.csv', mode: 'unique', table: { columns: ['user'], rows: [['a'], ['b']] } },
+      },
+      pattern: [{ start: 1, end: 10, duration: 5 }],
+      regions: ['us-east-1'],
+    },
+    'r2',
+    1,
+  )
+  const txShard = splitRush(txRush)[0]!
+  const data = dataDoc('r2', txRush.transaction!.data!, Buffer.from('[["a"],["b"]]'))
+  const samples = {
+    _id: 'samples:i-1:b:0',
+    type: 'samples',
+    engine: 'i-1',
+    region: 'r',
+    at: 1,
+    entries: [{ rush: 'r2', shard: txShard._id, point: emptyPoint(0), histogram: 'x', parts: ['y', 'z'] }],
+  }
+  for (const doc of [txRush, txShard, data, samples]) {
+    t.equal(docProblem(doc), null, `${doc._id} passes in code`)
+    t.equal(server(doc), null, `${doc._id} passes on the server`)
+  }
+  const cases: [string, unknown, RegExp][] = [
+    [
+      'a shard that copies the table',
+      {
+        ...txShard,
+        transaction: { ...txShard.transaction, data: { ...txShard.transaction!.data, table: { rows: [] } } },
+      },
+      /the rows are in data:<rush>/,
+    ],
+    [
+      'a rush with no steps',
+      { ...txRush, transaction: { steps: [] } },
+      /transaction.steps must be a non-empty list/,
+    ],
+    ['a data document of another rush', { ...data, _id: 'data:r3' }, /_id must be "data:" \+ rush/],
+    ['a data document without a row count', { ...data, rows: -1 }, /rows must be a row count/],
+    [
+      'samples with parts not a list',
+      { ...samples, entries: [{ ...samples.entries[0], parts: 5 }] },
+      /parts must be/,
+    ],
+  ]
+  for (const [what, doc, reason] of cases) {
+    const inCode = docProblem(doc)
+    t.match(inCode, reason, `${what}: rejected in code`)
+    t.equal(server(doc), inCode, `${what}: the server gives the same reason`)
+  }
+  t.match(docProblem({ ...data, rows: 3 }, data), /written once/)
 })

@@ -1,6 +1,15 @@
 import t from 'tap'
-import { arrivalCount, concurrencyAt, type Pattern, patternDuration, shareCount } from '../../lib/pattern.js'
+import {
+  arrivalCount,
+  concurrencyAt,
+  nestShare,
+  type Pattern,
+  patternDuration,
+  shareCount,
+} from '../../lib/pattern.js'
 import { newRush, splitRush } from '../../lib/split.js'
+import { RowPicker } from '../../lib/transaction/rows.js'
+import type { TransactionSpec } from '../../lib/transaction/spec.js'
 import { randomInt, seededRandom } from '../helpers/random.js'
 
 const request = { method: 'GET', url: 'http://127.0.0.1:9/', headers: {}, timeoutMs: 1000 }
@@ -117,4 +126,72 @@ t.test('bad regions are a usage error', async (t) => {
       ),
     { code: 'STAMPEDE_USAGE' },
   )
+})
+
+t.test(
+  'a transaction rush: shards carry the steps without the table, and unique rows split exactly over regions, shards and processes',
+  async (t) => {
+    const random = seededRandom(11)
+    for (let trial = 0; trial < 100; trial++) {
+      const rows = randomInt(random, 0, 300)
+      const transaction: TransactionSpec = {
+        steps: [
+          { name: 'login', request: { ...request, url: 'http://127.0.0.1:9/login?u=#{user}' } },
+          { request },
+        ],
+        data: {
+          name: 'users.csv',
+          mode: 'unique',
+          table: { columns: ['user'], rows: Array.from({ length: rows }, (_, i) => [`u${i}`]) },
+        },
+      }
+      const regions = ['a', 'b', 'c'].slice(0, randomInt(random, 1, 3))
+      const rush = newRush(
+        {
+          model: 'rush',
+          request,
+          transaction,
+          pattern: [{ start: 1, end: 50, duration: 10 }],
+          regions,
+          shardsPerRegion: randomInt(random, 1, 4),
+        },
+        'r',
+        0,
+      )
+      t.equal(
+        rush.request.url,
+        'http://127.0.0.1:9/login?u=#{user}',
+        "the rush's request is the first step's",
+      )
+      const taken: number[] = []
+      for (const shard of splitRush(rush)) {
+        if (!shard.transaction) return t.fail('a shard lost the transaction')
+        t.same(shard.transaction.data, { name: 'users.csv', mode: 'unique', columns: ['user'], rows })
+        // The engine nests the shard's share into its load processes (load/run.ts).
+        const processes = randomInt(random, 1, 5)
+        for (let index = 0; index < processes; index++) {
+          const picker = new RowPicker(rows, nestShare(shard.share, { index, of: processes }), 'unique')
+          for (let row = picker.next(Math.random); row >= 0; row = picker.next(Math.random)) taken.push(row)
+        }
+      }
+      t.same(
+        taken.sort((x, y) => x - y),
+        Array.from({ length: rows }, (_, i) => i),
+        `trial ${trial}: ${rows} rows, each taken once`,
+      )
+    }
+  },
+)
+
+t.test('a transaction is checked at submission: bad input is a one-line usage error', async (t) => {
+  const rushWith = (transaction: TransactionSpec) =>
+    newRush(
+      { model: 'rush', request, transaction, pattern: [{ start: 1, end: 1, duration: 1 }], regions: ['a'] },
+      'r',
+      0,
+    )
+  t.throws(() => rushWith({ steps: [{ request: { ...request, url: 'http://127.0.0.1:9/#{nope}' } }] }), {
+    message: /step step1: url: unknown variable "nope"/,
+  })
+  t.throws(() => rushWith({ steps: [] }), { message: 'a transaction needs at least one step' })
 })
