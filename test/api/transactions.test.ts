@@ -235,6 +235,12 @@ t.test('transactions through the API: v2, the command line, blitz v1', async (t)
     t.match(run.stderr, /login/, 'the summary shows a table per step')
     const steps = Object.fromEntries(report.transaction.steps.map((step: any) => [step.name, step.summary]))
     rowsOnceAndStepsAddUp(t, target, steps, report.summary.hits)
+
+    const id = /rush (\S+) submitted/.exec(run.stderr)![1]!
+    const status = await runCli(['status', id, '--api', plane.url])
+    t.equal(status.code, 0, status.stderr)
+    t.match(status.stdout, /^\s+login\s+30\s/m, "status prints the rush's step table")
+    t.match(status.stdout, /\(iterations\)\s+30\s/)
   })
 
   t.test('blitz v1: steps, per-step variables and a cookie xtract as blitz-ruby sends them', async (t) => {
