@@ -259,14 +259,15 @@ export class ShardRun {
 
   /**
    * The shard's transaction with its data rows, read from this region's `data:<rush>`: polled
-   * until it arrives, at most `DATA_WAIT_MS` past the rush's start.
+   * until it arrives, at most `DATA_WAIT_MS` past the rush's start (or past now, for a shard
+   * claimed late: it gets the same wait).
    */
   async #transaction(signal: AbortSignal): Promise<TransactionSpec | undefined> {
     const stored = this.shard.transaction
     if (!stored) return undefined
     if (!stored.data) return restoreTransaction(stored)
     const { clock, db, retry } = this.#context
-    const deadline = this.shard.startAt + DATA_WAIT_MS
+    const deadline = Math.max(this.shard.startAt, clock.now()) + DATA_WAIT_MS
     for (;;) {
       const rows = await retryTransient(() => readDataRows(db, this.shard.rush), retry)
       if (rows) return restoreTransaction(stored, rows)

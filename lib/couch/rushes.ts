@@ -124,6 +124,8 @@ export interface ShardStatus {
   reason?: string
   /** Whole seconds its pattern started after second 0 (its engine's load was ready late). */
   startShift?: number
+  /** A transaction's iterations that found no `unique` data row left (its rows ran out). */
+  exhausted?: number
 }
 
 export interface RushStatus {
@@ -138,7 +140,7 @@ export async function rushStatus(couch: Couch, id: string): Promise<RushStatus> 
   return {
     rush,
     state: rushStateOf(rush, shards),
-    shards: shards.map(({ _id, region, state, engine, progress, reason, startShift }) => ({
+    shards: shards.map(({ _id, region, state, engine, progress, reason, startShift, totals }) => ({
       id: _id,
       region,
       state,
@@ -146,6 +148,7 @@ export async function rushStatus(couch: Couch, id: string): Promise<RushStatus> 
       ...(progress !== undefined && { progress }),
       ...(reason !== undefined && { reason }),
       ...(startShift !== undefined && startShift > 0 && { startShift }),
+      ...(totals?.exhausted && { exhausted: totals.exhausted }),
     })),
   }
 }

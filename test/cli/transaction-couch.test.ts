@@ -106,6 +106,7 @@ t.test(
     t.equal(status.code, 0, status.stderr)
     t.match(status.stdout, /Steps \(latency in ms/)
     t.match(status.stdout, /^\s+step4\s+40\s/m)
+    t.match(status.stdout, /\(data rows ran out: \d+\)/, 'a shard whose rows ran out says so')
     const json = await runCli(['status', id!, ...couch, '--json'])
     t.same(
       JSON.parse(json.stdout).transaction.steps.map(
