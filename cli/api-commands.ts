@@ -98,7 +98,7 @@ export async function apiStatus(url: string, id: string, values: ParsedOptions):
   ]
   for (const shard of rush.shards) {
     lines.push(
-      `  ${shard.id.padEnd(38)}${shard.region.padEnd(16)}${shard.state.padEnd(10)}${(shard.engine ?? '-').padEnd(21)}${shard.progress ?? '-'}${shard.reason ? `  (${shard.reason})` : ''}`,
+      `  ${shard.id.padEnd(38)}${shard.region.padEnd(16)}${shard.state.padEnd(10)}${(shard.engine ?? '-').padEnd(21)}${shard.progress ?? '-'}${shard.reason ? `  (${shard.reason})` : ''}${shard.exhausted ? `  (data rows ran out: ${shard.exhausted})` : ''}`,
     )
   }
   const { summary } = rush

@@ -92,13 +92,14 @@ export function rushView(feed: RushFeed, withTimeline = true) {
     regions: rush.regions,
     createdAt: new Date(rush.createdAt).toISOString(),
     startAt: new Date(rush.startAt).toISOString(),
-    shards: feed.shards.map(({ _id, region, state: shardState, engine, progress, reason }) => ({
+    shards: feed.shards.map(({ _id, region, state: shardState, engine, progress, reason, totals }) => ({
       id: _id,
       region,
       state: shardState,
       ...(engine !== undefined && { engine }),
       ...(progress !== undefined && { progress }),
       ...(reason !== undefined && { reason }),
+      ...(totals?.exhausted && { exhausted: totals.exhausted }),
     })),
     seconds: feed.points.length,
     summary,

@@ -168,6 +168,10 @@ export const SHARD = {
     engine: { type: 'string' },
     progress: { type: 'integer' },
     reason: { type: 'string' },
+    exhausted: {
+      type: 'integer',
+      description: "a transaction's iterations on this shard that found no unique data row left",
+    },
   },
   required: ['id', 'region', 'state'],
 } as const

@@ -16,7 +16,7 @@ import { readEvents } from './sse.js'
  * so they run out and every row is used exactly once at the target. Then blitz's v1 with
  * steps, variables and xtracts as its clients send them.
  */
-const ROWS = 30
+const ROWS = 20
 
 /** v2's body for the shop's four steps (the scenario file's shape, the rows inline). */
 function shopBody(url: string, rows: number) {
@@ -124,6 +124,11 @@ t.test('transactions through the API: v2, the command line, blitz v1', async (t)
     t.equal(view.body.shards.length, 2)
     const summary = view.body.transaction
     t.ok(summary.exhausted > 0, 'the rush says the rows ran out')
+    t.equal(
+      view.body.shards.reduce((sum: number, shard: any) => sum + (shard.exhausted ?? 0), 0),
+      summary.exhausted,
+      'the shards count the exhausted iterations the summary shows',
+    )
     t.equal(summary.iterations.hits, ROWS, 'every iteration with a row ran its four steps')
     const steps = Object.fromEntries(summary.steps.map((step: any) => [step.name, step.summary]))
     rowsOnceAndStepsAddUp(t, target, steps, view.body.summary.hits)
@@ -239,8 +244,9 @@ t.test('transactions through the API: v2, the command line, blitz v1', async (t)
     const id = /rush (\S+) submitted/.exec(run.stderr)![1]!
     const status = await runCli(['status', id, '--api', plane.url])
     t.equal(status.code, 0, status.stderr)
-    t.match(status.stdout, /^\s+login\s+30\s/m, "status prints the rush's step table")
-    t.match(status.stdout, /\(iterations\)\s+30\s/)
+    t.match(status.stdout, new RegExp(`^\\s+login\\s+${ROWS}\\s`, 'm'), "status prints the rush's step table")
+    t.match(status.stdout, new RegExp(`\\(iterations\\)\\s+${ROWS}\\s`))
+    t.match(status.stdout, /data rows ran out: \d+/, 'a shard whose rows ran out says so')
   })
 
   t.test('blitz v1: steps, per-step variables and a cookie xtract as blitz-ruby sends them', async (t) => {
