@@ -180,6 +180,7 @@ export function blitzTimeline(feed: RushFeed): V1Point[] {
     out = []
     cache.set(feed, out)
   }
+  const stepCount = feed.rush?.transaction?.steps.length
   for (let i = out.length; i < feed.points.length; i++) {
     const point = feed.points[i]!
     const before = out[i - 1]
@@ -197,20 +198,17 @@ export function blitzTimeline(feed: RushFeed): V1Point[] {
       rxbytes: (before?.rxbytes ?? 0) + point.rxBytes,
       // One entry per step of a transaction, from its own merged point (a step that had nothing
       // in this second carries its totals); a single request is one step.
-      steps: Array.from(
-        { length: Math.max(point.steps?.length ?? 1, before?.steps.length ?? 0) },
-        (_, index) => {
-          const step = (point.steps ?? [point])[index]
-          const was = before?.steps[index]
-          return {
-            d: step ? meanSeconds(step.latencySum, step.latencyCount) : 0,
-            c: step ? meanSeconds(step.connectSum, step.connects) : 0,
-            e: (was?.e ?? 0) + (step ? totalErrors(step.errors) : 0),
-            t: (was?.t ?? 0) + (step?.timeouts ?? 0),
-            a: (was?.a ?? 0) + (step?.errors.status ?? 0),
-          }
-        },
-      ),
+      steps: Array.from({ length: stepCount ?? 1 }, (_, index) => {
+        const step = stepCount === undefined ? point : point.steps?.[index]
+        const was = before?.steps[index]
+        return {
+          d: step ? meanSeconds(step.latencySum, step.latencyCount) : 0,
+          c: step ? meanSeconds(step.connectSum, step.connects) : 0,
+          e: (was?.e ?? 0) + (step ? totalErrors(step.errors) : 0),
+          t: (was?.t ?? 0) + (step?.timeouts ?? 0),
+          a: (was?.a ?? 0) + (step?.errors.status ?? 0),
+        }
+      }),
     })
   }
   return out

@@ -237,10 +237,12 @@ t.test(
     })
     const second = (t: number, steps: Point[]): Point => ({ ...emptyPoint(t), hits: 10, steps })
     const feed = {
+      rush: { transaction: { steps: [{}, {}] } },
       points: [
         second(0, [step(0, 5, 10, 1, 0), step(0, 5, 30, 0, 1)]),
-        // A second where only the first step ended anything.
+        // A second where only the first step ended anything, then one with no steps at all.
         second(1, [step(1, 4, 20, 0, 0)]),
+        { ...emptyPoint(2), hits: 3 },
       ],
     } as never as Parameters<typeof blitzTimeline>[0]
     const timeline = blitzTimeline(feed)
@@ -250,6 +252,10 @@ t.test(
     ])
     t.same(timeline[1]!.steps, [
       { d: 0.02, c: 0.002, e: 3, t: 0, a: 1 },
+      { d: 0, c: 0, e: 1, t: 1, a: 0 },
+    ])
+    t.same(timeline[2]!.steps, [
+      { d: 0, c: 0, e: 3, t: 0, a: 1 },
       { d: 0, c: 0, e: 1, t: 1, a: 0 },
     ])
   },
