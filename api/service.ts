@@ -14,7 +14,7 @@ import type { Feeds, RushFeed } from './feeds.js'
 import { type ProofOptions, proofPath, proofTargetOf, proofUrl, proveHost } from './proof.js'
 import { checkRushShape } from './quotas.js'
 import type { ApiStore, HostDoc, ProofCheck, TenantDoc } from './store.js'
-import { stepOrigins } from './transaction.js'
+import { checkHostHeaders, stepOrigins } from './transaction.js'
 
 /**
  * What the API does, whichever protocol asked (v1 or v2): submit, read, abort, prove.
@@ -139,6 +139,7 @@ export class ApiService {
     }
     const shape = checkRushShape(tenant.quotas, spec)
     if (shape) throw new ApiProblem('quota', 403, shape.detail, { quota: shape.quota, limit: shape.limit })
+    checkHostHeaders(transaction ? transaction.steps.map((step) => step.request) : [spec.request])
     // Every host the rush sends to must be proven: each step's, not only the first.
     for (const url of transaction ? stepOrigins(transaction) : [new URL(spec.request.url)])
       await this.authorize(tenant, url)
@@ -198,6 +199,7 @@ export class ApiService {
       if (err instanceof StampedeError) throw new ApiProblem('invalid', 400, err.message)
       throw err
     }
+    checkHostHeaders([request])
     await this.authorize(tenant, new URL(request.url))
     const id = `sp-${newRushId(now)}`
     const doc: SprintDoc = {

@@ -140,3 +140,30 @@ export function stepOrigins(spec: TransactionSpec): URL[] {
   }
   return [...seen.values()]
 }
+
+/**
+ * A `host` header other than the URL's host would load another site behind the same
+ * address (a shared host, a CDN's edge) under the proof of this one: the API refuses it.
+ * The same port may be written or not; a template is refused (its value is unknown here).
+ */
+export function checkHostHeaders(requests: RequestSpec[]): void {
+  for (const request of requests) {
+    const value = request.headers.host
+    if (value === undefined) continue
+    const url = new URL(request.url.replace(/#\{[^}]*\}/g, 'x'))
+    const given = value.trim().toLowerCase()
+    if (
+      given !== url.host &&
+      given !== url.hostname &&
+      given !== `${url.hostname}:${url.port || defaultPort(url)}`
+    )
+      throw invalid(
+        `the host header "${value}" must name the URL's host ${url.host}: a proof covers that host only`,
+        '/request/headers/host',
+      )
+  }
+}
+
+function defaultPort(url: URL): string {
+  return url.protocol === 'https:' ? '443' : '80'
+}

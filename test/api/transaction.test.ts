@@ -2,9 +2,10 @@ import fc from 'fast-check'
 import t, { type Test } from 'tap'
 
 import { ApiProblem } from '../../api/service.js'
-import { stepOrigins, transactionOfV2 } from '../../api/transaction.js'
+import { checkHostHeaders, stepOrigins, transactionOfV2 } from '../../api/transaction.js'
 import { blitzTimeline, requestOfStep } from '../../api/v1/blitz.js'
 import { isBlitzTransaction, transactionOfBlitz, variableOfBlitz } from '../../api/v1/steps.js'
+import type { RequestSpec } from '../../lib/request-spec.js'
 import { emptyPoint, type Point } from '../../lib/timeline.js'
 
 /** The one-line 400 `fn` throws: its text matches `detail` (and `field`, when given). */
@@ -305,4 +306,27 @@ t.test('any blitz job is a transaction or a one-line 400, never a crash', async 
     { numRuns: 2000, seed: 11 },
   )
   t.same(crashes.slice(0, 5), [], 'every refusal is a one-line 400')
+})
+
+t.test('a host header must name the URL host: a proof covers that host only', async (t) => {
+  const request = (url: string, host?: string): RequestSpec => ({
+    method: 'GET',
+    url,
+    headers: host === undefined ? {} : { host },
+    timeoutMs: 1,
+  })
+  checkHostHeaders([
+    request('http://a.test/'),
+    request('http://a.test/', 'A.test'),
+    request('http://a.test/', 'a.test:80'),
+    request('https://a.test:8443/#{v}', 'a.test:8443'),
+  ])
+  t.pass('the URL host, with or without its port, in any case')
+  refuses(t, () => checkHostHeaders([request('http://a.test/', 'b.test')]), /host header "b.test" must name/)
+  refuses(
+    t,
+    () => checkHostHeaders([request('http://a.test/', 'a.test:81')]),
+    /must name the URL's host a.test/,
+  )
+  refuses(t, () => checkHostHeaders([request('http://a.test/', '#{h}')]), /must name/)
 })

@@ -154,6 +154,12 @@ t.test('transactions through the API: v2, the command line, blitz v1', async (t)
     t.equal(noStep.status, 400)
     t.match(noStep.body.detail, /no step named checkout \(steps: login, list, item, logout\)/)
 
+    const otherSite = shopBody(target.url, 3)
+    ;(otherSite.transaction.steps[2]!.request as any).headers = { host: 'www.example.test' }
+    const host = await call(plane.url, 'POST', '/api/v2/rushes', { key, body: otherSite })
+    t.equal(host.status, 400)
+    t.match(host.body.detail, /host header "www.example.test" must name the URL's host 127.0.0.1:\d+/)
+
     const follow = shopBody(target.url, 3)
     ;(follow.transaction.steps[3] as any).follow = 1
     const refused = await call(plane.url, 'POST', '/api/v2/rushes', { key, body: follow })
