@@ -139,3 +139,52 @@ t.test(
     }
   },
 )
+
+t.test(
+  'an arrival-rate transaction with sequential rows through one region, two engines: steps add up',
+  async (t) => {
+    const later = cleanups(t)
+    const prefix = uniquePrefix()
+    const couch = await startCouch({ prefix })
+    later(() => couch.stop())
+    const shop = await startShop()
+    later(() => shop.close())
+    await migrateRegions({ 'us-east-1': couch }, prefix)
+    const engines = [
+      await startEngine(couch.url, prefix, 'e-1', 'us-east-1'),
+      await startEngine(couch.url, prefix, 'e-2', 'us-east-1'),
+    ]
+    later(() => Promise.all(engines.map((e) => e.engine.stop())))
+    const transaction = shopTransaction(shop.url, 3, 'sequential') as TransactionSpec
+    const id = await submitRush(couch.couch, {
+      model: 'arrival-rate',
+      request: transaction.steps[0]!.request,
+      transaction,
+      pattern: [{ start: 10, end: 10, duration: 2 }],
+      // Connections a shard holds: within the test engines' capacity (1,000).
+      maxInFlight: 50,
+      regions: ['us-east-1'],
+      shardsPerRegion: 2,
+      startLeadMs: 2500,
+    })
+    const result = await watchRush(couch.couch, id, () => {})
+    t.equal(
+      result.state,
+      'done',
+      `shards: ${result.shards.map((s) => `${s._id} ${s.state} ${s.reason ?? ''}`)}`,
+    )
+    const summary = result.transaction!
+    t.equal(summary.iterations.hits, 20, 'every arrival ran its four steps')
+    t.same([...shop.logins.keys()].sort(), ['u0', 'u1', 'u2'], 'sequential rows wrap around the three rows')
+    t.equal(
+      [...shop.logins.values()].reduce((sum, count) => sum + count, 0),
+      20,
+    )
+    t.equal(summary.exhausted, 0, 'sequential rows never run out')
+    const hits = summary.steps.map((step) => step.summary.hits)
+    t.same(hits, [20, 20, 20, 20])
+    t.equal(hits[0], shop.byRoute.get('POST /login'))
+    t.equal(hits[1]! + hits[2]!, shop.byRoute.get('GET /items'))
+    t.equal(hits[3], shop.byRoute.get('GET /logout'))
+  },
+)
