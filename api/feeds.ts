@@ -7,6 +7,8 @@ import { SecondsCollector, secondRow } from '../lib/report/seconds.js'
 import { type Summary, summarize } from '../lib/summary.js'
 import { evaluateThresholds, parseThreshold, type ThresholdResult } from '../lib/thresholds.js'
 import type { Point } from '../lib/timeline.js'
+import { stepName } from '../lib/transaction/spec.js'
+import { stepSummaries, summarizeTransaction, type TransactionSummary } from '../lib/transaction/summary.js'
 
 /**
  * One merge per rush per API process: the first reader (a status poll, an event stream)
@@ -21,6 +23,8 @@ export type FeedEvent =
       histogram: string
       /** The second's exact percentiles (ms) from its own histogram, for pages that draw them. */
       latency: SecondLatency | null
+      /** A transaction's: the second's part histograms, encoded (the iterations', then each step's). */
+      parts?: string[]
     }
   | {
       kind: 'end'
@@ -29,6 +33,10 @@ export type FeedEvent =
       thresholds: ThresholdResult[]
       /** The whole rush's merged histogram, encoded. */
       histogram: string
+      /** A transaction's: each step's summary, the iterations', rows exhausted. */
+      transaction?: TransactionSummary
+      /** A transaction's whole-rush part histograms, encoded (the iterations', then each step's). */
+      parts?: string[]
       shards: { id: string; region: string; state: string; reason?: string }[]
     }
   | { kind: 'error'; message: string }
@@ -37,6 +45,11 @@ export class RushFeed {
   readonly rush: RushDoc
   readonly points: Point[] = []
   readonly histogram: LatencyHistogram = createHistogram()
+  /**
+   * A transaction's part histograms merged so far (the iterations', then each step's), so
+   * every step's percentiles are exact across engines and regions; absent for one request.
+   */
+  readonly parts?: LatencyHistogram[]
   /** Each second as the report shows it, its percentiles read from its histogram on arrival. */
   readonly rows: SecondRow[] = []
   /**
@@ -58,6 +71,8 @@ export class RushFeed {
   constructor(couch: Couch, rush: RushDoc, pollMs: number, now: number) {
     this.rush = rush
     this.#lastUse = now
+    if (rush.transaction)
+      this.parts = Array.from({ length: rush.transaction.steps.length + 1 }, () => createHistogram())
     if (rush.regions.length > 1)
       for (const region of rush.regions) this.regions.set(region, new SecondsCollector())
     let markReady: () => void = () => {}
@@ -67,11 +82,15 @@ export class RushFeed {
     watchRush(
       couch,
       rush.rush,
-      (point, histogram) => {
+      (point, histogram, parts) => {
         this.points.push(point)
         const row = secondRow(point, histogram)
         this.rows.push(row)
         mergeInto(this.histogram, histogram)
+        parts?.forEach((part, index) => {
+          const into = this.parts?.[index]
+          if (into) mergeInto(into, part)
+        })
         const encoded = encodeHistogram(histogram)
         // The second's histogram travels with it, so followers merge exactly, as a --couch watch does.
         // One event object for every follower: its serialized frame is made once (see the SSE writer).
@@ -80,6 +99,7 @@ export class RushFeed {
           point,
           histogram: encoded,
           latency: row.latency,
+          ...(parts && { parts: parts.map(encodeHistogram) }),
         }
         this.#events.push(event)
         for (const listener of this.#listeners) listener(event)
@@ -122,19 +142,29 @@ export class RushFeed {
     return summarize(this.points, this.histogram, this.points.length)
   }
 
-  thresholds(summary = this.summary()): ThresholdResult[] {
+  /** A transaction's figures so far: each step's summary, the iterations', rows exhausted. */
+  transaction(): TransactionSummary | undefined {
+    const { transaction } = this.rush
+    if (!transaction || !this.parts) return undefined
+    return summarizeTransaction(this.points, this.parts, transaction.steps.map(stepName), this.points.length)
+  }
+
+  /** The rush's thresholds judged; one naming a step (`login.p95<300ms`) on that step's figures. */
+  thresholds(summary = this.summary(), transaction = this.transaction()): ThresholdResult[] {
     const sources = Array.isArray(this.rush.thresholds) ? (this.rush.thresholds as string[]) : []
-    return evaluateThresholds(sources.map(parseThreshold), summary)
+    return evaluateThresholds(sources.map(parseThreshold), summary, transaction && stepSummaries(transaction))
   }
 
   end(): FeedEvent & { kind: 'end' } {
     const summary = this.summary()
+    const transaction = this.transaction()
     return {
       kind: 'end',
       summary,
       state: this.state,
-      thresholds: this.thresholds(summary),
+      thresholds: this.thresholds(summary, transaction),
       histogram: encodeHistogram(this.histogram),
+      ...(transaction && { transaction, parts: this.parts!.map(encodeHistogram) }),
       shards: this.shards.map(({ _id, region, state, reason }) => ({
         id: _id,
         region,

@@ -8,11 +8,13 @@ import type { RequestSpec } from '../lib/request-spec.js'
 import { validateRequestSpec } from '../lib/request-spec.js'
 import { newRush, type RushSpec } from '../lib/split.js'
 import { parseThreshold } from '../lib/thresholds.js'
+import { stepName, type TransactionSpec } from '../lib/transaction/spec.js'
 import type { AddressPolicy } from '../load/safety.js'
 import type { Feeds, RushFeed } from './feeds.js'
 import { type ProofOptions, proofPath, proofTargetOf, proofUrl, proveHost } from './proof.js'
 import { checkRushShape } from './quotas.js'
 import type { ApiStore, HostDoc, ProofCheck, TenantDoc } from './store.js'
+import { checkHostHeaders, stepOrigins } from './transaction.js'
 
 /**
  * What the API does, whichever protocol asked (v1 or v2): submit, read, abort, prove.
@@ -106,30 +108,55 @@ export class ApiService {
    * quotas, then the ownership of the host, then a running slot is taken, then the
    * documents are written exactly as `stampede rush --couch` writes them.
    */
-  async submit(tenant: TenantDoc, spec: RushSpec): Promise<RushDoc> {
+  async submit(tenant: TenantDoc, spec: RushSpec, transaction?: TransactionSpec): Promise<RushDoc> {
     const now = this.options.clock()
     const id = newRushId(now)
     let rush: RushDoc
     try {
-      validateRequestSpec(spec.request)
-      for (const source of (spec.thresholds as string[] | undefined) ?? []) parseThreshold(source)
-      rush = newRush({ ...spec, owner: tenant.name, startLeadMs: this.options.startLeadMs }, id, now)
+      // A transaction's steps are checked whole (templates included) by newRush.
+      if (!transaction) validateRequestSpec(spec.request)
+      const names = transaction?.steps.map(stepName) ?? []
+      for (const source of (spec.thresholds as string[] | undefined) ?? []) {
+        const threshold = parseThreshold(source)
+        if (threshold.step !== undefined && !names.includes(threshold.step))
+          throw new UsageError(
+            `threshold "${source}": no step named ${threshold.step}${names.length > 0 ? ` (steps: ${names.join(', ')})` : ' (this rush has no steps)'}`,
+          )
+      }
+      rush = newRush(
+        {
+          ...spec,
+          ...(transaction && { transaction }),
+          owner: tenant.name,
+          startLeadMs: this.options.startLeadMs,
+        },
+        id,
+        now,
+      )
     } catch (err) {
       if (err instanceof StampedeError) throw new ApiProblem('invalid', 400, err.message)
       throw err
     }
     const shape = checkRushShape(tenant.quotas, spec)
     if (shape) throw new ApiProblem('quota', 403, shape.detail, { quota: shape.quota, limit: shape.limit })
-    await this.authorize(tenant, new URL(spec.request.url))
+    checkHostHeaders(transaction ? transaction.steps.map((step) => step.request) : [spec.request])
+    // Every host the rush sends to must be proven: each step's, not only the first.
+    for (const url of transaction ? stepOrigins(transaction) : [new URL(spec.request.url)])
+      await this.authorize(tenant, url)
     const until = rush.startAt + patternDuration(rush.pattern) * 1000 + SLOT_GRACE_MS
     const refusal = await this.store.reserve(tenant, id, until, this.options.clock)
     if (refusal)
       throw new ApiProblem('quota', 429, refusal.detail, { quota: refusal.quota, limit: refusal.limit })
     try {
       await this.store.recordOwned(tenant.name, 'rush', id, now)
-      await submitRush(this.couch, { ...spec, owner: tenant.name, startAt: rush.startAt }, { id, now })
+      await submitRush(
+        this.couch,
+        { ...spec, ...(transaction && { transaction }), owner: tenant.name, startAt: rush.startAt },
+        { id, now },
+      )
     } catch (err) {
       await this.store.release(tenant.name, id, this.options.clock(), true).catch(() => {})
+      if (err instanceof UsageError) throw new ApiProblem('invalid', 400, err.message)
       throw err
     }
     return rush
@@ -172,6 +199,7 @@ export class ApiService {
       if (err instanceof StampedeError) throw new ApiProblem('invalid', 400, err.message)
       throw err
     }
+    checkHostHeaders([request])
     await this.authorize(tenant, new URL(request.url))
     const id = `sp-${newRushId(now)}`
     const doc: SprintDoc = {

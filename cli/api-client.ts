@@ -91,7 +91,7 @@ export class ApiClient {
    */
   async follow(
     id: string,
-    onSecond: (point: Point, histogram: LatencyHistogram) => void,
+    onSecond: (point: Point, histogram: LatencyHistogram, parts?: LatencyHistogram[]) => void,
     options: { signal?: AbortSignal; retries?: number } = {},
   ): Promise<any> {
     let last: number | undefined
@@ -101,10 +101,10 @@ export class ApiClient {
         const end = await this.#stream(
           id,
           last,
-          (point, histogram) => {
+          (point, histogram, parts) => {
             last = point.t
             failures = 0
-            onSecond(point, histogram)
+            onSecond(point, histogram, parts)
           },
           options.signal,
         )
@@ -123,7 +123,7 @@ export class ApiClient {
   async #stream(
     id: string,
     last: number | undefined,
-    onSecond: (point: Point, histogram: LatencyHistogram) => void,
+    onSecond: (point: Point, histogram: LatencyHistogram, parts?: LatencyHistogram[]) => void,
     signal?: AbortSignal,
   ): Promise<any> {
     const response = await fetch(`${this.base}/api/v2/rushes/${encodeURIComponent(id)}/events`, {
@@ -153,8 +153,13 @@ export class ApiClient {
           else if (line.startsWith('data: ')) data += line.slice(6)
         }
         if (event === 'second') {
-          const { histogram, ...point } = JSON.parse(data)
-          onSecond(point as Point, decodeHistogram(histogram))
+          // A transaction's second carries its part histograms (the iterations', then each step's).
+          const { histogram, parts, ...point } = JSON.parse(data)
+          onSecond(
+            point as Point,
+            decodeHistogram(histogram),
+            Array.isArray(parts) ? parts.map((part: string) => decodeHistogram(part)) : undefined,
+          )
         } else if (event === 'end') {
           return JSON.parse(data)
         } else if (event === 'error') {

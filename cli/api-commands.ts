@@ -1,15 +1,18 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: JSON answers of the API, read field by field
 import { UsageError } from '../lib/errors.js'
+import { createHistogram, mergeInto } from '../lib/histogram.js'
 import { parsePattern, patternDuration } from '../lib/pattern.js'
 import type { RequestSpec } from '../lib/request-spec.js'
 import { summarize } from '../lib/summary.js'
 import { evaluateThresholds, parseThreshold } from '../lib/thresholds.js'
+import { stepSummaries, summarizeTransaction } from '../lib/transaction/summary.js'
 import type { SprintResult } from '../load/sprint.js'
 import { ApiClient, apiKey } from './api-client.js'
 import { API_NOTES, API_OPTION, remoteApi } from './api-options.js'
 import { Exports, ReportSeconds } from './exports.js'
 import { type CommandSpec, type ParsedOptions, stringOption } from './options.js'
 import { formatCount, formatMs } from './report.js'
+import { formatTransaction } from './transaction-report.js'
 
 /** `stampede status|abort|sprint … --api URL`, and `stampede hosts`: the API's side of them. */
 function client(url: string): ApiClient {
@@ -26,6 +29,9 @@ async function writeExports(api: ApiClient, rush: any, values: ParsedOptions): P
   const exports = new Exports(values)
   if (!exports.wanted) return
   const seconds = new ReportSeconds()
+  // A transaction's part histograms (the iterations', then each step's), for step thresholds.
+  const names: string[] | undefined = rush.steps
+  const parts = names && Array.from({ length: names.length + 1 }, () => createHistogram())
   try {
     const finished = rush.verdict !== 'pending'
     if (finished || rush.seconds > 0) {
@@ -33,8 +39,11 @@ async function writeExports(api: ApiClient, rush: any, values: ParsedOptions): P
       let count = 0
       await api.follow(
         rush.id,
-        (point, histogram) => {
+        (point, histogram, secondParts) => {
           seconds.second(point, histogram)
+          secondParts?.forEach((part, index) => {
+            if (parts?.[index]) mergeInto(parts[index], part)
+          })
           if (!finished && ++count >= rush.seconds) stop.abort()
         },
         { signal: stop.signal },
@@ -62,7 +71,11 @@ async function writeExports(api: ApiClient, rush: any, values: ParsedOptions): P
             : `rush ${rush.id} ended ${rush.state}`,
       }),
       summary,
-      thresholds: evaluateThresholds(sources.map(parseThreshold), summary),
+      thresholds: evaluateThresholds(
+        sources.map(parseThreshold),
+        summary,
+        names && parts && stepSummaries(summarizeTransaction(seconds.all.points, parts, names, n)),
+      ),
     }),
   )
 }
@@ -85,7 +98,7 @@ export async function apiStatus(url: string, id: string, values: ParsedOptions):
   ]
   for (const shard of rush.shards) {
     lines.push(
-      `  ${shard.id.padEnd(38)}${shard.region.padEnd(16)}${shard.state.padEnd(10)}${(shard.engine ?? '-').padEnd(21)}${shard.progress ?? '-'}${shard.reason ? `  (${shard.reason})` : ''}`,
+      `  ${shard.id.padEnd(38)}${shard.region.padEnd(16)}${shard.state.padEnd(10)}${(shard.engine ?? '-').padEnd(21)}${shard.progress ?? '-'}${shard.reason ? `  (${shard.reason})` : ''}${shard.exhausted ? `  (data rows ran out: ${shard.exhausted})` : ''}`,
     )
   }
   const { summary } = rush
@@ -95,7 +108,10 @@ export async function apiStatus(url: string, id: string, values: ParsedOptions):
       `  ${rush.seconds} merged seconds: ${formatCount(summary.hits)} hits, ${formatCount(summary.errors)} errors, p50 ${formatMs(summary.latency.p50)} ms, p95 ${formatMs(summary.latency.p95)} ms, p99 ${formatMs(summary.latency.p99)} ms`,
     )
   }
-  process.stdout.write(`${lines.join('\n')}\n`)
+  let text = `${lines.join('\n')}\n`
+  // The rush's merged step table, as `stampede status` prints it through CouchDB.
+  if (rush.transaction && rush.seconds > 0) text += `\n${formatTransaction(rush.transaction)}`
+  process.stdout.write(text)
   return 0
 }
 

@@ -333,8 +333,6 @@ export async function rushCommand(
   }
   const jsonFile = stringOption(values, 'json')
   const api = remoteApi(values)
-  if (job.transaction && api !== undefined)
-    throw new UsageError('transactions run locally for now: --api does not take them yet')
   const remote = api !== undefined || couchUrlOption(values) !== undefined
   for (const option of ['regions', 'shards-per-region', 'detach']) {
     if (!remote && values[option] !== undefined)

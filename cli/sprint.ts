@@ -50,7 +50,9 @@ export async function sprintCommand(
 ): Promise<number> {
   if (isTransaction(positionals, values)) {
     if (remoteApi(values) !== undefined)
-      throw new UsageError('transactions run locally for now: --api does not take them yet')
+      throw new UsageError(
+        'a sprint of a transaction runs here, not on an engine: drop --api (rush --api takes transactions)',
+      )
     return sprintTransactionCommand(SPRINT, positionals, values, argv)
   }
   if (positionals.length > 1) throw new UsageError(`expected one URL, got ${positionals.length}`)

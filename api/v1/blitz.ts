@@ -6,6 +6,7 @@ import { totalErrors } from '../../lib/timeline.js'
 import type { SprintResult } from '../../load/sprint.js'
 import type { RushFeed } from '../feeds.js'
 import { ApiProblem, type ApiService } from '../service.js'
+import { type BlitzStep, isBlitzTransaction, transactionOfBlitz } from './steps.js'
 
 /**
  * blitz.io's API v1, wire-compatible: the routes, bodies and answers its clients expect.
@@ -31,21 +32,6 @@ function invalid(reason: string): ApiProblem {
   return new ApiProblem('invalid', 400, reason)
 }
 
-interface BlitzStep {
-  url?: unknown
-  request?: unknown
-  headers?: unknown
-  content?: { data?: unknown }
-  cookies?: unknown
-  user?: unknown
-  'user-agent'?: unknown
-  referer?: unknown
-  timeout?: unknown
-  status?: unknown
-  variables?: unknown
-  xtracts?: unknown
-}
-
 interface BlitzInterval {
   iterations?: unknown
   start?: unknown
@@ -63,18 +49,9 @@ function stringList(value: unknown, what: string): string[] {
   return value as string[]
 }
 
-function isEmpty(value: unknown): boolean {
-  if (value === undefined || value === null) return true
-  if (Array.isArray(value)) return value.length === 0
-  return typeof value === 'object' && Object.keys(value as object).length === 0
-}
-
 /** One blitz step as Stampede's request spec. */
 export function requestOfStep(step: BlitzStep): RequestSpec {
   if (typeof step.url !== 'string' || step.url.length === 0) throw invalid('each step needs a url')
-  if (!isEmpty(step.variables) || !isEmpty(step.xtracts)) {
-    throw invalid('variables and xtracts are not supported yet (they come with transactions)')
-  }
   const headers: Record<string, string> = {}
   for (const line of stringList(step.headers, 'headers')) {
     const at = line.indexOf(':')
@@ -92,9 +69,11 @@ export function requestOfStep(step: BlitzStep): RequestSpec {
     if (typeof step['user-agent'] !== 'string') throw invalid('user-agent must be a string')
     headers['user-agent'] = step['user-agent']
   }
-  if (step.referer !== undefined) {
-    if (typeof step.referer !== 'string') throw invalid('referer must be a string')
-    headers.referer = step.referer
+  // blitz-java serializes its referer field as `referrer`.
+  const referer = step.referer ?? step.referrer
+  if (referer !== undefined) {
+    if (typeof referer !== 'string') throw invalid('referer must be a string')
+    headers.referer = referer
   }
   const data = step.content?.data
   const content = stringList(data, 'content.data').join('')
@@ -201,17 +180,15 @@ export function blitzTimeline(feed: RushFeed): V1Point[] {
     out = []
     cache.set(feed, out)
   }
+  const stepCount = feed.rush?.transaction?.steps.length
   for (let i = out.length; i < feed.points.length; i++) {
     const point = feed.points[i]!
     const before = out[i - 1]
     const errors = totalErrors(point.errors)
     const transport = errors - point.errors.status
-    const duration = point.latencyCount > 0 ? point.latencySum / point.latencyCount / 1e6 : 0
-    const connect = point.connects > 0 ? point.connectSum / point.connects / 1e6 : 0
-    const step = before?.steps[0]
     out.push({
       timestamp: point.t + 1,
-      duration,
+      duration: meanSeconds(point.latencySum, point.latencyCount),
       total: (before?.total ?? 0) + point.hits + transport + point.timeouts,
       executed: (before?.executed ?? 0) + point.hits,
       errors: (before?.errors ?? 0) + errors,
@@ -219,18 +196,27 @@ export function blitzTimeline(feed: RushFeed): V1Point[] {
       volume: point.concurrency,
       txbytes: (before?.txbytes ?? 0) + point.txBytes,
       rxbytes: (before?.rxbytes ?? 0) + point.rxBytes,
-      steps: [
-        {
-          d: duration,
-          c: connect,
-          e: (step?.e ?? 0) + errors,
-          t: (step?.t ?? 0) + point.timeouts,
-          a: (step?.a ?? 0) + point.errors.status,
-        },
-      ],
+      // One entry per step of a transaction, from its own merged point (a step that had nothing
+      // in this second carries its totals); a single request is one step.
+      steps: Array.from({ length: stepCount ?? 1 }, (_, index) => {
+        const step = stepCount === undefined ? point : point.steps?.[index]
+        const was = before?.steps[index]
+        return {
+          d: step ? meanSeconds(step.latencySum, step.latencyCount) : 0,
+          c: step ? meanSeconds(step.connectSum, step.connects) : 0,
+          e: (was?.e ?? 0) + (step ? totalErrors(step.errors) : 0),
+          t: (was?.t ?? 0) + (step?.timeouts ?? 0),
+          a: (was?.a ?? 0) + (step?.errors.status ?? 0),
+        }
+      }),
     })
   }
   return out
+}
+
+/** A mean of microseconds, in seconds (blitz's unit); 0 when nothing was measured. */
+function meanSeconds(sum: number, count: number): number {
+  return count > 0 ? sum / count / 1e6 : 0
 }
 
 const ERROR_KINDS: Record<string, string> = {
@@ -310,20 +296,33 @@ export async function blitzRoutes(app: FastifyInstance, options: { service: ApiS
     const body = request.body
     if (!body || typeof body !== 'object' || Array.isArray(body))
       throw invalid('the body must be a JSON object')
-    const job = body as { steps?: unknown; url?: unknown; pattern?: unknown; region?: unknown }
+    const job = body as {
+      steps?: unknown
+      url?: unknown
+      pattern?: unknown
+      region?: unknown
+      variables?: unknown
+    }
     const steps = Array.isArray(job.steps)
       ? (job.steps as BlitzStep[])
       : job.url !== undefined
         ? [job as BlitzStep]
         : []
     if (steps.length === 0) throw invalid('steps must hold at least one step')
-    if (steps.length > 1)
-      throw invalid('more than one step is not supported yet (it comes with transactions)')
     if (job.region !== undefined && typeof job.region !== 'string') throw invalid('region must be a name')
     const step = steps[0]!
     if (!step || typeof step !== 'object') throw invalid('a step must be an object')
-    const request1 = requestOfStep(step)
+    // Several steps, variables or xtracts: a transaction; otherwise the single request.
+    // blitz-java's variables sit beside a top-level step; with `steps[]` they may sit beside them.
+    const transaction = isBlitzTransaction(steps, job.variables)
+      ? transactionOfBlitz(steps, job.variables, requestOfStep)
+      : undefined
+    const request1 = transaction ? transaction.steps[0]!.request : requestOfStep(step)
     if (job.pattern === undefined) {
+      if (transaction)
+        throw invalid(
+          'a sprint (no pattern) of a transaction is not supported through the API: give a pattern',
+        )
       // No pattern: a sprint, run by an engine of the region.
       const region = service.region(
         (job.region as string | undefined) ?? service.options.regions[0]!,
@@ -342,7 +341,7 @@ export async function blitzRoutes(app: FastifyInstance, options: { service: ApiS
       (name) => service.region(name, 'region'),
     )
     const spec: RushSpec = { model: 'rush', request: request1, pattern, regions, thresholds: [] }
-    const rush = await service.submit(request.tenant!, spec)
+    const rush = await service.submit(request.tenant!, spec, transaction)
     return {
       ok: true,
       job_id: rush.rush,

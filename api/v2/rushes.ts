@@ -5,22 +5,17 @@ import { reportAssets } from '../../lib/report/assets.js'
 import { buildReport } from '../../lib/report/build.js'
 import { renderReport } from '../../lib/report/html.js'
 import type { ReportData } from '../../lib/report/model.js'
-import type { RequestSpec } from '../../lib/request-spec.js'
 import type { RushSpec } from '../../lib/split.js'
 import { summarize } from '../../lib/summary.js'
+import { stepName, type TransactionSpec } from '../../lib/transaction/spec.js'
 import type { FeedEvent, RushFeed } from '../feeds.js'
 import { ApiProblem, type ApiService } from '../service.js'
+import { requestOfV2, transactionOfV2, type V2Request, type V2Transaction } from '../transaction.js'
 import { problemResponses } from './schemas.js'
 
 interface RushBody {
-  request: {
-    url: string
-    method?: string
-    headers?: Record<string, string>
-    body?: string
-    timeoutMs?: number
-    expectStatus?: string
-  }
+  request?: V2Request
+  transaction?: V2Transaction
   pattern?: string
   rate?: string
   maxInFlight?: number
@@ -29,8 +24,17 @@ interface RushBody {
   shardsPerRegion?: number
 }
 
+/**
+ * A rush's body may carry a transaction's data rows inline, so it may be larger than other
+ * bodies (256 KB): 4 MiB in all. A larger data file runs from the command line or --couch.
+ */
+export const RUSH_BODY_LIMIT = 4 * 1024 * 1024
+
 /** The v2 body as a rush spec; a bad field is a problem naming it. */
-export function rushSpecOf(body: RushBody, service: ApiService): RushSpec {
+export function rushSpecOf(
+  body: RushBody,
+  service: ApiService,
+): { spec: RushSpec; transaction?: TransactionSpec } {
   if ((body.pattern === undefined) === (body.rate === undefined)) {
     throw new ApiProblem(
       'invalid',
@@ -51,16 +55,13 @@ export function rushSpecOf(body: RushBody, service: ApiService): RushSpec {
   if (body.maxInFlight !== undefined && body.rate === undefined) {
     throw new ApiProblem('invalid', 400, 'maxInFlight goes with rate', { field: '/maxInFlight' })
   }
-  const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(body.request.headers ?? {})) headers[name.toLowerCase()] = value
-  const request: RequestSpec = {
-    method: (body.request.method ?? (body.request.body !== undefined ? 'POST' : 'GET')).toUpperCase(),
-    url: body.request.url,
-    headers,
-    timeoutMs: body.request.timeoutMs ?? 1000,
+  if ((body.request === undefined) === (body.transaction === undefined)) {
+    throw new ApiProblem('invalid', 400, 'give exactly one of request (one request) or transaction (steps)', {
+      field: '/request',
+    })
   }
-  if (body.request.body !== undefined) request.bodyBase64 = Buffer.from(body.request.body).toString('base64')
-  if (body.request.expectStatus !== undefined) request.expectStatus = body.request.expectStatus
+  const transaction = body.transaction !== undefined ? transactionOfV2(body.transaction) : undefined
+  const request = transaction ? transaction.steps[0]!.request : requestOfV2(body.request!)
   const regions = (body.regions ?? [service.options.regions[0]!]).map((region) => service.region(region))
   const spec: RushSpec = {
     model: body.pattern !== undefined ? 'rush' : 'arrival-rate',
@@ -71,13 +72,14 @@ export function rushSpecOf(body: RushBody, service: ApiService): RushSpec {
   }
   if (body.maxInFlight !== undefined) spec.maxInFlight = body.maxInFlight
   if (body.shardsPerRegion !== undefined) spec.shardsPerRegion = body.shardsPerRegion
-  return spec
+  return { spec, ...(transaction && { transaction }) }
 }
 
 export function rushView(feed: RushFeed, withTimeline = true) {
   const { rush } = feed
   const summary = feed.summary()
-  const thresholds = feed.thresholds(summary)
+  const transaction = feed.transaction()
+  const thresholds = feed.thresholds(summary, transaction)
   const state = feed.state
   const passed = thresholds.every((result) => result.passed)
   return {
@@ -90,16 +92,19 @@ export function rushView(feed: RushFeed, withTimeline = true) {
     regions: rush.regions,
     createdAt: new Date(rush.createdAt).toISOString(),
     startAt: new Date(rush.startAt).toISOString(),
-    shards: feed.shards.map(({ _id, region, state: shardState, engine, progress, reason }) => ({
+    shards: feed.shards.map(({ _id, region, state: shardState, engine, progress, reason, totals }) => ({
       id: _id,
       region,
       state: shardState,
       ...(engine !== undefined && { engine }),
       ...(progress !== undefined && { progress }),
       ...(reason !== undefined && { reason }),
+      ...(totals?.exhausted && { exhausted: totals.exhausted }),
     })),
     seconds: feed.points.length,
     summary,
+    ...(rush.transaction && { steps: rush.transaction.steps.map(stepName) }),
+    ...(transaction && { transaction }),
     thresholds: thresholds.map((result) => ({
       threshold: result.threshold.source,
       actual: result.actual,
@@ -146,7 +151,7 @@ const frames = new WeakMap<FeedEvent, string>()
 function frameOf(event: FeedEvent & { kind: 'second' }): string {
   let frame = frames.get(event)
   if (frame === undefined) {
-    frame = `id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify({ ...event.point, histogram: event.histogram, ...(event.latency && { latency: event.latency }) })}\n\n`
+    frame = `id: ${event.point.t}\nevent: second\ndata: ${JSON.stringify({ ...event.point, histogram: event.histogram, ...(event.latency && { latency: event.latency }), ...(event.parts && { parts: event.parts }) })}\n\n`
     frames.set(event, frame)
   }
   return frame
@@ -165,6 +170,7 @@ function endData(event: FeedEvent & { kind: 'end' }) {
     verdict: event.state === 'done' && passed ? 'passed' : 'failed',
     histogram: event.histogram,
     shards: event.shards,
+    ...(event.transaction && { transaction: event.transaction, parts: event.parts }),
   }
 }
 
@@ -242,6 +248,7 @@ export async function rushRoutes(
   app.post(
     '/rushes',
     {
+      bodyLimit: RUSH_BODY_LIMIT,
       schema: {
         summary: 'Submit a rush',
         tags: ['rushes'],
@@ -262,8 +269,8 @@ export async function rushRoutes(
       },
     },
     async (request, reply) => {
-      const spec = rushSpecOf(request.body as RushBody, service)
-      const rush = await service.submit(request.tenant!, spec)
+      const { spec, transaction } = rushSpecOf(request.body as RushBody, service)
+      const rush = await service.submit(request.tenant!, spec, transaction)
       reply.code(201).header('location', `/api/v2/rushes/${rush.rush}`)
       return {
         id: rush.rush,

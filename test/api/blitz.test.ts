@@ -32,7 +32,6 @@ t.test('a step becomes a request: headers, cookies, user, content, status', asyn
     bodyBase64: Buffer.from('a=1').toString('base64'),
     expectStatus: '201',
   })
-  t.throws(() => requestOfStep({ url: 'http://h/', variables: { a: 1 } }), /not supported yet/)
   t.throws(
     () => requestOfStep({ url: 'http://h/', content: { data: ['x'.repeat(20 * 1024)] } }),
     /under 20 KB/,
@@ -168,10 +167,10 @@ t.test(
       t.same(await client.abort(answer.body.job_id), { ok: true }, 'an empty PUT aborts')
     }
     t.match(await client.execute({ pattern: { intervals: [] } }), { error: 'validation', reason: /steps/ })
-    t.match(await client.execute({ steps: [{ url: 'http://h/' }, { url: 'http://h/' }], pattern: {} }), {
-      error: 'validation',
-      reason: /more than one step/,
-    })
+    t.match(
+      await client.execute({ steps: [{ url: 'http://h/' }, { url: 'http://h/#{nope}' }], pattern: {} }),
+      { error: 'validation', reason: /step step2: url: unknown variable "nope"/ },
+    )
     t.match(await client.execute('{not json'), { error: 'validation', reason: /not valid JSON/ })
     const unproven = await client.execute({ ...job, steps: [{ url: 'http://127.0.0.2:9/' }] })
     t.match(unproven, {

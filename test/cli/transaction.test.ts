@@ -124,15 +124,28 @@ t.test('bad input: one line naming the step and the problem, exit 2, nothing sen
     t.match(run.stderr.trim(), message)
     t.equal(run.stderr.trim().split('\n').length, 1, 'one line')
   }
-  // Not yet through the API: refused, never run as its first step alone (--couch takes
-  // them: test/cli/transaction-couch.test.ts).
-  for (const remote of [['--api', 'http://127.0.0.1:1']]) {
-    const run = await runCli(['rush', '-p', '1:1', '-q', ...remote, `${u}/a`, `${u}/b`])
-    t.equal(run.code, 2, remote.join(' '))
+  // Through the API a transaction is sent whole (test/api/transactions.test.ts); what only a
+  // local or --couch run can do is refused there before anything is sent.
+  process.env.STAMPEDE_API_KEY = 'stk_test'
+  try {
+    const run = await runCli([
+      'rush',
+      '-p',
+      '1:1',
+      '-q',
+      '--api',
+      'http://127.0.0.1:9',
+      '-k',
+      `${u}/a`,
+      `${u}/b`,
+    ])
+    t.equal(run.code, 2)
     t.match(
       run.stderr,
-      /^stampede: transactions run locally for now: --(couch|api) does not take them yet\n$/,
+      /^stampede: --resolve and --insecure are for local and --couch runs, not through the API\n$/,
     )
+  } finally {
+    delete process.env.STAMPEDE_API_KEY
   }
   t.equal(shop.byRoute.size, 0, 'nothing was sent')
 })
