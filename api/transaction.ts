@@ -3,7 +3,8 @@ import type { RequestSpec } from '../lib/request-spec.js'
 import { validateTransaction } from '../lib/transaction/compile.js'
 import type { ExtractSpec } from '../lib/transaction/extract.js'
 import type { RowMode } from '../lib/transaction/rows.js'
-import { type StepSpec, stepName, type TransactionSpec } from '../lib/transaction/spec.js'
+import type { StepSpec, TransactionSpec } from '../lib/transaction/spec.js'
+import { proofTargetOf } from './proof.js'
 import { ApiProblem } from './service.js'
 
 /**
@@ -108,9 +109,10 @@ export function transactionOfV2(body: V2Transaction): TransactionSpec {
 
 /**
  * Checks a transaction for the API: what the command line checks, and one thing more.
- * Redirects are refused for now: the API proves each step's host before anything is
- * written, but a redirect's host is known only when the engine gets the answer, and the
- * engines hold hops to their address policy only, not to the tenant's proven hosts.
+ * The API proves each step's host before anything is written, but a redirect's host is
+ * known only when the engine gets the answer: a transaction that follows redirects is held
+ * to the steps' hosts (`redirectHosts`), which the engines enforce on every hop, before any
+ * connect (load/transaction/prepare.ts). A hop elsewhere counts as a `refused` error.
  */
 export function checkApiTransaction(spec: TransactionSpec, field: string): TransactionSpec {
   try {
@@ -119,14 +121,10 @@ export function checkApiTransaction(spec: TransactionSpec, field: string): Trans
     if (err instanceof StampedeError) throw invalid(err.message, field)
     throw err
   }
-  spec.steps.forEach((step, index) => {
-    if ((step.followRedirects ?? 0) > 0)
-      throw invalid(
-        `step ${stepName(step, index)}: following redirects is not available through the API yet ` +
-          "(the engines cannot yet hold each hop to the hosts you proved); point the step at the redirect's target",
-        `${field}/steps/${index}`,
-      )
-  })
+  if (spec.redirectHosts !== undefined)
+    throw invalid('redirect hosts are set by the API: the hosts of the steps, which you prove', field)
+  if (spec.steps.some((step) => (step.followRedirects ?? 0) > 0))
+    spec.redirectHosts = [...new Set(stepOrigins(spec).map((url) => proofTargetOf(url).host))]
   return spec
 }
 

@@ -67,6 +67,8 @@ export interface StoredTransaction {
   steps: StepSpec[]
   variables?: Record<string, string>
   data?: StoredData
+  /** Hosts a followed redirect may go to (`TransactionSpec.redirectHosts`). */
+  redirectHosts?: string[]
 }
 
 /** What the shard knows of its data file: enough to check the rows read from `data:<rush>`. */

@@ -92,7 +92,7 @@ export const STEP = {
       minimum: 0,
       maximum: 20,
       description:
-        'redirects to follow; through the API only 0 for now (a hop could reach a host not proven): more is refused',
+        'redirects to follow (0 to 20); each hop only to a host of the steps (the hosts you proved), a hop elsewhere is refused by the engine',
     },
   },
   required: ['request'],

@@ -32,6 +32,12 @@ export interface TransactionSpec {
   /** Variable name → blitz syntax (`list[a,b]`, `number[1,9,50]`, `uuid` …). */
   variables?: Record<string, string>
   data?: DataSpec
+  /**
+   * Host names (lower case) a followed redirect may go to; absent: any the address policy
+   * allows. The tenant API sets it to the hosts the tenant proved (the steps' hosts), so a
+   * hop cannot carry the load to a site nobody proved.
+   */
+  redirectHosts?: string[]
 }
 
 export const MAX_STEPS = 50
@@ -67,6 +73,11 @@ export function checkTransaction(spec: TransactionSpec): TransactionSpec {
       known.add(column)
     }
   }
+  if (
+    spec.redirectHosts !== undefined &&
+    !(Array.isArray(spec.redirectHosts) && spec.redirectHosts.every((host) => typeof host === 'string'))
+  )
+    throw new UsageError('redirect hosts must be a list of host names')
   spec.steps.forEach((step, index) => {
     const name = stepName(step, index)
     const where = `step ${name}`

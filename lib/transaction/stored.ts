@@ -19,6 +19,7 @@ export const MAX_STORED_ROWS_BYTES = MAX_DATA_BYTES
 export function storedTransaction(spec: TransactionSpec): StoredTransaction {
   const transaction: StoredTransaction = { steps: spec.steps }
   if (spec.variables !== undefined) transaction.variables = spec.variables
+  if (spec.redirectHosts !== undefined) transaction.redirectHosts = spec.redirectHosts
   if (spec.data) {
     const { name, mode, table } = spec.data
     transaction.data = { name, mode, columns: table.columns, rows: table.rows.length }
@@ -50,6 +51,7 @@ export function storedRows(data: DataSpec, maxBytes = MAX_STORED_ROWS_BYTES): Bu
 export function restoreTransaction(stored: StoredTransaction, rows?: Buffer | string): TransactionSpec {
   const spec: TransactionSpec = { steps: stored.steps }
   if (stored.variables !== undefined) spec.variables = stored.variables
+  if (stored.redirectHosts !== undefined) spec.redirectHosts = stored.redirectHosts
   if (!stored.data) return spec
   const { name, mode, columns } = stored.data
   if (rows === undefined) throw new Error(`data rows of ${name} are missing`)

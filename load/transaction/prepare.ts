@@ -1,3 +1,4 @@
+import { AddressRefusedError } from '../../lib/errors.js'
 import { patternDuration } from '../../lib/pattern.js'
 import { compileTransaction } from '../../lib/transaction/compile.js'
 import { RowPicker } from '../../lib/transaction/rows.js'
@@ -41,10 +42,15 @@ export async function prepareTransaction(
     })
     targets.set(step.origin, target)
   }
-  // A redirect's origin: resolved and checked once, on first use, under the same policy.
+  // A redirect's origin: resolved and checked once, on first use, under the same policy
+  // (and, when the transaction names them, only to the hosts it allows: the tenant's proven).
+  const allowed = job.transaction!.redirectHosts && new Set(job.transaction!.redirectHosts)
   const target = (origin: string): Target | Promise<Target> => {
     let found = targets.get(origin)
     if (found === undefined) {
+      const host = new URL(origin).hostname.replace(/^\[|\]$/g, '').toLowerCase()
+      if (allowed && !allowed.has(host))
+        return Promise.reject(new AddressRefusedError(host, 'a redirect to a host not proven for this rush'))
       const pending = prepareTarget({ ...first, url: `${origin}/` }, job.policy, { onConnected })
       found = pending
       targets.set(origin, pending)

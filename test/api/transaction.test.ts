@@ -200,14 +200,27 @@ t.test('v2: a transaction in the scenario shape, data rows inline, checked whole
     /row 2 must hold 2/,
   )
   bad({ steps: [step('gopher://h/')] }, /step step1/)
-  bad(
-    { steps: [step('http://h/', { follow: 2 })] },
-    /step step1: following redirects is not available through the API/,
-    '/transaction/steps/0',
-  )
+  bad({ steps: [step('http://h/', { follow: 21 })] }, /step step1: redirects to follow must be 0..20/)
   bad({ steps: [step('http://h/')], variables: { v: 'list[' } }, /variable v/)
   bad({ steps: [step('http://h/'), step('http://h/', { name: 'step1' })] }, /two steps have this name/)
 })
+
+t.test(
+  'a transaction that follows redirects is held to the hosts of its steps (the proven ones)',
+  async (t) => {
+    const step = (url: string, extra = {}) => ({ request: { url }, ...extra })
+    const follows = transactionOfV2({
+      steps: [
+        step('http://Shop.test:8080/login'),
+        step('http://cdn.test/x', { follow: 2 }),
+        step('http://shop.test/y'),
+      ],
+    } as never)
+    t.same(follows.redirectHosts, ['shop.test', 'cdn.test'], 'each step host once, lower case')
+    const stays = transactionOfV2({ steps: [step('http://shop.test/')] } as never)
+    t.equal(stays.redirectHosts, undefined, 'nothing to hold when no step follows')
+  },
+)
 
 t.test("every step's origin is proven, once each", async (t) => {
   const origins = stepOrigins({

@@ -152,3 +152,41 @@ t.test(
     t.equal(total.iterations!.errors.refused, 3)
   },
 )
+
+t.test(
+  'with redirect hosts, a hop is followed only to those hosts (the API sets them to the proven)',
+  async (t) => {
+    const shop = await startShop()
+    t.teardown(() => shop.close())
+    const base = shopTransaction(shop.url, 3) as TransactionSpec
+    const go = {
+      name: 'go',
+      followRedirects: 1,
+      request: {
+        ...base.steps[2]!.request,
+        url: `${shop.url}/go`,
+        headers: { authorization: 'Bearer #{token}' },
+      },
+    }
+    // localhost is this same shop under a host name the list does not hold.
+    const elsewhere = `${shop.url.replace('127.0.0.1', 'localhost')}/items`
+    const away = {
+      name: 'away',
+      followRedirects: 1,
+      request: { ...base.steps[3]!.request, url: `${shop.url}/away?to=${encodeURIComponent(elsewhere)}` },
+    }
+    const transaction: TransactionSpec = {
+      ...base,
+      steps: [base.steps[0]!, go, away],
+      redirectHosts: ['127.0.0.1'],
+    }
+    const result = await runLoad(job(transaction, 'rush', [{ start: 1, end: 1, duration: 60 }]), {
+      workers: 0,
+    })
+    const total = sumTimeline(result.timeline)
+    t.same(total.steps![1]!.statuses, { 302: 3, 200: 3 }, 'the hop to 127.0.0.1 was followed')
+    t.equal(shop.byRoute.get('GET /items'), 3, 'only those reached /items')
+    t.equal(total.steps![2]!.statuses['302'], 3)
+    t.equal(total.steps![2]!.errors.refused, 3, 'each hop to localhost refused, before any connect')
+  },
+)
