@@ -1,6 +1,6 @@
 import { arrivalTime, shareCount } from '../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
-import { Exchange } from './exchange.js'
+import { type LoadExchange, newExchange } from './exchange.js'
 import type { ModelSetup, RunningModel } from './model.js'
 
 /**
@@ -14,7 +14,7 @@ import type { ModelSetup, RunningModel } from './model.js'
 export function startArrivalRate(setup: ModelSetup): RunningModel {
   const { job, startPerf, recorder } = setup
   const cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
-  const idle: Exchange[] = []
+  const idle: LoadExchange[] = []
   let inFlight = 0
   let k = job.share.index
   let due = arrivalTime(job.pattern, k)
@@ -44,7 +44,7 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
       if (dueAt > now) break
       if (inFlight < cap) {
         let exchange = idle.pop()
-        if (!exchange) exchange = new Exchange(context)
+        if (!exchange) exchange = newExchange(context)
         inFlight++
         exchange.send(now, dueAt)
       } else {

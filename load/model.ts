@@ -61,6 +61,8 @@ export async function prepareModel(
     onConnected: (micros) => recorder?.connected(micros),
   })
   const request = prepareRequest(job.request)
+  // STAMPEDE_HTTP_CLIENT=undici: every request through undici, to compare the two paths.
+  const undiciOnly = process.env.STAMPEDE_HTTP_CLIENT === 'undici'
   const statusPassed = compileStatusMatcher(job.request.expectStatus)
   return (startPerf) => {
     const started = new Recorder(startPerf, patternDuration(job.pattern), sink)
@@ -77,6 +79,7 @@ export async function prepareModel(
         timeouts,
         request: request.options,
         requestBytes: request.bytes,
+        wire: undiciOnly ? null : request.wire,
         statusPassed,
         onDone,
       }),

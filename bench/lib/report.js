@@ -12,8 +12,11 @@ function heading(text, markdown) {
 }
 
 export function renderThroughput(b, { markdown }) {
-  const rows = TOOLS.map((tool) => {
+  // Older results have no stampede-undici row.
+  const tools = Object.keys(b.medians)
+  const rows = tools.map((tool) => {
     const m = b.medians[tool]
+    const of = b.ratios.ofMedians
     return [
       tool,
       fmt(m.requestsPerSecond),
@@ -23,6 +26,10 @@ export function renderThroughput(b, { markdown }) {
       fmt(m.errors),
       tool === 'stampede' ? '' : fmtRatio(b.ratios.requestsPerSecond[tool]),
       tool === 'stampede' ? '' : fmtRatio(b.ratios.cpuMicrosPerRequest[tool]),
+      tool === 'stampede' || !of
+        ? ''
+        : `${fmtRatio(of.requestsPerSecond[tool])} / ${fmtRatio(of.cpuMicrosPerRequest[tool])}`,
+      m.loadAverage === undefined ? '–' : m.loadAverage.toFixed(2),
     ]
   })
   return [
@@ -30,7 +37,9 @@ export function renderThroughput(b, { markdown }) {
     '',
     `nginx (1 worker) on core 1, each tool on core 0; median of ${b.config.rounds} alternating round(s) of ${b.config.seconds} s. ` +
       `CPU µs/request: CPU time of the tool's whole process tree (start-up included) / requests. ` +
-      `Load average at start: ${load(b.loadAverageAtStart)}.`,
+      `Ratios: the median of each round's ratio (the ratio of the medians beside it). ` +
+      `\`stampede\` is the lean HTTP/1.1 path (plain http:), \`stampede-undici\` the same run through undici (TLS and a user's connection header take that path). ` +
+      `Load average at start: ${load(b.loadAverageAtStart)}${b.loadAverageAtEnd ? `, at the end: ${load(b.loadAverageAtEnd)}` : ''}; the load column is the 1-minute load when the tool's runs started, median over the rounds.`,
     '',
     table(
       [
@@ -42,6 +51,8 @@ export function renderThroughput(b, { markdown }) {
         'errors',
         'Stampede req/s ÷ tool',
         'Stampede CPU/req ÷ tool',
+        'ratio of medians (req/s / CPU)',
+        'load',
       ],
       rows,
       { markdown },
