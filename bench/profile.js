@@ -5,6 +5,7 @@
 // (default 10), connections (default 100), then extra `stampede rush` arguments.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { cleanup, installCleanup, loadAverage, runMeasured, tempDir } from './lib/processes.js'
 import { startNginx } from './lib/targets.js'
 import { STAMPEDE_CLI } from './lib/tools.js'
@@ -31,6 +32,8 @@ export function topSelf(profile, count = 15) {
 }
 
 async function main() {
+  // Imported for topSelf/byFile (no run): only `node bench/profile.js` profiles.
+  if (process.argv[1] !== fileURLToPath(import.meta.url)) return
   installCleanup()
   const [seconds = '10', connections = '100', ...extra] = process.argv.slice(2)
   const nginx = await startNginx({ core: 1 })

@@ -15,6 +15,8 @@ export interface LoadExchange {
   send(now: number, origin?: number): void
   /** The timeout queue's deadline passed: the request ends as a timeout. */
   expire(): void
+  /** Opens the connection ahead of the first request, where the path can (the lean one). */
+  preconnect?(): void
   /** Closes the connection (gracefully once the request in flight is done). */
   close(): void
   destroy(): void

@@ -41,6 +41,13 @@ export interface ModelSetup {
   timeouts: TimeoutQueue
   /** Builds an exchange context whose `onDone` the model supplies. */
   context(onDone: ExchangeContext['onDone']): ExchangeContext
+  /** Benchmarks only (bench/open.js): told how late each open-model request was sent. */
+  observer?: ModelObserver
+}
+
+export interface ModelObserver {
+  /** A request of the open model was sent `lagMs` after it was due. */
+  sendLag(lagMs: number): void
 }
 
 export type ModelStarter = (setup: ModelSetup) => RunningModel
@@ -54,6 +61,7 @@ export async function prepareModel(
   job: LoadJob,
   starter: ModelStarter,
   sink: SecondSink,
+  observer?: ModelObserver,
 ): Promise<(startPerf: number) => RunningModel> {
   if (shareCount(peakConnections(job), job.share) >= LEAN_HEAP_CONNECTIONS) leanHeap()
   let recorder: Recorder | undefined
@@ -73,6 +81,7 @@ export async function prepareModel(
       startPerf,
       recorder: started,
       timeouts,
+      ...(observer ? { observer } : {}),
       context: (onDone) => ({
         target,
         recorder: started,

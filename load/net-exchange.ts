@@ -108,6 +108,10 @@ export class NetExchange implements LoadExchange {
     else if (this.#socket === null) this.#connect()
   }
 
+  preconnect(): void {
+    if (this.#socket === null) this.#connect()
+  }
+
   #connect(): void {
     this.#connectStarted = performance.now()
     const socket = this.#context.target.openPlain({
