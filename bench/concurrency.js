@@ -45,12 +45,15 @@ function openFileLimit() {
 
 /** One server process per address, each recording connection and request times. */
 async function startTargets(addresses, port, delayMs) {
-  const servers = []
-  try {
-    for (const host of addresses) servers.push(await startSlowServer({ host, port, delayMs, record: true }))
-  } catch (err) {
+  // At once: each one's start-up probe waits for one delayed answer.
+  const started = await Promise.allSettled(
+    addresses.map((host) => startSlowServer({ host, port, delayMs, record: true })),
+  )
+  const servers = started.filter((s) => s.status === 'fulfilled').map((s) => s.value)
+  const failed = started.find((s) => s.status === 'rejected')
+  if (failed) {
     for (const server of servers) server.stop()
-    throw err
+    throw failed.reason
   }
   return servers
 }

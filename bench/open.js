@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { busyShare, machineCpu } from './lib/netstat.js'
 import { loadAverage, runMeasured, sleep } from './lib/processes.js'
 import { median } from './lib/stats.js'
 import { startNginx } from './lib/targets.js'
@@ -19,6 +20,7 @@ export async function openModel({ rounds, seconds, rate = 20_000, log }) {
   try {
     for (let round = 0; round < rounds; round++) {
       const load = loadAverage()
+      const machineBefore = machineCpu()
       const measured = await runMeasured(
         process.execPath,
         [CHILD, nginx.url, String(rate), String(seconds)],
@@ -34,6 +36,10 @@ export async function openModel({ rounds, seconds, rate = 20_000, log }) {
       } catch {
         run = { round, loadAverage: load, failed: `exit ${measured.code}: ${measured.stderr.slice(-300)}` }
       }
+      // Whether the machine had CPU to spare: on a saturated one the process waits for a core.
+      run.machineBusy = busyShare(machineBefore, machineCpu())
+      run.cpuCores =
+        measured.cpuSeconds === undefined ? undefined : measured.cpuSeconds / measured.wallSeconds
       if (!run.failed) run.rateRatio = run.achievedRate / rate
       runs.push(run)
       log(
@@ -42,7 +48,7 @@ export async function openModel({ rounds, seconds, rate = 20_000, log }) {
             ? `FAILED: ${run.failed}`
             : `${Math.round(run.achievedRate)} req/s achieved of ${rate} (${((run.rateRatio - 1) * 100).toFixed(3)}%), ` +
               `send lag p50 ${run.lagMs.p50.toFixed(3)} ms p99 ${run.lagMs.p99.toFixed(3)} ms max ${run.lagMs.max.toFixed(1)} ms, ` +
-              `${run.errors} errors, ${run.dropped} dropped, ${run.cpuMicrosPerRequest.toFixed(1)} µs CPU/req (load ${load?.join(' ')})`),
+              `${run.errors} errors, ${run.dropped} dropped, ${run.cpuMicrosPerRequest.toFixed(1)} µs CPU/req, machine ${Math.round(run.machineBusy * 100)}% busy (load ${load?.join(' ')})`),
       )
       await sleep(500)
     }
@@ -60,6 +66,7 @@ export async function openModel({ rounds, seconds, rate = 20_000, log }) {
     dropped: median(ok.map((run) => run.dropped)),
     cpuMicrosPerRequest: median(ok.map((run) => run.cpuMicrosPerRequest)),
     loadAverage: median(ok.map((run) => run.loadAverage?.[0])),
+    machineBusy: median(ok.map((run) => run.machineBusy)),
   }
   return {
     config: { rounds, seconds, rate, target: 'nginx, 1 worker, core 1; Stampede in process on core 0' },

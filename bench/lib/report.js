@@ -241,6 +241,7 @@ export function renderOpen(b, { markdown }) {
     r.failed ? '–' : fmt(r.dropped),
     r.failed ? '–' : fmt(r.peakInFlight),
     r.failed ? '–' : fmt(r.cpuMicrosPerRequest, 1),
+    r.machineBusy === undefined ? '–' : `${Math.round(r.machineBusy * 100)}%`,
     load(r.loadAverage),
   ])
   rows.push([
@@ -254,6 +255,7 @@ export function renderOpen(b, { markdown }) {
     fmt(m.dropped),
     '',
     fmt(m.cpuMicrosPerRequest, 1),
+    m.machineBusy === undefined ? '–' : `${Math.round(m.machineBusy * 100)}%`,
     m.loadAverage === undefined ? '–' : m.loadAverage.toFixed(2),
   ])
   return [
