@@ -14,8 +14,9 @@ import { mergeSorted, peakOverlap, startSlowServer } from './lib/targets.js'
 import { runAutocannon, runStampede, runWrk } from './lib/tools.js'
 
 // How long the target takes to answer. With 1 s, N users need N answers a second to stay in
-// flight; by default the delay outlasts the ramp (ramp + 5 s), so every user's first request is
-// still in flight when the last user connects: all of them in flight at once.
+// flight; by default the delay outlasts the ramp several times over (4 × ramp + 5 s: on a busy
+// machine opening 100,000 connections took 26 s for a 10 s ramp), so every user's first
+// request is still in flight when the last user connects: all of them in flight at once.
 // BENCH_TARGET_DELAY_MS sets it.
 const DELAY_ENV = process.env.BENCH_TARGET_DELAY_MS
 const HOSTNAME = 'bench.test'
@@ -95,7 +96,7 @@ const mib = (kib) => (kib === undefined ? undefined : Number((kib / 1024).toFixe
  */
 export async function concurrency({ users, rampSeconds, holdSeconds, addressCount, port, peers, log }) {
   const loadAtStart = loadAverage()
-  const DELAY_MS = Number(DELAY_ENV ?? (rampSeconds + 5) * 1000)
+  const DELAY_MS = Number(DELAY_ENV ?? (rampSeconds * 4 + 5) * 1000)
   const REQUEST_TIMEOUT = `${Math.max(10, Math.ceil((DELAY_MS * 3) / 1000))}s`
   // Enough target processes (one per address) and load processes for the file limits.
   addressCount = Math.max(addressCount ?? 4, Math.ceil(users / PER_TARGET))

@@ -278,6 +278,7 @@ export function renderOpen(b, { markdown }) {
         'dropped',
         'peak in flight',
         'CPU µs/req',
+        'machine busy',
         'load',
       ],
       rows,
