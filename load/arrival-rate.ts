@@ -25,6 +25,9 @@ import type { ModelSetup, RunningModel } from './model.js'
 /** Milliseconds of the starting rate whose connections open before the start. */
 const PREOPEN_MS = 5
 const PREOPEN_MAX = 1000
+/** Connections at most opening at once, and how long one counts as opening (see `opening`). */
+const MAX_OPENING = 64
+const OPENING_MS = 10
 
 export function startArrivalRate(setup: ModelSetup): RunningModel {
   const { job, startPerf, recorder, observer } = setup
@@ -45,12 +48,38 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     settle = resolve
   })
 
+  /**
+   * Connections opened in the last OPENING_MS that have not answered their first request
+   * yet, with when they were opened (pruned when full): a bound on connect storms. A hiccup (a start-up compile, a busy machine) makes requests pile up; opening
+   * one connection for each costs more CPU than their spacing at high rates, which delays
+   * the answers that would free connections, which opens more: the first second of a
+   * 20,000/s run opened 10,000 and dropped the rest. Past MAX_OPENING, a due request
+   * waits for the first connection free (or a slot to open one) instead; its latency and
+   * send lag count from its due time all the same (no coordinated omission). Against a slow
+   * target, connections still grow by MAX_OPENING every OPENING_MS (6,400 a second).
+   */
+  const opening = new Map<LoadExchange, number>()
+  /** Due times of requests waiting for a connection (oldest first). */
+  const waiting: number[] = []
+  let waitingHead = 0
+
   const context = setup.context((exchange) => {
     inFlight--
-    if (stopping) {
+    opening.delete(exchange)
+    if (stopping && waitingHead === waiting.length) {
       recorder.concurrency(inFlight)
       exchange.close()
       if (inFlight === 0) finish()
+      return
+    }
+    if (waitingHead < waiting.length) {
+      // The oldest waiting request takes this connection; its latency counts from its due time.
+      const due = waiting[waitingHead++]!
+      if (waitingHead === waiting.length) waiting.length = waitingHead = 0
+      const now = performance.now()
+      inFlight++
+      observer?.sendLag(now - due)
+      exchange.send(now, due)
       return
     }
     idle.push(exchange)
@@ -58,21 +87,49 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     else recorder.concurrency(inFlight)
   })
 
+  /**
+   * A free connection, or a new one while fewer than MAX_OPENING are opening; null: the
+   * request waits for the first connection free (or a slot to open one).
+   */
+  const connection = (now: number): LoadExchange | null => {
+    const free = idle.pop()
+    if (free) return free
+    if (opening.size >= MAX_OPENING) {
+      for (const [exchange, openedAt] of opening) if (now - openedAt >= OPENING_MS) opening.delete(exchange)
+    }
+    if (opening.size >= MAX_OPENING) return null
+    const fresh = newExchange(context)
+    opening.set(fresh, now)
+    return fresh
+  }
+
   const pump = () => {
     const woke = performance.now()
     recorder.roll(woke)
     let now = woke
+    // Requests that waited for a connection go first, oldest first.
+    while (waitingHead < waiting.length) {
+      const exchange = connection(now)
+      if (!exchange) break
+      const waited = waiting[waitingHead++]!
+      inFlight++
+      observer?.sendLag(now - waited)
+      exchange.send(now, waited)
+      now = performance.now()
+    }
+    if (waitingHead === waiting.length) waiting.length = waitingHead = 0
     // Only what was due when it woke: sends take time (a new connection tens of µs), and a
     // loop that chased the clock would never yield to the I/O that frees connections.
     while (dueAt <= woke) {
-      if (inFlight < cap) {
-        let exchange = idle.pop()
-        if (!exchange) exchange = newExchange(context)
-        inFlight++
-        observer?.sendLag(now - dueAt)
-        exchange.send(now, dueAt)
-        // Each request of a batch sees the clock it went out at.
-        now = performance.now()
+      if (inFlight + waiting.length - waitingHead < cap) {
+        const exchange = waitingHead < waiting.length ? null : connection(now)
+        if (exchange) {
+          inFlight++
+          observer?.sendLag(now - dueAt)
+          exchange.send(now, dueAt)
+          // Each request of a batch sees the clock it went out at.
+          now = performance.now()
+        } else waiting.push(dueAt)
       } else {
         recorder.dropped(now)
       }
@@ -110,6 +167,12 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     if (stopping) return
     stopping = true
     cutShort = early
+    if (early) {
+      // Cut short: what still waited for a connection is not sent.
+      const now = performance.now()
+      for (let i = waitingHead; i < waiting.length; i++) recorder.dropped(now)
+      waiting.length = waitingHead = 0
+    }
     if (timer) clearTimeout(timer)
     timer = undefined
     for (const exchange of idle) exchange.close()
