@@ -137,7 +137,7 @@ export function renderConcurrency(b, { markdown }) {
       markdown,
     ),
     '',
-    `Stampede: \`--pattern ${b.config.pattern} --timeout ${b.config.requestTimeout ?? '10s'}\`, auto workers, \`--resolve\` over ${b.config.addresses.join(', ')} ` +
+    `Stampede: \`--pattern ${b.config.pattern} --timeout ${b.config.requestTimeout ?? '10s'}\`, ${b.config.workers ? `\`--workers ${b.config.workers}\`` : 'auto workers'}, \`--resolve\` over ${b.config.addresses.join(', ')} ` +
       `port ${b.config.port} (local port range ${b.config.localPortRange}); one Node target process per address. ` +
       `Peers take one URL, so one address, and run in one process (open-file limit ${fmt(b.config.openFileLimit)}). ` +
       `Peaks are exact, merged from the targets' time records; time to open = first connection to the peak count. ` +
