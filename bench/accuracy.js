@@ -2,7 +2,9 @@ import { loadAverage, sleep } from './lib/processes.js'
 import { medianOf, ratio } from './lib/stats.js'
 import { startSlowServer } from './lib/targets.js'
 import { runAutocannon, runStampede, runWrk } from './lib/tools.js'
-import { TOOLS } from './throughput.js'
+
+// The peers side by side (the undici-only variant is a throughput figure, not an accuracy one).
+const TOOLS = ['stampede', 'autocannon', 'wrk']
 
 const DELAY_MS = 50
 

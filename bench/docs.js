@@ -11,6 +11,17 @@ const DOCS = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
 
 export function writeDocs(resultsFile = RESULTS) {
   const results = JSON.parse(readFileSync(resultsFile, 'utf8'))
+  // bench/transaction.js writes its own file: its section comes from there.
+  const transactionFile = fileURLToPath(new URL('./results/transaction.json', import.meta.url))
+  if (!results.benchmarks.transaction && existsSync(transactionFile)) {
+    const transaction = JSON.parse(readFileSync(transactionFile, 'utf8'))
+    if (transaction.cpuMicrosPerRequest?.['single-undici'] !== undefined)
+      results.benchmarks.transaction = transaction
+  }
+  // The tenant API's section is written by bench/api.js alone: keep it when these results have none.
+  const previous = existsSync(DOCS) ? readFileSync(DOCS, 'utf8') : ''
+  const apiAt = previous.indexOf('## 4. Tenant API')
+  const keptApi = !results.benchmarks.api && apiAt >= 0 ? `\n${previous.slice(apiAt).trimEnd()}\n` : ''
   const m = results.machine
   const when = Object.entries(results.benchmarks)
     .map(([name, b]) => `${name} ${b.startedAt ?? results.startedAt}`)
@@ -27,7 +38,7 @@ Machine: ${m.cpus} × ${m.cpuModel ?? 'CPU'}, ${m.memoryGiB} GiB, Node ${m.node}
 Runs: ${when}. Other work may share the machine: each section gives the load average when it started.
 
 ${renderAll(results, { markdown: true })}
-`
+${keptApi}`
   mkdirSync(dirname(DOCS), { recursive: true })
   writeFileSync(DOCS, text)
   return DOCS

@@ -13,9 +13,10 @@ import { writeDocs } from './docs.js'
 import { cleanup, hasTaskset, installCleanup, loadAverage } from './lib/processes.js'
 import { renderAll } from './lib/report.js'
 import { STAMPEDE_CLI, WRK } from './lib/tools.js'
+import { openModel } from './open.js'
 import { throughput } from './throughput.js'
 
-const SUITES = ['throughput', 'concurrency', 'accuracy']
+const SUITES = ['throughput', 'concurrency', 'accuracy', 'open']
 const env = process.env
 const quick = env.BENCH_QUICK === '1'
 const number = (name, fallback) =>
@@ -24,12 +25,16 @@ const number = (name, fallback) =>
 const settings = {
   quick,
   rounds: number('BENCH_ROUNDS', quick ? 1 : 3),
+  // Throughput ratios are medians of alternating rounds: at least 5 on a shared machine.
+  throughputRounds: number('BENCH_THROUGHPUT_ROUNDS', number('BENCH_ROUNDS', quick ? 1 : 5)),
   throughputSeconds: number('BENCH_SECONDS', quick ? 3 : 10),
   accuracySeconds: number('BENCH_ACCURACY_SECONDS', quick ? 3 : 12),
-  users: number('BENCH_USERS', quick ? 5000 : 50_000),
-  rampSeconds: number('BENCH_RAMP_SECONDS', quick ? 2 : 5),
-  holdSeconds: number('BENCH_HOLD_SECONDS', quick ? 3 : 10),
-  addressCount: number('BENCH_ADDRESSES', 4),
+  openSeconds: number('BENCH_OPEN_SECONDS', quick ? 3 : 10),
+  openRate: number('BENCH_OPEN_RATE', 20_000),
+  users: number('BENCH_USERS', quick ? 5000 : 100_000),
+  rampSeconds: number('BENCH_RAMP_SECONDS', quick ? 2 : 10),
+  holdSeconds: number('BENCH_HOLD_SECONDS', quick ? 3 : 20),
+  addressCount: number('BENCH_ADDRESSES', 4), // at least users / 12,500 (file limit)
   port: number('BENCH_PORT', 20_000),
   peers: env.BENCH_PEERS !== '0',
 }
@@ -37,12 +42,19 @@ const settings = {
 async function runSuite(suite, results, log) {
   if (suite === 'throughput') {
     results.benchmarks.throughput = await throughput({
-      rounds: settings.rounds,
+      rounds: settings.throughputRounds,
       seconds: settings.throughputSeconds,
       log,
     })
   } else if (suite === 'concurrency') {
     results.benchmarks.concurrency = await concurrency({ ...settings, log })
+  } else if (suite === 'open') {
+    results.benchmarks.open = await openModel({
+      rounds: settings.rounds,
+      seconds: settings.openSeconds,
+      rate: settings.openRate,
+      log,
+    })
   } else if (suite === 'accuracy') {
     results.benchmarks.accuracy = await accuracy({
       rounds: settings.rounds,

@@ -30,13 +30,15 @@ async function startShop() {
 function measure(mode, url, users, seconds) {
   const [cmd, args] = pinned(0, process.execPath, [
     here('./transaction-child.js'),
-    mode,
+    mode === 'single-undici' ? 'single' : mode,
     url,
     String(users),
     String(seconds),
   ])
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    // single-undici: the single request through undici, the client the transaction runtime uses.
+    const env = mode === 'single-undici' ? { ...process.env, STAMPEDE_HTTP_CLIENT: 'undici' } : process.env
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env })
     let out = ''
     child.stdout.on('data', (chunk) => (out += chunk))
     child.on('close', (code) =>
@@ -48,20 +50,21 @@ function measure(mode, url, users, seconds) {
 const log = (line) => process.stderr.write(`${line}\n`)
 const shop = await startShop()
 const startedAt = new Date().toISOString()
-const runs = { single: [], transaction: [] }
+const MODES = ['single', 'single-undici', 'transaction']
+const runs = Object.fromEntries(MODES.map((mode) => [mode, []]))
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of round % 2 === 0 ? ['single', 'transaction'] : ['transaction', 'single']) {
+    for (const mode of MODES.map((_, i) => MODES[(i + round) % MODES.length])) {
       const load = loadAverage()
       const run = { ...(await measure(mode, shop.url, CONNECTIONS, SECONDS)), loadAverage: load }
       runs[mode].push(run)
       log(
-        `  round ${round + 1}/${ROUNDS} ${mode.padEnd(11)} ${run.hits} hits, ${run.cpuMicrosPerRequest?.toFixed(2)} µs CPU/req, ${run.errors} errors (load ${load?.join(' ')})`,
+        `  round ${round + 1}/${ROUNDS} ${mode.padEnd(13)} ${run.hits} hits, ${run.cpuMicrosPerRequest?.toFixed(2)} µs CPU/req, ${run.errors} errors (load ${load?.join(' ')})`,
       )
     }
   }
   const memory = {}
-  for (const mode of ['single', 'transaction']) {
+  for (const mode of process.env.BENCH_TXN_MEMORY === '0' ? [] : ['single', 'transaction']) {
     const few = await measure(mode, shop.url, 10, 3)
     const many = await measure(mode, shop.url, USERS, 5)
     memory[mode] = {
@@ -85,11 +88,16 @@ try {
       target: 'Node shop server, core 1; Stampede in process, core 0',
     },
     runs,
-    cpuMicrosPerRequest: { single: cpu('single'), transaction: cpu('transaction') },
+    loadAverageAtStart: runs.single[0]?.loadAverage,
+    loadAverageAtEnd: loadAverage(),
+    cpuMicrosPerRequest: Object.fromEntries(MODES.map((mode) => [mode, cpu(mode)])),
     ratio: cpu('transaction') / cpu('single'),
+    ratioToUndici: cpu('transaction') / cpu('single-undici'),
     memory,
   }
-  log(`CPU per request, transaction / single: ${result.ratio.toFixed(2)}× (goal ≤ 1.3×)`)
+  log(
+    `CPU per request, transaction / single: ${result.ratio.toFixed(2)}× (goal ≤ 1.3×); / single through undici: ${result.ratioToUndici.toFixed(2)}×`,
+  )
   mkdirSync(here('./results'), { recursive: true })
   writeFileSync(here('./results/transaction.json'), `${JSON.stringify(result, null, 2)}\n`)
 } finally {

@@ -1,5 +1,5 @@
 import { concurrencyAt, patternDuration, shareCount } from '../lib/pattern.js'
-import { Exchange } from './exchange.js'
+import { type LoadExchange, newExchange } from './exchange.js'
 import type { ModelSetup, RunningModel } from './model.js'
 
 const TICK_MS = 10
@@ -14,7 +14,7 @@ const TICK_MS = 10
 export function startClosed(setup: ModelSetup): RunningModel {
   const { job, startPerf, recorder } = setup
   const durationMs = patternDuration(job.pattern) * 1000
-  const users: Exchange[] = []
+  const users: LoadExchange[] = []
   let running = 0
   let inFlight = 0
   let stopping = false
@@ -38,7 +38,7 @@ export function startClosed(setup: ModelSetup): RunningModel {
     while (running < wanted) {
       let user = users[running]
       if (!user) {
-        user = new Exchange(context)
+        user = newExchange(context)
         users.push(user)
       }
       running++

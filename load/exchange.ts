@@ -1,8 +1,34 @@
 import { Client, type Dispatcher } from 'undici'
 import { StampedeError } from '../lib/errors.js'
 import { classifyError } from './classify.js'
+import { NetExchange } from './net-exchange.js'
 import type { Recorder } from './recorder.js'
 import type { Target } from './target.js'
+
+/**
+ * One connection and the one request on it at a time, as the load models drive it. Two
+ * paths implement it: `Exchange` (undici, every case) and `NetExchange` (a lean
+ * HTTP/1.1 client on `net`, plain http: only); `newExchange` picks.
+ */
+export interface LoadExchange {
+  /** Sends the request now; latency from `origin` when given (open model), else from the write. */
+  send(now: number, origin?: number): void
+  /** The timeout queue's deadline passed: the request ends as a timeout. */
+  expire(): void
+  /** Opens the connection ahead of the first request, where the path can (the lean one). */
+  preconnect?(): void
+  /** Closes the connection (gracefully once the request in flight is done). */
+  close(): void
+  destroy(): void
+  timedOut: boolean
+  inFlight: boolean
+  /** Wanted by its model: a user that is still part of the rush. */
+  active: boolean
+  // Timeout queue links and deadline.
+  deadline: number
+  prev: LoadExchange | null
+  next: LoadExchange | null
+}
 
 /** What both load models share: where to send, what, and how to judge it. */
 export interface ExchangeContext {
@@ -12,9 +38,16 @@ export interface ExchangeContext {
   request: Dispatcher.DispatchOptions
   /** Bytes one request puts on the wire. */
   requestBytes: number
+  /** The request's bytes for the lean path, null where undici must send it. */
+  wire: Buffer | null
   statusPassed: (status: number) => boolean
   /** Called when an exchange's request ended, whatever the outcome. */
-  onDone(exchange: Exchange): void
+  onDone(exchange: LoadExchange): void
+}
+
+/** The lean path where the request allows it (plain http:), undici otherwise. */
+export function newExchange(context: ExchangeContext): LoadExchange {
+  return context.wire ? new NetExchange(context) : new Exchange(context)
 }
 
 const TIMED_OUT = new StampedeError('STAMPEDE_TIMEOUT', 'request timed out')
@@ -24,7 +57,7 @@ const TIMED_OUT = new StampedeError('STAMPEDE_TIMEOUT', 'request timed out')
  * (the lower-level dispatch hooks): no promise, closure or object is allocated per
  * request on this path, which is what keeps CPU per request at autocannon's level.
  */
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, LoadExchange {
   readonly #context: ExchangeContext
   #client: Client | null = null
   #abort: ((err?: Error) => void) | null = null
@@ -41,8 +74,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   active = false
   // Timeout queue links and deadline.
   deadline = 0
-  prev: Exchange | null = null
-  next: Exchange | null = null
+  prev: LoadExchange | null = null
+  next: LoadExchange | null = null
 
   constructor(context: ExchangeContext) {
     this.#context = context
@@ -167,8 +200,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
  */
 export class TimeoutQueue {
   readonly #timeoutMs: number
-  #head: Exchange | null = null
-  #tail: Exchange | null = null
+  #head: LoadExchange | null = null
+  #tail: LoadExchange | null = null
   #timer: NodeJS.Timeout
 
   constructor(timeoutMs: number) {
@@ -177,7 +210,7 @@ export class TimeoutQueue {
     this.#timer = setInterval(() => this.sweep(performance.now()), sweepEvery)
   }
 
-  push(exchange: Exchange, now: number): void {
+  push(exchange: LoadExchange, now: number): void {
     exchange.deadline = now + this.#timeoutMs
     exchange.next = null
     exchange.prev = this.#tail
@@ -186,7 +219,7 @@ export class TimeoutQueue {
     this.#tail = exchange
   }
 
-  remove(exchange: Exchange): void {
+  remove(exchange: LoadExchange): void {
     if (exchange.deadline === 0) return
     exchange.deadline = 0
     if (exchange.prev) exchange.prev.next = exchange.next

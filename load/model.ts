@@ -41,6 +41,13 @@ export interface ModelSetup {
   timeouts: TimeoutQueue
   /** Builds an exchange context whose `onDone` the model supplies. */
   context(onDone: ExchangeContext['onDone']): ExchangeContext
+  /** Benchmarks only (bench/open.js): told how late each open-model request was sent. */
+  observer?: ModelObserver
+}
+
+export interface ModelObserver {
+  /** A request of the open model was sent `lagMs` after it was due. */
+  sendLag(lagMs: number): void
 }
 
 export type ModelStarter = (setup: ModelSetup) => RunningModel
@@ -54,6 +61,7 @@ export async function prepareModel(
   job: LoadJob,
   starter: ModelStarter,
   sink: SecondSink,
+  observer?: ModelObserver,
 ): Promise<(startPerf: number) => RunningModel> {
   if (shareCount(peakConnections(job), job.share) >= LEAN_HEAP_CONNECTIONS) leanHeap()
   let recorder: Recorder | undefined
@@ -61,6 +69,8 @@ export async function prepareModel(
     onConnected: (micros) => recorder?.connected(micros),
   })
   const request = prepareRequest(job.request)
+  // STAMPEDE_HTTP_CLIENT=undici: every request through undici, to compare the two paths.
+  const undiciOnly = process.env.STAMPEDE_HTTP_CLIENT === 'undici'
   const statusPassed = compileStatusMatcher(job.request.expectStatus)
   return (startPerf) => {
     const started = new Recorder(startPerf, patternDuration(job.pattern), sink)
@@ -71,12 +81,14 @@ export async function prepareModel(
       startPerf,
       recorder: started,
       timeouts,
+      ...(observer ? { observer } : {}),
       context: (onDone) => ({
         target,
         recorder: started,
         timeouts,
         request: request.options,
         requestBytes: request.bytes,
+        wire: undiciOnly ? null : request.wire,
         statusPassed,
         onDone,
       }),

@@ -1,5 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
-import { isIP, type Socket } from 'node:net'
+import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net'
 import { buildConnector } from 'undici'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { parseTargetUrl, type RequestSpec } from '../lib/request-spec.js'
@@ -18,6 +18,17 @@ export interface Target {
   addresses: LookupAddress[]
   /** undici `connect` option: opens sockets only to checked addresses. */
   connect: buildConnector.connector
+  /**
+   * For the lean path (load/net-exchange.ts): a plain TCP socket to the next address, by
+   * the same round-robin lookup as `connect`, reading into `onread`'s buffer.
+   */
+  openPlain(onread: OnReadOpts): Socket
+  /**
+   * Called once a plain socket is connected: checks the address it connected to against
+   * the policy (the same check as `connect`) and records the connect time; the refusal,
+   * if any, to fail the request with.
+   */
+  acceptPlain(socket: Socket, startedPerf: number): Error | null
 }
 
 const REFRESH_MS = 60_000
@@ -133,5 +144,30 @@ export async function prepareTarget(
     })
   }
 
-  return { url, origin: url.origin, hostname, addresses, connect }
+  const port = Number(url.port || 80)
+  const openPlain = (onread: OnReadOpts): Socket =>
+    netConnect({
+      host: hostname,
+      port,
+      lookup: lookup as never,
+      onread,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 60_000,
+    })
+
+  const acceptPlain = (socket: Socket, startedPerf: number): Error | null => {
+    const remote = socket.remoteAddress
+    try {
+      if (!remote)
+        throw new StampedeError('STAMPEDE_ADDRESS_UNKNOWN', 'connected socket has no remote address')
+      assertAllowed(remote, policy)
+    } catch (refusal) {
+      return refusal as Error
+    }
+    observer.onConnected?.((performance.now() - startedPerf) * 1000)
+    return null
+  }
+
+  return { url, origin: url.origin, hostname, addresses, connect, openPlain, acceptPlain }
 }

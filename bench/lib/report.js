@@ -1,4 +1,4 @@
-import { fmt, fmtRatio, table } from './stats.js'
+import { fmt, fmtRatio, median, table } from './stats.js'
 
 const TOOLS = ['stampede', 'autocannon', 'wrk']
 const load = (values) => (values ? values.map((v) => v.toFixed(2)).join(' ') : '–')
@@ -12,8 +12,11 @@ function heading(text, markdown) {
 }
 
 export function renderThroughput(b, { markdown }) {
-  const rows = TOOLS.map((tool) => {
+  // Older results have no stampede-undici row.
+  const tools = Object.keys(b.medians)
+  const rows = tools.map((tool) => {
     const m = b.medians[tool]
+    const of = b.ratios.ofMedians
     return [
       tool,
       fmt(m.requestsPerSecond),
@@ -23,6 +26,10 @@ export function renderThroughput(b, { markdown }) {
       fmt(m.errors),
       tool === 'stampede' ? '' : fmtRatio(b.ratios.requestsPerSecond[tool]),
       tool === 'stampede' ? '' : fmtRatio(b.ratios.cpuMicrosPerRequest[tool]),
+      tool === 'stampede' || !of
+        ? ''
+        : `${fmtRatio(of.requestsPerSecond[tool])} / ${fmtRatio(of.cpuMicrosPerRequest[tool])}`,
+      m.loadAverage === undefined ? '–' : m.loadAverage.toFixed(2),
     ]
   })
   return [
@@ -30,7 +37,9 @@ export function renderThroughput(b, { markdown }) {
     '',
     `nginx (1 worker) on core 1, each tool on core 0; median of ${b.config.rounds} alternating round(s) of ${b.config.seconds} s. ` +
       `CPU µs/request: CPU time of the tool's whole process tree (start-up included) / requests. ` +
-      `Load average at start: ${load(b.loadAverageAtStart)}.`,
+      `Ratios: the median of each round's ratio (the ratio of the medians beside it). ` +
+      `\`stampede\` is the lean HTTP/1.1 path (plain http:), \`stampede-undici\` the same run through undici (TLS and a user's connection header take that path). ` +
+      `Load average at start: ${load(b.loadAverageAtStart)}${b.loadAverageAtEnd ? `, at the end: ${load(b.loadAverageAtEnd)}` : ''}; the load column is the 1-minute load when the tool's runs started, median over the rounds.`,
     '',
     table(
       [
@@ -42,6 +51,8 @@ export function renderThroughput(b, { markdown }) {
         'errors',
         'Stampede req/s ÷ tool',
         'Stampede CPU/req ÷ tool',
+        'ratio of medians (req/s / CPU)',
+        'load',
       ],
       rows,
       { markdown },
@@ -126,7 +137,7 @@ export function renderConcurrency(b, { markdown }) {
       markdown,
     ),
     '',
-    `Stampede: \`--pattern ${b.config.pattern} --timeout ${b.config.requestTimeout ?? '10s'}\`, auto workers, \`--resolve\` over ${b.config.addresses.join(', ')} ` +
+    `Stampede: \`--pattern ${b.config.pattern} --timeout ${b.config.requestTimeout ?? '10s'}\`, ${b.config.workers ? `\`--workers ${b.config.workers}\`` : 'auto workers'}, \`--resolve\` over ${b.config.addresses.join(', ')} ` +
       `port ${b.config.port} (local port range ${b.config.localPortRange}); one Node target process per address. ` +
       `Peers take one URL, so one address, and run in one process (open-file limit ${fmt(b.config.openFileLimit)}). ` +
       `Peaks are exact, merged from the targets' time records; time to open = first connection to the peak count. ` +
@@ -149,8 +160,9 @@ export function renderConcurrency(b, { markdown }) {
       { markdown },
     ),
     '',
-    `Stampede workers: ${b.stampede.workers ?? '–'}, connect mean ${fmt(b.stampede.connectMeanMs, 1)} ms, ` +
+    `Stampede workers: ${b.stampede.workers ?? b.config.workers ?? '–'}, connect mean ${fmt(b.stampede.connectMeanMs, 1)} ms, ` +
       `per process peak RSS: ${(b.stampede.processes ?? []).map((p) => `${p.peakRssMiB}`).join(' + ')} MiB.`,
+    ...(b.stampede.sides ? ['', renderSides(b.stampede.sides)] : []),
     ...(notes.length > 0 ? ['', ...notes.map((n) => `${markdown ? '- ' : '  '}${n}`)] : []),
     '',
     `Targets: ${verdicts(concurrencyTargets(b))}`,
@@ -165,8 +177,116 @@ function concurrencyTargets(b) {
     [`all ${b.config.users} in flight at once`]: ran && s.target.peakInFlight === b.config.users,
     [`all ${b.config.users} connections open at once`]: ran && s.target.peakConnections === b.config.users,
     'no errors': ran && s.errors === 0,
-    'peak RSS sum ≤ 1 GiB': ran && s.peakRssMiB <= 1024,
+    'peak RSS sum ≤ 1.7 GiB': ran && s.peakRssMiB <= 1.7 * 1024,
   }
+}
+
+/** Which side ran out: CPU of each side, listen queues, SYN retransmits (bench/concurrency.js). */
+function renderSides(s) {
+  const tcp = s.tcp ?? {}
+  const q = s.listenQueues ?? {}
+  return [
+    `Both sides over the run (${s.wallSeconds} s): generator ${fmt(s.generatorCpuSeconds, 1)} CPU s (${s.generatorCores} cores), ` +
+      `targets ${fmt(s.targetCpuSeconds, 1)} CPU s (${s.targetCores} cores), machine ${Math.round((s.machineBusy ?? 0) * 100)}% busy of ${s.cores} cores; ` +
+      `listen overflows ${fmt(tcp.TcpExtListenOverflows)}, listen drops ${fmt(tcp.TcpExtListenDrops)}, SYN retransmits ${fmt(tcp.TcpExtTCPSynRetrans)}, ` +
+      `retransmitted segments ${fmt(tcp.TcpRetransSegs)} (nstat, whole machine); fullest accept queue ${fmt(q.peakQueued)} of backlog ${fmt(q.backlog)} (ss -lnt). ` +
+      `Load average at the end: ${load(s.loadAverageAtEnd)}.`,
+    '',
+    `Verdict: ${s.verdict}.`,
+  ].join('\n')
+}
+
+/** A four-step transaction against the single request (bench/transaction.js). */
+export function renderTransaction(b, { markdown }) {
+  const modes = Object.keys(b.cpuMicrosPerRequest)
+  const rows = modes.map((mode) => [
+    mode,
+    fmt(b.cpuMicrosPerRequest[mode], 2),
+    mode === 'transaction' ? '' : fmtRatio(b.cpuMicrosPerRequest.transaction / b.cpuMicrosPerRequest[mode]),
+    fmt(median(b.runs[mode].map((r) => r.hits))),
+    fmt(median(b.runs[mode].map((r) => r.errors))),
+    (() => {
+      const l = median(b.runs[mode].map((r) => r.loadAverage?.[0]))
+      return l === undefined ? '–' : l.toFixed(2)
+    })(),
+  ])
+  const memory = Object.entries(b.memory ?? {}).map(
+    ([mode, m]) => `${mode} ${fmt(m.kibPerUser, 1)} KiB/user at ${fmt(b.config.users)} users`,
+  )
+  return [
+    heading('3c. Transaction cost (four steps vs the single request)', markdown),
+    '',
+    `\`npm run bench:transaction\`: ${b.config.connections} users for ${b.config.seconds} s, median of ${b.config.rounds} alternating round(s), ` +
+      `${b.config.target}. \`single\` is the lean path, \`single-undici\` the single request through undici (the client the transaction runtime uses). ` +
+      `Load average at start: ${load(b.loadAverageAtStart)}${b.loadAverageAtEnd ? `, at the end: ${load(b.loadAverageAtEnd)}` : ''}; the load column: 1-minute load at the runs' start, median.` +
+      (memory.length > 0 ? ` Memory: ${memory.join('; ')}.` : ''),
+    '',
+    table(['mode', 'CPU µs/req', 'transaction ÷ mode', 'hits', 'errors', 'load'], rows, { markdown }),
+    '',
+    `Targets: ${verdicts({ 'transaction ≤ 1.3× CPU/request of the single request': b.ratio <= 1.3 })}`,
+  ].join('\n')
+}
+
+/** Open model precision (bench/open.js). */
+export function renderOpen(b, { markdown }) {
+  const m = b.medians
+  const rows = b.runs.map((r) => [
+    String(r.round + 1),
+    r.failed ? 'failed' : fmt(r.achievedRate, 1),
+    r.failed ? '–' : `${((r.rateRatio - 1) * 100).toFixed(3)}%`,
+    r.failed ? '–' : fmt(r.lagMs.p50, 3),
+    r.failed ? '–' : fmt(r.lagMs.p99, 3),
+    r.failed ? '–' : fmt(r.lagMs.max, 1),
+    r.failed ? '–' : fmt(r.errors),
+    r.failed ? '–' : fmt(r.dropped),
+    r.failed ? '–' : fmt(r.peakInFlight),
+    r.failed ? '–' : fmt(r.cpuMicrosPerRequest, 1),
+    r.machineBusy === undefined ? '–' : `${Math.round(r.machineBusy * 100)}%`,
+    load(r.loadAverage),
+  ])
+  rows.push([
+    'median',
+    fmt(m.achievedRate, 1),
+    `±${fmt(m.rateDeviationPercent, 3)}%`,
+    fmt(m.lagP50, 3),
+    fmt(m.lagP99, 3),
+    fmt(m.lagMax, 1),
+    fmt(m.errors),
+    fmt(m.dropped),
+    '',
+    fmt(m.cpuMicrosPerRequest, 1),
+    m.machineBusy === undefined ? '–' : `${Math.round(m.machineBusy * 100)}%`,
+    m.loadAverage === undefined ? '–' : m.loadAverage.toFixed(2),
+  ])
+  return [
+    heading(`3b. Open model precision (${fmt(b.config.rate)} requests/s)`, markdown),
+    '',
+    `The arrival-rate model at a fixed ${fmt(b.config.rate)} requests/s for ${b.config.seconds} s against nginx (1 worker, core 1), ` +
+      `Stampede in process on core 0 (bench/open-child.js), ${b.config.rounds} round(s). Send lag: a request's send time minus its due time, ` +
+      `every request. Achieved rate: requests sent over the span from the first send to the last. ` +
+      `Load average at start: ${load(b.loadAverageAtStart)}${b.loadAverageAtEnd ? `, at the end: ${load(b.loadAverageAtEnd)}` : ''}.`,
+    '',
+    table(
+      [
+        'round',
+        'achieved req/s',
+        'off asked',
+        'lag p50 ms',
+        'lag p99 ms',
+        'lag max ms',
+        'errors',
+        'dropped',
+        'peak in flight',
+        'CPU µs/req',
+        'machine busy',
+        'load',
+      ],
+      rows,
+      { markdown },
+    ),
+    '',
+    `Targets: ${verdicts(b.targets)}`,
+  ].join('\n')
 }
 
 /** The tenant API (bench/api.js): status polling, SSE fan-out, submission to first request. */
@@ -263,6 +383,8 @@ export function renderAll(results, { markdown }) {
     concurrency: '2. Concurrency',
     accuracy: '3. Accuracy',
     api: '4. Tenant API',
+    open: '3b. Open model precision',
+    transaction: '3c. Transaction cost',
     dispatch: '5. Dispatch: shard start lag',
   }
   const renderers = {
@@ -270,9 +392,11 @@ export function renderAll(results, { markdown }) {
     concurrency: renderConcurrency,
     accuracy: renderAccuracy,
     api: renderApi,
+    open: renderOpen,
+    transaction: renderTransaction,
     dispatch: renderDispatch,
   }
-  for (const name of ['throughput', 'concurrency', 'accuracy', 'api', 'dispatch']) {
+  for (const name of ['throughput', 'concurrency', 'accuracy', 'open', 'transaction', 'api', 'dispatch']) {
     const b = results.benchmarks[name]
     if (!b) continue
     if (b.error) parts.push(`${heading(titles[name], markdown)}\n\nThe benchmark failed: ${b.error}`)

@@ -112,6 +112,7 @@ export async function startSlowServer({ host = '127.0.0.1', port, delayMs, core,
     url,
     host,
     port: listening,
+    pid: child.pid,
     recordDir,
     /** Asks for the counters (and, when recording, writes the time records). */
     report: () =>

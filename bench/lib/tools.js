@@ -30,11 +30,12 @@ function result(tool, run, fields) {
 const round = (value, digits) => (value === undefined ? undefined : Number(value.toFixed(digits)))
 
 /** Runs `command args`, pinned, measured, and (with watchRss) polled for peak RSS. */
-async function measured(command, args, { core, timeoutMs, watchRss }) {
+async function measured(command, args, { core, timeoutMs, watchRss, env }) {
   let watcher
   const run = await runMeasured(command, args, {
     core,
     timeoutMs,
+    env,
     onStart: (child) => {
       if (watchRss) watcher = watchTree(child.pid)
     },
@@ -47,7 +48,7 @@ async function measured(command, args, { core, timeoutMs, watchRss }) {
  * Stampede's CLI (`rush … --json FILE -q`). `options.args` are its extra arguments
  * (pattern, workers, resolve, timeout). The figures come from the JSON summary.
  */
-export async function runStampede(url, args, { core, timeoutMs, watchRss = false } = {}) {
+export async function runStampede(url, args, { core, timeoutMs, watchRss = false, env } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'stampede-bench-'))
   const json = join(dir, 'out.json')
   try {
@@ -55,6 +56,7 @@ export async function runStampede(url, args, { core, timeoutMs, watchRss = false
       core,
       timeoutMs,
       watchRss,
+      env,
     })
     if (!existsSync(json)) {
       return result('stampede', run, {

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:net'
+import { once } from 'node:events'
+import { connect, createServer, type Server } from 'node:net'
 import t from 'tap'
 import { Client, type Dispatcher } from 'undici'
 import type { RequestSpec } from '../../lib/request-spec.js'
@@ -104,7 +105,19 @@ async function measure(overrides: Partial<RequestSpec>): Promise<[number, number
   const status = await send(base, prepared.options)
   if (status !== 204 || wire.received.length !== before + 1)
     throw new Error('the counting server did not see one request')
-  return [prepared.bytes, wire.received.at(-1)]
+  const written = wire.received.at(-1)
+  if (prepared.wire !== null) {
+    // The lean path's bytes: written as they are, the server must count the same.
+    const socket = connect(wire.port, '127.0.0.1')
+    socket.on('data', () => socket.destroy())
+    const closed = once(socket, 'close')
+    socket.write(prepared.wire)
+    await closed
+    if (wire.received.at(-1) !== written || wire.received.length !== before + 2)
+      throw new Error(`the lean path's bytes differ from undici's (${prepared.wire.length})`)
+    if (prepared.wire.length !== prepared.bytes) throw new Error('the lean bytes are not the counted size')
+  }
+  return [prepared.bytes, written]
 }
 
 const body = Buffer.from('{"name":"stampede","n":42}').toString('base64')

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// One run of the open model for bench/open.js, in its own process (pinned by the parent):
+// a fixed rate against the URL, in process, every request's send lag (how long after its
+// due time it went out) kept through the model's bench-only observer. Prints one JSON line.
+import { prepareModel } from '../dist/load/model.js'
+import { MODELS } from '../dist/load/models.js'
+import { LOCAL_POLICY } from '../dist/load/safety.js'
+
+const [url, rateText, secondsText] = process.argv.slice(2)
+const rate = Number(rateText)
+const seconds = Number(secondsText)
+const job = {
+  model: 'arrival-rate',
+  request: { method: 'GET', url, headers: {}, timeoutMs: 5000 },
+  pattern: [{ start: rate, end: rate, duration: seconds }],
+  share: { index: 0, of: 1 },
+  policy: LOCAL_POLICY,
+}
+const lags = new Float64Array(Math.ceil(rate * seconds) + 16)
+let count = 0
+const totals = { sent: 0, hits: 0, errors: 0, timeouts: 0, dropped: 0, errorKinds: {}, peakInFlight: 0 }
+const sink = (point) => {
+  if (process.env.OPEN_DEBUG)
+    console.error(
+      JSON.stringify({
+        t: point.t,
+        sent: point.sent,
+        dropped: point.dropped,
+        c: point.concurrency,
+        connects: point.connects,
+        lat: Math.round(point.latencyMax / 1000),
+      }),
+    )
+  totals.sent += point.sent
+  totals.hits += point.hits
+  totals.timeouts += point.timeouts
+  totals.dropped += point.dropped
+  for (const [kind, n] of Object.entries(point.errors)) {
+    totals.errors += n
+    if (n > 0) totals.errorKinds[kind] = (totals.errorKinds[kind] ?? 0) + n
+  }
+  totals.peakInFlight = Math.max(totals.peakInFlight, point.concurrency)
+}
+const observer = {
+  sendLag(ms) {
+    if (count < lags.length) lags[count++] = ms
+  },
+}
+const start = await prepareModel(job, MODELS['arrival-rate'], sink, observer)
+const cpuBefore = process.cpuUsage()
+const startPerf = performance.now() + 200
+let firstSend
+let lastSend
+const wrapped = observer.sendLag
+observer.sendLag = (ms) => {
+  const now = performance.now()
+  firstSend ??= now
+  lastSend = now
+  wrapped(ms)
+}
+const running = start(startPerf)
+await running.done
+const cpu = process.cpuUsage(cpuBefore)
+const sorted = lags.subarray(0, count).sort()
+const at = (q) => (count === 0 ? null : sorted[Math.min(count - 1, Math.floor(q * count))])
+// Achieved rate: requests sent over the time from the first send to the last, per the
+// asked rate's own spacing (n requests span n - 1 intervals).
+const spanSeconds = (lastSend - firstSend) / 1000
+process.stdout.write(
+  `${JSON.stringify({
+    rate,
+    seconds,
+    ...totals,
+    achievedRate: spanSeconds > 0 ? (count - 1) / spanSeconds : null,
+    sentPerSecond: totals.sent / seconds,
+    lagMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: at(1) },
+    cpuMicrosPerRequest: totals.sent > 0 ? (cpu.user + cpu.system) / totals.sent : null,
+  })}\n`,
+)
+process.exit(0)
