@@ -29,7 +29,7 @@ import {
 } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
-import { oneRegion } from '../harness/plane.js'
+import { expectedSeconds, oneRegion } from '../harness/plane.js'
 
 const SKEW_MS = 2000
 const LATE_ALLOWANCE_MS = 1000
@@ -83,9 +83,12 @@ t.test(
       }
       const seen = await watchToEnd(server.couch, id)
       t.equal(seen.state, 'done', `${name}: done`)
-      t.same(seen.seconds, range(3), `${name}: seconds 0…2, once`)
+      // A shard whose load was ready late (a busy machine) runs its pattern whole seconds later,
+      // the seconds before reported empty (docs/job-plane.md, "A late start"): counted here.
+      const shift = (await expectedSeconds(server.couch, id, 3)) - 3
+      t.same(seen.seconds, range(3 + shift), `${name}: seconds 0…${2 + shift}, once`)
       t.equal(seen.hits, target.answered, `${name}: hits equal what the target answered`)
-      const offset = Math.min(...target.answeredAt) - startAt
+      const offset = Math.min(...target.answeredAt) - startAt - shift * 1000
       offsets[name] = offset
       t.ok(
         offset >= -skew - 50 && offset <= -skew + LATE_ALLOWANCE_MS,
@@ -106,7 +109,11 @@ t.test(
     const id = await rush(target, 2, 4)
     const seen = await watchToEnd(server.couch, id)
     t.equal(seen.state, 'done')
-    t.same(seen.seconds, range(4), 'every second once, both engines merged by label')
+    t.same(
+      seen.seconds,
+      range(await expectedSeconds(server.couch, id, 4)),
+      'every second once, both engines merged by label',
+    )
     t.equal(seen.hits, target.answered, 'merged hits equal what the target answered')
     const runs = new Map(
       [...runsPerShard(ahead, behind)].filter(([shard]) => shard.startsWith(`shard:${id}:`)),
