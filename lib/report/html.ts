@@ -419,8 +419,11 @@ function stepsSection(transaction: TransactionReport | undefined): string {
   return [
     '<section aria-labelledby="steps-title">',
     '<h2 id="steps-title">Steps</h2>',
-    `<p class="description">The transaction ran <strong data-figure="iterations">${count(it.hits)}</strong> iterations ` +
-      `(${number(it.hitsPerSecond)}/s; p50 ${millis(it.latency.p50)} ms, p95 ${millis(it.latency.p95)} ms, p99 ${millis(it.latency.p99)} ms for all its steps, think time excluded)` +
+    // An iteration is a hit when every step passed, else an error of the kind that ended it.
+    `<p class="description">The transaction ran <strong data-figure="iterations">${count(it.hits + it.errors)}</strong> iterations: ` +
+      `<strong data-figure="iterations-complete">${count(it.hits)}</strong> complete (${number(it.hitsPerSecond)}/s; ` +
+      `p50 ${millis(it.latency.p50)} ms, p95 ${millis(it.latency.p95)} ms, p99 ${millis(it.latency.p99)} ms for all its steps, think time excluded), ` +
+      `${count(it.errors)} ended by an error or a timeout` +
       `${transaction.exhausted > 0 ? `; ${count(transaction.exhausted)} time(s) a user found no unique data row left and stopped` : ''}. ` +
       'Each step’s figures come from its own histogram, merged across processes, engines and regions.</p>',
     table(

@@ -447,9 +447,11 @@ function renderSteps(steps: StepTable): void {
           ),
         ),
     )
+  const legend =
+    ' Share: of the time an iteration spends in requests. (iterations): complete ones as hits, those a step ended as errors.'
   $('rush-steps-note').textContent = steps.final
-    ? 'The whole rush, each step from its own histogram merged across engines and regions. Share: of the time an iteration spends in requests.'
-    : 'So far, from each second’s step figures; percentiles come when the rush ends. Share: of the time an iteration spends in requests.'
+    ? `The whole rush, each step from its own histogram merged across engines and regions.${legend}`
+    : `So far, from each second’s step figures; percentiles come when the rush ends.${legend}`
   document.documentElement.dataset.steps = steps.final ? 'final' : 'live'
 }
 

@@ -97,7 +97,10 @@ t.test('the HTML report shows the step table, the iterations line and per-step p
   )
   t.match(steps, /data-step="login">login<\/span><\/th><td>30<\/td><td>0<\/td>[\s\S]*?<td>25%<\/td><\/tr>/)
   t.match(steps, /data-step="\(iterations\)"/)
-  t.match(html, /ran <strong data-figure="iterations">30<\/strong> iterations \(10\/s/)
+  t.match(
+    html,
+    /ran <strong data-figure="iterations">30<\/strong> iterations: <strong data-figure="iterations-complete">30<\/strong> complete \(10\/s; p50 40\.03 ms/,
+  )
   const latency = /<table class="step-latency">[\s\S]*?<\/table>/.exec(html)?.[0] ?? ''
   t.match(
     latency,
