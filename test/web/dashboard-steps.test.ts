@@ -102,7 +102,10 @@ t.test(
     await waitForData(page, 'steps', "v === 'final'", 120_000)
     const final = (await page.evaluate(stepTable)) as { state: string; rows: string[][] }
     const view = await call(plane.url, 'GET', `/api/v2/rushes/${id}?timeline=false`, { key })
-    const steps = view.body.transaction.steps as { name: string; summary: any }[]
+    const steps = view.body.transaction.steps as {
+      name: string
+      summary: { hits: number; latency: { p95: number } }
+    }[]
     for (const [index, step] of steps.entries()) {
       const row = final.rows[index]!
       t.equal(row[0], step.name)
