@@ -1,7 +1,11 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { millis } from '../../lib/report/format.js'
 import { apiPlane, call } from '../api/harness.js'
+import { runCli } from '../harness/cli.js'
+import { reportData } from '../harness/report.js'
 import {
   ARTIFACTS,
   chromiumMissing,
@@ -126,6 +130,30 @@ t.test(
     ])
     t.equal(await horizontalOverflow(page), 0, 'phone: the step table scrolls in its box, not the page')
     await page.screenshot({ path: join(ARTIFACTS, 'rush-steps-phone.png'), fullPage: true })
+
+    // The same rush's HTML report, from the API and from `status --api --report`: its steps.
+    const served = await call(plane.url, 'GET', `/api/v2/rushes/${id}/report.html`, { key })
+    t.equal(served.status, 200)
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-steps-'))
+    process.env.STAMPEDE_API_KEY = key
+    t.teardown(() => {
+      delete process.env.STAMPEDE_API_KEY
+    })
+    const status = await runCli(['status', id, '--api', plane.url, '--report', join(dir, 's.html')])
+    t.equal(status.code, 0, status.stderr)
+    for (const [where, html] of [
+      ['report.html', served.body as string],
+      ['status --api --report', readFileSync(join(dir, 's.html'), 'utf8')],
+    ] as const) {
+      const data = reportData(html)
+      t.same(
+        data.transaction?.steps.map((step) => [step.name, step.summary.hits]),
+        steps.map((step) => [step.name, step.summary.hits]),
+        `${where}: the rush's steps`,
+      )
+      t.match(html, /<table class="steps">/, `${where}: the step table`)
+    }
+
     t.same(problems, [], 'no console error, no CSP violation, no failed request')
     t.same(foreign, [], 'no request leaves the API’s origin')
   },
