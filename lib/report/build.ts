@@ -172,6 +172,9 @@ export function buildReport(input: ReportInput): ReportData {
     seconds: input.seconds,
     regions,
     distribution: distribution(input.histogram),
-    ...(input.transaction && { transaction: transactionReport(input.transaction) }),
+    ...(input.transaction && {
+      stepNames: input.transaction.steps.map((step) => step.name),
+      transaction: transactionReport(input.transaction),
+    }),
   }
 }

@@ -312,6 +312,7 @@ function figures(data: ReportData): string[] {
     },
   ]
   if (data.regions.length > 1) out.push(...regionFigures(data.regions))
+  if (data.stepNames && data.stepNames.length > 0) out.push(stepFigure(data.stepNames, rows))
   out.push({
     id: 'distribution',
     title: 'Latency distribution of the whole rush',
@@ -357,6 +358,24 @@ function regionFigures(regions: RegionReport[]): Figure[] {
       ),
     },
   ]
+}
+
+function stepFigure(names: string[], rows: SecondRow[]): Figure {
+  const mean = (row: SecondRow, index: number): string => {
+    const value = row.steps?.[index]?.meanMs
+    return value === null || value === undefined ? '–' : millis(value)
+  }
+  return {
+    id: 'step-mean',
+    title: 'Mean response time per step',
+    description:
+      'Each step’s mean response time per second, exact (from the sum of its latencies); each step’s percentiles over the whole rush are in the Steps table.',
+    table: table(
+      'Mean response time per step and second (ms)',
+      ['time', ...names],
+      rows.map((row) => [clock(row.t), ...names.map((_, index) => mean(row, index))]),
+    ),
+  }
 }
 
 function regionSummary(regions: RegionReport[]): string {

@@ -120,6 +120,8 @@ export interface ChartModel {
   regions: { name: string; seconds: SecondRow[] }[]
   /** Empty until the rush's merged histogram is known. */
   distribution: DistributionPoint[]
+  /** A transaction's step names, in the order of the rows' `steps`. */
+  stepNames?: string[]
 }
 
 /** One step of a transaction: its own summary, merged exactly like the whole rush's. */

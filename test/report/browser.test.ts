@@ -200,8 +200,8 @@ t.test(
       '--json',
       files.json,
       '-q',
-      `${target.url}/one`,
-      `${target.url}/two`,
+      new URL('/one', target.url).href,
+      new URL('/two', target.url).href,
     ])
     t.equal(run.code, 0, `the step thresholds hold (stderr: ${run.stderr})`)
     const json = JSON.parse(readFileSync(files.json, 'utf8'))
@@ -228,6 +228,17 @@ t.test(
       })
       t.same(requests, [], `${viewport.name}: no request left the page`)
       t.same(errors, [], `${viewport.name}: no console error`)
+      const charts = await chartsOnPage(page)
+      t.same(
+        charts.map((chart) => chart.id),
+        ['traffic', 'latency', 'bend', 'statuses', 'step-mean', 'distribution'],
+        'a chart of the steps’ means',
+      )
+      const stepMean = charts.find((chart) => chart.id === 'step-mean')!
+      t.ok(
+        Math.max(0, ...stepMean.painted) > 60,
+        `${viewport.name}: step-mean drew its series (${stepMean.painted})`,
+      )
       const rows = (await page.$$eval(
         'table.steps tbody tr',
         (trs: { children: { textContent: string }[] }[]) =>

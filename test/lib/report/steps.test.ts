@@ -107,7 +107,12 @@ t.test('the HTML report shows the step table, the iterations line and per-step p
     /<th scope="row">login<\/th>(<td>10(\.01)?<\/td>){8}<\/tr>/,
     'login: every percentile 10 ms (HDR bucket edges)',
   )
-  t.notMatch(renderReport(buildReport({ ...transactionInput([]), transaction: undefined }), assets), /Steps/)
+  t.match(html, /data-chart="step-mean"/, 'a chart of each step’s mean per second')
+  t.match(html, /<tr><th scope="row">0:01<\/th><td>10<\/td><td>30<\/td><\/tr>/, 'and its table')
+  t.notMatch(
+    renderReport(buildReport({ ...transactionInput([]), transaction: undefined }), assets),
+    /Steps|step-mean/,
+  )
 })
 
 t.test('step thresholds sit in the verdict and in JUnit as test cases naming their step', async (t) => {
