@@ -56,6 +56,7 @@ async function writeExports(api: ApiClient, rush: any, values: ParsedOptions): P
   const n = seconds.all.points.length
   const summary = summarize(seconds.all.points, seconds.all.histogram, n)
   const sources = (rush.thresholds as { threshold: string }[]).map((result) => result.threshold)
+  const transaction = names && parts && summarizeTransaction(seconds.all.points, parts, names, n)
   exports.write(
     seconds.build({
       model: rush.model,
@@ -74,8 +75,9 @@ async function writeExports(api: ApiClient, rush: any, values: ParsedOptions): P
       thresholds: evaluateThresholds(
         sources.map(parseThreshold),
         summary,
-        names && parts && stepSummaries(summarizeTransaction(seconds.all.points, parts, names, n)),
+        transaction && stepSummaries(transaction),
       ),
+      ...(transaction && { transaction }),
     }),
   )
 }

@@ -397,6 +397,7 @@ export async function rushCommand(
         ...(outcome.unfinished !== undefined && { unfinished: outcome.unfinished }),
         summary: outcome.summary,
         thresholds: outcome.thresholds,
+        ...(outcome.transaction && { transaction: outcome.transaction }),
       }),
     )
   }

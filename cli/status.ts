@@ -89,6 +89,7 @@ export async function statusCommand(positionals: string[], values: ParsedOptions
           result.summary,
           result.transaction && stepSummaries(result.transaction),
         ),
+        ...(result.transaction && { transaction: result.transaction }),
       }),
     )
   }

@@ -124,6 +124,7 @@ export function rushReport(feed: RushFeed): ReportData {
   const summary = feed.summary()
   const planned = patternDuration(rush.pattern)
   const state = feed.state
+  const transaction = feed.transaction()
   return buildReport({
     model: rush.model,
     url: rush.request.url,
@@ -135,7 +136,7 @@ export function rushReport(feed: RushFeed): ReportData {
       ? { unfinished: `rush ${rush.rush} is ${state}: ${feed.points.length} of ${planned} seconds so far` }
       : state !== 'done' && { unfinished: `rush ${rush.rush} ended ${state}` }),
     summary,
-    thresholds: feed.thresholds(summary),
+    thresholds: feed.thresholds(summary, transaction),
     seconds: feed.rows,
     histogram: feed.histogram,
     regions: [...feed.regions].map(([name, collector]) => ({
@@ -143,6 +144,7 @@ export function rushReport(feed: RushFeed): ReportData {
       seconds: collector.rows,
       summary: summarize(collector.points, collector.histogram, collector.points.length),
     })),
+    ...(transaction && { transaction }),
   })
 }
 

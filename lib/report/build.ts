@@ -1,6 +1,7 @@
 import type { LatencyHistogram } from '../histogram.js'
 import type { Summary } from '../summary.js'
 import type { ThresholdResult } from '../thresholds.js'
+import type { TransactionSummary } from '../transaction/summary.js'
 import { VERSION } from '../version.js'
 import {
   type DistributionPoint,
@@ -12,6 +13,7 @@ import {
   type SecondRow,
   type SummaryFigures,
   type ThresholdRow,
+  type TransactionReport,
 } from './model.js'
 
 const SECONDS_PER_DAY = 86_400
@@ -77,6 +79,7 @@ export function thresholdRows(results: ThresholdResult[]): ThresholdRow[] {
     actual: result.actual,
     unit: thresholdUnit(result),
     passed: result.passed,
+    ...(result.threshold.step !== undefined && { step: result.threshold.step }),
   }))
 }
 
@@ -103,6 +106,25 @@ export function summaryFigures(summary: Summary): SummaryFigures {
   }
 }
 
+/**
+ * A transaction's part of the report. Each step's share is its summed response time (the
+ * histogram's mean × its responses) over every step's, so the
+ * shares add up to one and say which step an iteration spends its time in.
+ */
+export function transactionReport(summary: TransactionSummary): TransactionReport {
+  const spent = summary.steps.map((step) => step.summary.latency.mean * step.summary.latency.count)
+  const total = spent.reduce((a, b) => a + b, 0)
+  return {
+    iterations: summaryFigures(summary.iterations),
+    exhausted: summary.exhausted,
+    steps: summary.steps.map((step, index) => ({
+      name: step.name,
+      summary: summaryFigures(step.summary),
+      share: total > 0 ? spent[index]! / total : 0,
+    })),
+  }
+}
+
 export interface ReportInput {
   model: 'rush' | 'arrival-rate'
   url: string
@@ -118,6 +140,8 @@ export interface ReportInput {
   histogram: LatencyHistogram
   /** Each region's own seconds and summary, when the rush ran in more than one. */
   regions?: { name: string; summary: Summary; seconds: SecondRow[] }[]
+  /** A transaction's iterations and steps (see lib/transaction/summary.ts). */
+  transaction?: TransactionSummary
 }
 
 export function buildReport(input: ReportInput): ReportData {
@@ -148,5 +172,9 @@ export function buildReport(input: ReportInput): ReportData {
     seconds: input.seconds,
     regions,
     distribution: distribution(input.histogram),
+    ...(input.transaction && {
+      stepNames: input.transaction.steps.map((step) => step.name),
+      transaction: transactionReport(input.transaction),
+    }),
   }
 }

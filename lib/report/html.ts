@@ -1,6 +1,14 @@
 import { ERROR_KINDS } from '../timeline.js'
 import { bytes, clock, count, measured, millis, number, percent } from './format.js'
-import type { Highlights, Moment, RegionReport, ReportData, SecondRow } from './model.js'
+import type {
+  Highlights,
+  Moment,
+  RegionReport,
+  ReportData,
+  SecondRow,
+  SummaryFigures,
+  TransactionReport,
+} from './model.js'
 
 /**
  * The report as one HTML page that opens from disk with nothing fetched: the data, the
@@ -304,6 +312,7 @@ function figures(data: ReportData): string[] {
     },
   ]
   if (data.regions.length > 1) out.push(...regionFigures(data.regions))
+  if (data.stepNames && data.stepNames.length > 0) out.push(stepFigure(data.stepNames, rows))
   out.push({
     id: 'distribution',
     title: 'Latency distribution of the whole rush',
@@ -351,6 +360,24 @@ function regionFigures(regions: RegionReport[]): Figure[] {
   ]
 }
 
+function stepFigure(names: string[], rows: SecondRow[]): Figure {
+  const mean = (row: SecondRow, index: number): string => {
+    const value = row.steps?.[index]?.meanMs
+    return value === null || value === undefined ? '–' : millis(value)
+  }
+  return {
+    id: 'step-mean',
+    title: 'Mean response time per step',
+    description:
+      'Each step’s mean response time per second, exact (from the sum of its latencies); each step’s percentiles over the whole rush are in the Steps table.',
+    table: table(
+      'Mean response time per step and second (ms)',
+      ['time', ...names],
+      rows.map((row) => [clock(row.t), ...names.map((_, index) => mean(row, index))]),
+    ),
+  }
+}
+
 function regionSummary(regions: RegionReport[]): string {
   if (regions.length < 2) return ''
   return [
@@ -374,6 +401,67 @@ function regionSummary(regions: RegionReport[]): string {
         ]
       }),
       'regions',
+    ),
+    '</section>',
+  ].join('\n')
+}
+
+/** Failed requests by kind, timeouts apart: "3 (connect 1, status 2)". */
+function errorKinds(s: SummaryFigures): string {
+  const kinds = ERROR_KINDS.filter((kind) => (s.errorsByKind[kind] ?? 0) > 0).map(
+    (kind) => `${kind} ${count(s.errorsByKind[kind])}`,
+  )
+  const failed = s.errors - s.timeouts
+  return kinds.length === 0 ? count(failed) : `${count(failed)} (${kinds.join(', ')})`
+}
+
+/**
+ * A transaction's steps: each step's own figures (from its own merged histogram) and its
+ * share of an iteration's time in requests, then the iterations as a whole.
+ */
+function stepsSection(transaction: TransactionReport | undefined): string {
+  if (!transaction) return ''
+  const it = transaction.iterations
+  const stepRow = (name: string, s: SummaryFigures, share: string, key: string) => [
+    `<span data-step="${escapeHtml(key)}">${escapeHtml(name)}</span>`,
+    count(s.hits),
+    errorKinds(s),
+    count(s.timeouts),
+    count(s.errorsByKind.status ?? 0),
+    ms(s.latency.p50),
+    ms(s.latency.p95),
+    ms(s.latency.p99),
+    ms(s.latency.max),
+    share,
+  ]
+  const percentiles = ['min', 'mean', 'p50', 'p90', 'p95', 'p99', 'p999', 'max'] as const
+  return [
+    '<section aria-labelledby="steps-title">',
+    '<h2 id="steps-title">Steps</h2>',
+    // An iteration is a hit when every step passed, else an error of the kind that ended it.
+    `<p class="description">The transaction ran <strong data-figure="iterations">${count(it.hits + it.errors)}</strong> iterations: ` +
+      `<strong data-figure="iterations-complete">${count(it.hits)}</strong> complete (${number(it.hitsPerSecond)}/s; ` +
+      `p50 ${millis(it.latency.p50)} ms, p95 ${millis(it.latency.p95)} ms, p99 ${millis(it.latency.p99)} ms for all its steps, think time excluded), ` +
+      `${count(it.errors)} ended by an error or a timeout` +
+      `${transaction.exhausted > 0 ? `; ${count(transaction.exhausted)} time(s) a user found no unique data row left and stopped` : ''}. ` +
+      'Each step’s figures come from its own histogram, merged across processes, engines and regions.</p>',
+    table(
+      'Each step of the transaction (latency in ms; share: of the time an iteration spends in requests)',
+      ['step', 'hits', 'errors', 'timeouts', 'status failures', 'p50', 'p95', 'p99', 'max', 'share'],
+      [
+        ...transaction.steps.map((step) => stepRow(step.name, step.summary, percent(step.share), step.name)),
+        stepRow('(iterations)', it, '100%', '(iterations)'),
+      ],
+      'steps',
+    ),
+    table(
+      'Latency percentiles per step (ms)',
+      ['step', 'min', 'mean', 'p50', 'p90', 'p95', 'p99', 'p99.9', 'max'],
+      transaction.steps.map((step) => [
+        escapeHtml(step.name),
+        ...percentiles.map((key) => ms(step.summary.latency[key])),
+      ]),
+      'step-latency',
     ),
     '</section>',
   ].join('\n')
@@ -410,6 +498,7 @@ ${highlightItems(data.highlights, users)
 </section>
 ${summarySection(data)}
 ${regionSummary(data.regions)}
+${stepsSection(data.transaction)}
 ${figures(data).join('\n')}
 ${figuresSection(data)}
 </main>

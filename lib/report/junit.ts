@@ -22,7 +22,9 @@ function thresholdMessage(row: ThresholdRow): string {
   const wanted = operator
     ? ` (wanted ${OPERATOR_WORDS[operator]} ${row.threshold.split(operator)[1]!.trim()})`
     : ''
-  return `${row.metric} was ${measured(row)}${wanted}`
+  // A step's threshold names its step: "login p95 was 12 ms", not the whole rush's p95.
+  const metric = row.step !== undefined ? `step ${row.step} ${row.metric}` : row.metric
+  return `${metric} was ${measured(row)}${wanted}`
 }
 
 /** Ant's timestamp form: ISO 8601 without zone or fraction (the time is UTC). */

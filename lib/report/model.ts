@@ -24,6 +24,19 @@ export interface SecondLatency {
   max: number
 }
 
+/**
+ * One step's part of a second (a transaction's): counts and the exact mean, from the
+ * second's point; the step's percentiles are in its whole-run summary (`StepReport`).
+ */
+export interface StepSecond {
+  hits: number
+  /** Failed requests of every kind except timeouts. */
+  errors: number
+  timeouts: number
+  /** Null when no response of the step ended in that second. */
+  meanMs: number | null
+}
+
 /** One second of a rush (or of one region's part of it). */
 export interface SecondRow {
   /** Second of the rush, 0-based. */
@@ -44,6 +57,10 @@ export interface SecondRow {
   rxBytes: number
   /** Null when no response ended in that second. */
   latency: SecondLatency | null
+  /** A transaction's: iterations that ended in the second. */
+  iterations?: number
+  /** A transaction's: each step's part of the second, in step order. */
+  steps?: StepSecond[]
 }
 
 /** A point of the whole rush's latency distribution: `percentile` (0..100) is at most `ms`. */
@@ -83,6 +100,8 @@ export interface ThresholdRow {
   actual: number
   unit: 'ms' | 'share' | 'count' | 'per-second'
   passed: boolean
+  /** A transaction's step the threshold judges; none: the whole rush. */
+  step?: string
 }
 
 /** The summary's figures, as `lib/summary.ts` computes them (one type, not a copy). */
@@ -101,6 +120,27 @@ export interface ChartModel {
   regions: { name: string; seconds: SecondRow[] }[]
   /** Empty until the rush's merged histogram is known. */
   distribution: DistributionPoint[]
+  /** A transaction's step names, in the order of the rows' `steps`. */
+  stepNames?: string[]
+}
+
+/** One step of a transaction: its own summary, merged exactly like the whole rush's. */
+export interface StepReport {
+  name: string
+  summary: SummaryFigures
+  /**
+   * The step's share of the time an iteration spends in requests: its responses' summed
+   * latency over all steps' (0..1; think time excluded). Where the iteration's time goes.
+   */
+  share: number
+}
+
+/** A transaction's figures: the iterations as a whole, then each step. */
+export interface TransactionReport {
+  iterations: SummaryFigures
+  /** Iterations that found no unique data row left. */
+  exhausted: number
+  steps: StepReport[]
 }
 
 export interface ReportData extends ChartModel {
@@ -122,4 +162,6 @@ export interface ReportData extends ChartModel {
   summary: SummaryFigures
   highlights: Highlights
   regions: RegionReport[]
+  /** A transaction's iterations and steps; absent for a single-request rush. */
+  transaction?: TransactionReport
 }

@@ -1,6 +1,6 @@
 import { createHistogram, type LatencyHistogram, mergeInto } from '../histogram.js'
 import { ERROR_KINDS, type ErrorKind, type Point, totalErrors } from '../timeline.js'
-import type { SecondLatency, SecondRow } from './model.js'
+import type { SecondLatency, SecondRow, StepSecond } from './model.js'
 
 const ms = (micros: number): number => Math.round(micros) / 1000
 
@@ -22,6 +22,17 @@ export function secondLatency(point: Point, histogram: LatencyHistogram): Second
   }
 }
 
+/** A step's part of a second: counts and exact mean (sum / count) from its point. */
+export function stepSecond(point: Point | undefined): StepSecond {
+  if (!point) return { hits: 0, errors: 0, timeouts: 0, meanMs: null }
+  return {
+    hits: point.hits,
+    errors: totalErrors(point.errors),
+    timeouts: point.timeouts,
+    meanMs: point.latencyCount > 0 ? ms(point.latencySum / point.latencyCount) : null,
+  }
+}
+
 /** A merged second as the report (and a live page) shows it. */
 export function secondRow(point: Point, histogram: LatencyHistogram): SecondRow {
   const errorsByKind: Partial<Record<ErrorKind, number>> = {}
@@ -39,6 +50,8 @@ export function secondRow(point: Point, histogram: LatencyHistogram): SecondRow 
     txBytes: point.txBytes,
     rxBytes: point.rxBytes,
     latency: secondLatency(point, histogram),
+    ...(point.iterations && { iterations: point.iterations.hits }),
+    ...(point.steps && { steps: point.steps.map(stepSecond) }),
   }
 }
 

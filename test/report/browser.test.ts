@@ -175,3 +175,103 @@ t.test(
     )
   },
 )
+
+t.test(
+  "a transaction's report shows its step table, per-step percentiles and step thresholds",
+  { skip: NO_CHROMIUM },
+  async (t) => {
+    const target = await startBendingTarget()
+    t.teardown(() => target.close())
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-report-'))
+    const files = { report: join(dir, 'steps.html'), json: join(dir, 'steps.json') }
+    // Two URLs in a row: a transaction of two steps (step1, step2), blitz's way.
+    const run = await runCli([
+      'rush',
+      '--pattern',
+      '2:3',
+      '--workers',
+      '0',
+      '-T',
+      'step1.p95<5s',
+      '-T',
+      'step2.errors<=100%',
+      '--report',
+      files.report,
+      '--json',
+      files.json,
+      '-q',
+      new URL('/one', target.url).href,
+      new URL('/two', target.url).href,
+    ])
+    t.equal(run.code, 0, `the step thresholds hold (stderr: ${run.stderr})`)
+    const json = JSON.parse(readFileSync(files.json, 'utf8'))
+    const steps = json.transaction.steps as {
+      name: string
+      summary: { hits: number; latency: { p95: number } }
+    }[]
+    t.same(
+      steps.map((step) => step.name),
+      ['step1', 'step2'],
+    )
+    t.ok(steps[0]!.summary.hits > 0, `real load (${steps[0]!.summary.hits} step1 hits)`)
+
+    const browser = await launchBrowser()
+    t.teardown(() => browser.close())
+    for (const viewport of VIEWPORTS) {
+      const { page, requests, errors } = await openOffline(
+        browser,
+        pathToFileURL(files.report).href,
+        viewport,
+      )
+      await page.waitForFunction(() => document.documentElement.dataset.charts !== undefined, {
+        timeout: 15_000,
+      })
+      t.same(requests, [], `${viewport.name}: no request left the page`)
+      t.same(errors, [], `${viewport.name}: no console error`)
+      const charts = await chartsOnPage(page)
+      t.same(
+        charts.map((chart) => chart.id),
+        ['traffic', 'latency', 'bend', 'statuses', 'step-mean', 'distribution'],
+        'a chart of the steps’ means',
+      )
+      const stepMean = charts.find((chart) => chart.id === 'step-mean')!
+      t.ok(
+        Math.max(0, ...stepMean.painted) > 60,
+        `${viewport.name}: step-mean drew its series (${stepMean.painted})`,
+      )
+      const rows = (await page.$$eval(
+        'table.steps tbody tr',
+        (trs: { children: { textContent: string }[] }[]) =>
+          trs.map((tr) => [...tr.children].map((cell) => cell.textContent)),
+      )) as string[][]
+      t.same(
+        rows.map((row) => row[0]),
+        ['step1', 'step2', '(iterations)'],
+        `${viewport.name}: a row per step and the iterations`,
+      )
+      for (const [index, step] of steps.entries()) {
+        t.equal(numberIn(rows[index]![1]), step.summary.hits, `${step.name}: hits as --json says`)
+        t.ok(
+          Math.abs(numberIn(rows[index]![6]) - step.summary.latency.p95) <= 0.5,
+          `${step.name}: p95 ${rows[index]![6]} shows ${step.summary.latency.p95}`,
+        )
+      }
+      const shares = rows.slice(0, 2).map((row) => numberIn(row[9]))
+      t.ok(Math.abs(shares[0]! + shares[1]! - 100) <= 0.02, `the shares add up (${shares})`)
+      t.match(
+        await page.$eval('table.thresholds', (element: { textContent: string }) => element.textContent),
+        /step1\.p95<5s\s*[\d.]+ ms\s*pass/,
+        'the step threshold in the verdict, measured in ms',
+      )
+      t.equal(
+        await page.$$eval('table.step-latency tbody tr', (trs: unknown[]) => trs.length),
+        2,
+        'per-step percentiles',
+      )
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+      t.ok(overflow <= 0, `${viewport.name}: the page does not scroll sideways (${overflow} px)`)
+      await page.screenshot({ path: join(ARTIFACTS, `report-steps-${viewport.name}.png`), fullPage: true })
+      await page.close()
+    }
+  },
+)

@@ -1,4 +1,5 @@
 import { HttpError, problemDetail } from './sse.js'
+import type { TransactionLike } from './steps.js'
 
 /**
  * The tenant API as the page uses it: v2 under /api/v2 with `Authorization: Bearer KEY`.
@@ -60,6 +61,10 @@ export interface Rush {
   summary?: RushSummary
   thresholds?: ThresholdResult[]
   verdict?: 'pending' | 'passed' | 'failed'
+  /** A transaction's step names, in order. */
+  steps?: string[]
+  /** A transaction's figures: each step's summary and the iterations'. */
+  transaction?: TransactionLike
 }
 
 export interface Host {

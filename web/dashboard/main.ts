@@ -7,6 +7,7 @@ import { FIGURES } from './charts.js'
 import { LiveCharts } from './live.js'
 import type { StreamSecond } from './rows.js'
 import { follow, HttpError } from './sse.js'
+import { StepTable } from './steps.js'
 
 /**
  * The live dashboard: sign in with an API key, list the tenant's rushes, follow one
@@ -389,7 +390,8 @@ function renderShards(rush: Rush): void {
 /** A threshold's measured value in its own unit: latencies in ms, rates as percentages. */
 function measured(threshold: string, actual: number): string {
   if (/%/.test(threshold)) return percent(actual)
-  if (/^\s*(p\d|mean|min|max|latency)/i.test(threshold)) return `${millis(actual)} ms`
+  // A step's threshold (`login.p95<300ms`) is measured like the whole rush's.
+  if (/^\s*(?:[A-Za-z_][\w-]*\.)?(p\d|mean|min|max|latency)/i.test(threshold)) return `${millis(actual)} ms`
   return number(actual)
 }
 
@@ -419,6 +421,40 @@ function renderVerdict(end: EndData): void {
   )
 }
 
+/** A transaction's step table: running counts and means live, percentiles once it ended. */
+function renderSteps(steps: StepTable): void {
+  const dash = '–'
+  $('rush-steps-table')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...steps
+        .lines()
+        .map((line) =>
+          el(
+            'tr',
+            { 'data-step': line.name },
+            el('th', { scope: 'row' }, line.name),
+            el('td', {}, count(line.hits)),
+            el('td', {}, count(line.errors)),
+            el('td', {}, count(line.timeouts)),
+            el('td', {}, count(line.statusFailures)),
+            el('td', {}, line.mean === null ? dash : millis(line.mean)),
+            el('td', {}, line.latency ? millis(line.latency.p50) : dash),
+            el('td', {}, line.latency ? millis(line.latency.p95) : dash),
+            el('td', {}, line.latency ? millis(line.latency.p99) : dash),
+            el('td', {}, line.latency ? millis(line.latency.max) : dash),
+            el('td', {}, line.share === null ? '' : percent(line.share)),
+          ),
+        ),
+    )
+  const legend =
+    ' Share: of the time an iteration spends in requests. (iterations): complete ones as hits, those a step ended as errors.'
+  $('rush-steps-note').textContent = steps.final
+    ? `The whole rush, each step from its own histogram merged across engines and regions.${legend}`
+    : `So far, from each second’s step figures; percentiles come when the rush ends.${legend}`
+  document.documentElement.dataset.steps = steps.final ? 'final' : 'live'
+}
+
 function chartSlots(): void {
   $('rush-charts').replaceChildren(
     ...FIGURES.map((figure) =>
@@ -444,6 +480,9 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
   $('rush-shards').replaceChildren()
   for (const figure of ['second', 'users', 'hits', 'latency', 'total', 'errors']) setFigure(figure, '–')
   document.documentElement.dataset.seconds = '0'
+  delete document.documentElement.dataset.steps
+  $('rush-steps').hidden = true
+  let steps: StepTable | undefined
   chartSlots()
   let totalHits = 0
   let failures = 0
@@ -464,6 +503,7 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
       figure.hidden = figure.querySelector('[data-drawn]') === null
     }
     document.documentElement.dataset.seconds = String(model.seconds.length)
+    if (steps) renderSteps(steps)
   })
   signal.addEventListener('abort', () => charts.destroy(), { once: true })
 
@@ -481,6 +521,11 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
   $('rush-link').textContent = `· ${rush.id}`
   setState(rush.state)
   renderShards(rush)
+  if (rush.steps && rush.steps.length > 0) {
+    steps = new StepTable(rush.steps)
+    $('rush-steps').hidden = false
+    renderSteps(steps)
+  }
   if (rush.state === 'queued') notice.textContent = 'Queued: the engines start it in a moment.'
 
   let ended = false
@@ -533,6 +578,7 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
           const second = JSON.parse(event.data) as StreamSecond
           totalHits += second.hits
           failures += second.timeouts + Object.values(second.errors ?? {}).reduce((sum, n) => sum + n, 0)
+          steps?.add(second)
           charts.add(second)
         } else if (event.event === 'end') {
           ended = true
@@ -542,7 +588,17 @@ async function showRush(id: string, signal: AbortSignal): Promise<void> {
           charts.end(end.summary?.latency)
           if (end.state === 'aborted') notice.textContent = 'Aborted: every engine has stopped.'
           else notice.textContent = ''
-          client!.rush(id).then(renderShards, () => {})
+          client!.rush(id).then(
+            (fresh) => {
+              renderShards(fresh)
+              // The rush's own step summaries (percentiles from the merged part histograms).
+              if (steps && fresh.transaction) {
+                steps.finish(fresh.transaction)
+                renderSteps(steps)
+              }
+            },
+            () => {},
+          )
         } else if (event.event === 'error') {
           ended = true
           notice.textContent = `The stream failed: ${JSON.parse(event.data).detail ?? 'unknown error'}`

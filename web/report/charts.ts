@@ -332,6 +332,31 @@ export const REGION_P95: ChartSpec = {
   },
 }
 
+/**
+ * 5c. A transaction's mean response time per step, per second: exact means from each
+ * second's step points (the per-second step histograms are not kept in a report).
+ */
+export const STEP_MEAN: ChartSpec = {
+  id: 'step-mean',
+  plan(model) {
+    const names = model.stepNames ?? []
+    if (names.length === 0 || !model.seconds.some((row) => row.steps?.some((step) => step.meanMs !== null)))
+      return null
+    return {
+      scales: { ...timeScale, ms: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] } },
+      series: [
+        { label: 'time', value: (_u, v) => (v === null ? '–' : clock(v)) },
+        ...names.map((name, i) => line(`${name} mean`, SERIES[i % SERIES.length]!, 'ms', { value: msValue })),
+      ],
+      axes: [timeAxis(), msAxis()],
+      data: [
+        seconds(model.seconds),
+        ...names.map((_, i) => model.seconds.map((row) => row.steps?.[i]?.meanMs ?? null)),
+      ],
+    }
+  },
+}
+
 /** Percentile → "nines": 90 % is 1, 99 % is 2, 99.9 % is 3. */
 const nines = (percentile: number): number => -Math.log10(1 - percentile / 100)
 
@@ -383,4 +408,13 @@ export const DISTRIBUTION: ChartSpec = {
   },
 }
 
-export const CHARTS: ChartSpec[] = [TRAFFIC, LATENCY, BEND, STATUSES, REGION_HITS, REGION_P95, DISTRIBUTION]
+export const CHARTS: ChartSpec[] = [
+  TRAFFIC,
+  LATENCY,
+  BEND,
+  STATUSES,
+  REGION_HITS,
+  REGION_P95,
+  STEP_MEAN,
+  DISTRIBUTION,
+]
