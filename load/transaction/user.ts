@@ -286,7 +286,6 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     if (method === 'CONNECT' || LINE_BREAK.test(path)) return false
     let host = target.url.host
     let lines = ''
-    let bytes = `${method} ${path} HTTP/1.1\r\n`.length + 2 + 24 + host.length + 8
     for (const [name, value] of step.headers) {
       const text = renderTemplate(value, this.values)
       if (LINE_BREAK.test(text)) return false
@@ -294,12 +293,10 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       if (lower === 'connection') return false
       if (lower === 'host') host = text
       else lines += `${name}: ${text}\r\n`
-      bytes += name.length + text.length + 4
     }
     const cookie = this.jar.header()
     if (cookie !== undefined) {
       lines += `cookie: ${cookie}\r\n`
-      bytes += cookie.length + 10
     }
     let body: Buffer | null = null
     if (withBody && step.body !== undefined)
@@ -307,10 +304,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
         ? step.body
         : Buffer.from(renderTemplate(step.body as Template, this.values))
     const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
-    if (length >= 0) {
-      lines += `content-length: ${length}\r\n`
-      bytes += `content-length: ${length}\r\n`.length + length
-    }
+    if (length >= 0) lines += `content-length: ${length}\r\n`
     const head = Buffer.from(
       `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${lines}\r\n`,
       'latin1',
@@ -323,8 +317,10 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       this.#leanConnections.set(origin, connection)
     }
     const net = connection.context
-    net.wire = length > 0 ? Buffer.concat([head, body!]) : head
-    net.requestBytes = bytes
+    const wire = length > 0 ? Buffer.concat([head, body!]) : head
+    net.wire = wire
+    // Counted as written: the bytes on the wire, exactly.
+    net.requestBytes = wire.length
     net.request = method === 'HEAD' ? HEAD_REQUEST : OTHER_REQUEST
     net.onBody = step.needsBody ? this.#leanHooks!.onBody! : null
     this.#origin = origin
@@ -566,7 +562,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       const view: ResponseView = {
         headers,
         cookies: setCookies ?? NO_COOKIES,
-        body: step.needsBody ? Buffer.concat(this.#chunks).toString('utf8') : '',
+        body: step.needsBody ? bodyText(this.#chunks) : '',
       }
       const parsed = {}
       for (let i = 0; i < step.extracts.length; i++) {
@@ -716,4 +712,9 @@ function headerMap(rawHeaders: Buffer[]): Record<string, string | string[]> {
     else map[name] = [existing, value]
   }
   return map
+}
+
+/** The body as text; a body that came in one piece is not copied again. */
+function bodyText(chunks: Buffer[]): string {
+  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')
 }
