@@ -1,12 +1,16 @@
 import { EventEmitter } from 'node:events'
 import type { OnReadOpts } from 'node:net'
 import t from 'tap'
+import { sumTimeline } from '../../lib/timeline.js'
 import { compileTransaction } from '../../lib/transaction/compile.js'
 import type { TransactionSpec } from '../../lib/transaction/spec.js'
+import { runLoad } from '../../load/run.js'
+import { LOCAL_POLICY } from '../../load/safety.js'
 import type { Target } from '../../load/target.js'
 import { Deadlines } from '../../load/transaction/deadlines.js'
 import type { TransactionRecorder } from '../../load/transaction/recorder.js'
 import { TransactionUser, type UserContext } from '../../load/transaction/user.js'
+import { shopTransaction, startShop } from '../harness/shop.js'
 
 /** A socket stand-in: the test hands it bytes as reads of its own choosing. */
 class FakeSocket extends EventEmitter {
@@ -231,4 +235,44 @@ t.test('a line break in a rendered header never reaches the lean connection', as
     'nothing of it was written',
   )
   user.destroy()
+})
+
+t.test('against a real server, lean and undici: the same requests, hits and bytes sent', async (t) => {
+  const rows = 20
+  const runs: { tx: number; hits: number[]; refused: number; logins: number }[] = []
+  const before = process.env.STAMPEDE_HTTP_CLIENT
+  t.teardown(() => {
+    if (before === undefined) delete process.env.STAMPEDE_HTTP_CLIENT
+    else process.env.STAMPEDE_HTTP_CLIENT = before
+  })
+  for (const client of ['lean', 'undici']) {
+    if (client === 'undici') process.env.STAMPEDE_HTTP_CLIENT = 'undici'
+    else delete process.env.STAMPEDE_HTTP_CLIENT
+    const shop = await startShop()
+    const transaction = shopTransaction(shop.url, rows) as TransactionSpec
+    const result = await runLoad(
+      {
+        model: 'rush',
+        request: transaction.steps[0]!.request,
+        transaction,
+        pattern: [{ start: 2, end: 2, duration: 60 }],
+        share: { index: 0, of: 1 },
+        policy: LOCAL_POLICY,
+      },
+      { workers: 0 },
+    )
+    await shop.close()
+    const total = sumTimeline(result.timeline)
+    runs.push({
+      tx: total.txBytes,
+      hits: total.steps!.map((step) => step.hits),
+      refused: shop.refused,
+      logins: shop.logins.size,
+    })
+  }
+  t.same(runs[0]!.hits, [rows, rows, rows, rows], 'lean: every step of every row')
+  t.equal(runs[0]!.refused, 0, 'lean: every cookie, token and id sent')
+  t.equal(runs[0]!.logins, rows)
+  t.same(runs[1], runs[0], 'undici: the same')
+  t.ok(runs[0]!.tx > 0)
 })
