@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { renderAll, renderApi, renderDispatch } from './lib/report.js'
+import { renderAll, renderApi, renderDispatch, renderTransaction } from './lib/report.js'
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url))
 const DOCS = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
@@ -58,6 +58,25 @@ export function writeDispatchSection(dispatch) {
 }
 
 /**
+ * Writes only the transaction section (3c, from bench/results/transaction.json) into
+ * docs/benchmarks.md, and its date in the runs line: `node bench/docs.js --transaction`
+ * after `npm run bench:transaction`, without the other sections' results on this machine.
+ */
+export function writeTransactionSection(transaction) {
+  const text = readFileSync(DOCS, 'utf8')
+  const start = text.indexOf('## 3c.')
+  if (start < 0) throw new Error(`${DOCS} has no section 3c: regenerate it whole with \`node bench/docs.js\``)
+  const next = text.indexOf('\n## ', start)
+  const section = renderTransaction(transaction, { markdown: true })
+  const joined = `${text.slice(0, start)}${section}\n${next < 0 ? '' : text.slice(next)}`
+  writeFileSync(
+    DOCS,
+    joined.replace(/(^Runs: .*transaction )\S+?(Z[,.])/m, `$1${transaction.startedAt.slice(0, -1)}$2`),
+  )
+  return DOCS
+}
+
+/**
  * Replaces section `number` ("## <number>. …") of docs/benchmarks.md with `section`, up to
  * the next section; a page without it gets it before the first section numbered higher.
  */
@@ -75,7 +94,10 @@ function writeSection(number, section) {
   return DOCS
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--transaction') {
+  const file = fileURLToPath(new URL('./results/transaction.json', import.meta.url))
+  console.log(writeTransactionSection(JSON.parse(readFileSync(file, 'utf8'))))
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = process.argv[2] ?? RESULTS
   if (!existsSync(file)) {
     console.error(`no results at ${file}: run \`npm run bench\` first`)

@@ -36,7 +36,7 @@ function measure(mode, url, users, seconds) {
     String(seconds),
   ])
   return new Promise((resolve, reject) => {
-    // single-undici: the single request through undici, the client the transaction runtime uses.
+    // single-undici: the single request through undici (the transaction's plain http: goes the lean way).
     const env = mode === 'single-undici' ? { ...process.env, STAMPEDE_HTTP_CLIENT: 'undici' } : process.env
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env })
     let out = ''

@@ -33,8 +33,8 @@ export interface LoadExchange {
 /** What both load models share: where to send, what, and how to judge it. */
 export interface ExchangeContext {
   target: Target
-  recorder: Recorder
-  timeouts: TimeoutQueue
+  recorder: ExchangeRecorder
+  timeouts: Pick<TimeoutQueue, 'push' | 'remove'>
   request: Dispatcher.DispatchOptions
   /** Bytes one request puts on the wire. */
   requestBytes: number
@@ -43,7 +43,19 @@ export interface ExchangeContext {
   statusPassed: (status: number) => boolean
   /** Called when an exchange's request ended, whatever the outcome. */
   onDone(exchange: LoadExchange): void
+  /**
+   * Lean path only, for a caller that reads responses (the transaction runtime): the final
+   * response's head, bytes [start, end) of `data` from the status line up to its last
+   * header line, before the body is read. `data` may be the shared read buffer: copy what
+   * you keep.
+   */
+  onHead?: ((data: Buffer, start: number, end: number) => void) | null
+  /** Lean path only: body bytes [start, end) of `data`, chunk framing removed; copy what you keep. */
+  onBody?: ((data: Buffer, start: number, end: number) => void) | null
 }
+
+/** What an exchange records: the Recorder's per-request calls. */
+export type ExchangeRecorder = Pick<Recorder, 'sent' | 'wrote' | 'hit' | 'error' | 'timeout'>
 
 /** The lean path where the request allows it (plain http:), undici otherwise. */
 export function newExchange(context: ExchangeContext): LoadExchange {

@@ -63,7 +63,7 @@ function hasToken(buf: Buffer, start: number, end: number, token: string): boole
  */
 export class NetExchange implements LoadExchange {
   readonly #context: ExchangeContext
-  readonly #noBodyMethod: boolean
+  #noBodyMethod = false
   #socket: Socket | null = null
   /** The socket's connection is up and accepted by the policy. */
   #open = false
@@ -88,11 +88,12 @@ export class NetExchange implements LoadExchange {
 
   constructor(context: ExchangeContext) {
     this.#context = context
-    this.#noBodyMethod = context.request.method === 'HEAD'
   }
 
   send(now: number, origin?: number): void {
     const context = this.#context
+    // Read per request: the transaction runtime changes the request between sends.
+    this.#noBodyMethod = context.request.method === 'HEAD'
     this.#fromWrite = origin === undefined
     this.#origin = origin ?? now
     this.#status = 0
@@ -222,10 +223,12 @@ export class NetExchange implements LoadExchange {
         if (this.#status !== 0 && this.#state === HEAD) break
       } else if (state === BODY) {
         const take = Math.min(this.#remaining, n - i)
+        this.#context.onBody?.(buf, i, i + take)
         i += take
         this.#remaining -= take
         if (this.#remaining === 0) break
       } else if (state === UNTIL_CLOSE) {
+        this.#context.onBody?.(buf, i, n)
         return
       } else {
         i = this.#chunked(buf, i, n)
@@ -331,6 +334,7 @@ export class NetExchange implements LoadExchange {
     if (status < 200 && status !== 101) return next
     this.#status = status
     this.#closeAfter = closeAfter
+    this.#context.onHead?.(data, start, at)
     if (status === 101) {
       this.#closeAfter = true
       this.#state = HEAD
@@ -359,6 +363,7 @@ export class NetExchange implements LoadExchange {
       const state = this.#state
       if (state === CHUNK_DATA) {
         const take = Math.min(this.#remaining, n - i)
+        this.#context.onBody?.(buf, i, i + take)
         i += take
         this.#remaining -= take
         if (this.#remaining === 0) this.#state = CHUNK_DATA_END

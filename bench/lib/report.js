@@ -217,7 +217,7 @@ export function renderTransaction(b, { markdown }) {
     heading('3c. Transaction cost (four steps vs the single request)', markdown),
     '',
     `\`npm run bench:transaction\`: ${b.config.connections} users for ${b.config.seconds} s, median of ${b.config.rounds} alternating round(s), ` +
-      `${b.config.target}. \`single\` is the lean path, \`single-undici\` the single request through undici (the client the transaction runtime uses). ` +
+      `${b.config.target}. \`single\` is the lean path, \`single-undici\` the single request through undici; the transaction takes the lean path too (plain http:). ` +
       `Load average at start: ${load(b.loadAverageAtStart)}${b.loadAverageAtEnd ? `, at the end: ${load(b.loadAverageAtEnd)}` : ''}; the load column: 1-minute load at the runs' start, median.` +
       (memory.length > 0 ? ` Memory: ${memory.join('; ')}.` : ''),
     '',

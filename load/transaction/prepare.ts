@@ -85,6 +85,8 @@ export async function prepareTransaction(
         target,
         wallNow: () => Date.now(),
         onIterationEnd: onDone,
+        // STAMPEDE_HTTP_CLIENT=undici: every request through undici, to compare the two paths.
+        lean: !observer && process.env.STAMPEDE_HTTP_CLIENT !== 'undici',
         ...(observer ? { observer } : {}),
       }),
     }

@@ -8,6 +8,8 @@ import { seededRandom } from '../../lib/transaction/random.js'
 import type { RowPicker } from '../../lib/transaction/rows.js'
 import { renderTemplate, type Template } from '../../lib/transaction/template.js'
 import { classifyError } from '../classify.js'
+import type { ExchangeContext, ExchangeRecorder } from '../exchange.js'
+import { NetExchange } from '../net-exchange.js'
 import type { Target } from '../target.js'
 import type { Deadlines, Fifo } from './deadlines.js'
 import type { TransactionRecorder } from './recorder.js'
@@ -24,8 +26,14 @@ export interface UserContext {
   wallNow(): number
   /** An iteration ended (every step ran, or one failed); `ok` tells which. */
   onIterationEnd(user: TransactionUser, ok: boolean): void
-  /** Seen by `stampede sprint`: each exchange in full. */
+  /** Seen by `stampede sprint`: each exchange in full (always through undici). */
   observer?: ExchangeObserver
+  /**
+   * Plain http: requests through the lean HTTP/1.1 path (load/net-exchange.ts); false
+   * forces undici (STAMPEDE_HTTP_CLIENT=undici, and `stampede sprint`, which shows
+   * requests and responses in full).
+   */
+  lean: boolean
 }
 
 export interface ExchangeRecord {
@@ -46,13 +54,33 @@ export interface ExchangeObserver {
 const TIMED_OUT = new StampedeError('STAMPEDE_TIMEOUT', 'request timed out')
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 const NO_COOKIES: ReadonlyMap<string, string> = new Map()
+const NO_HEADERS: Record<string, string | string[]> = Object.freeze({})
 const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
+const LINE_BREAK = /[\r\n]/
+/** The lean path reads only the method of a request (HEAD: a response without a body). */
+const HEAD_REQUEST: Dispatcher.DispatchOptions = { path: '/', method: 'HEAD' }
+const OTHER_REQUEST: Dispatcher.DispatchOptions = { path: '/', method: 'GET' }
+/** The user keeps its own deadlines (one per step's timeout): the lean exchange's queue is unused. */
+const NO_TIMEOUTS = { push() {}, remove() {} }
+const NOT_YET = 0
+const HIT = 1
+const FAILED = 2
+
+/** One connection of the lean path: its exchange, and the context it reads per request. */
+interface LeanConnection {
+  exchange: NetExchange
+  context: ExchangeContext
+}
 
 /**
  * One user of a transaction: its own connection(s), cookie jar and variables, kept across
- * steps and iterations. Like the single-request path's Exchange it is its own undici
- * handler, reused for every request; what it allocates per request is what a transaction
- * needs (the rendered path and headers, and the body only when an extraction reads it).
+ * steps and iterations. A plain http: request goes through the lean path (a NetExchange
+ * per origin, whose head and body hooks feed the cookie jar, a redirect's Location and
+ * the extractions; body bytes are kept only when an extraction reads them); https:, a
+ * `connection` header of the step's or a line break in a rendered value go through
+ * undici, where the user is its own handler, reused for every request. What it allocates
+ * per request is what a transaction needs (the rendered request, and the body only when
+ * an extraction reads it).
  */
 export class TransactionUser implements Dispatcher.DispatchHandler {
   readonly #context: UserContext
@@ -61,6 +89,18 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   readonly values: string[]
   readonly jar = new CookieJar()
   readonly #clients = new Map<string, Client>()
+  readonly #leanConnections = new Map<string, LeanConnection>()
+  /** The lean exchange of the request in flight; null when undici sends it. */
+  #net: NetExchange | null = null
+  /** The lean request's outcome, as its exchange recorded it. */
+  #netOutcome = NOT_YET
+  #netLatency = 0
+  #netKind: ErrorKind = 'other'
+  /** From the lean response's head: Set-Cookie values, Location, the headers (when extracted). */
+  readonly #setCookieValues: string[] = []
+  #location: string | undefined = undefined
+  #headers: Record<string, string | string[]> | null = null
+  #leanHooks: Omit<ExchangeContext, 'target'> | null = null
   #step: CompiledStep | null = null
   #stepIndex = 0
   #hops = 0
@@ -163,6 +203,12 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       )
       return
     }
+    if (
+      context.lean &&
+      target.url.protocol === 'http:' &&
+      this.#sendLean(now, target, origin, path, method, withBody)
+    )
+      return
     let client = this.#clients.get(origin)
     if (!client) {
       client = new Client(target.origin, {
@@ -197,6 +243,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     this.#method = method
     this.#status = 0
     this.#rx = 0
+    this.#net = null
     this.#abort = null
     this.#connected = false
     this.#rawHeaders = null
@@ -219,9 +266,196 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     client.dispatch({ path, method: method as Dispatcher.HttpMethod, headers, body, blocking: false }, this)
   }
 
+  /**
+   * The lean path: renders the request's bytes as undici would write them (request line,
+   * host, connection, the step's headers, cookie, content-length, body) and sends them on
+   * this origin's NetExchange. Returns false, sending nothing, where undici must send it:
+   * a `connection` header (undici reads it) or a line break in a rendered value (undici
+   * refuses the request).
+   */
+  #sendLean(
+    now: number,
+    target: Target,
+    origin: string,
+    path: string,
+    method: string,
+    withBody: boolean,
+  ): boolean {
+    const context = this.#context
+    const step = this.#step!
+    if (method === 'CONNECT' || LINE_BREAK.test(path)) return false
+    let host = target.url.host
+    let lines = ''
+    for (const [name, value] of step.headers) {
+      const text = renderTemplate(value, this.values)
+      if (LINE_BREAK.test(text)) return false
+      const lower = name.length === 10 || name.length === 4 ? name.toLowerCase() : name
+      if (lower === 'connection') return false
+      if (lower === 'host') host = text
+      else lines += `${name}: ${text}\r\n`
+    }
+    const cookie = this.jar.header()
+    if (cookie !== undefined) {
+      lines += `cookie: ${cookie}\r\n`
+    }
+    let body: Buffer | null = null
+    if (withBody && step.body !== undefined)
+      body = Buffer.isBuffer(step.body)
+        ? step.body
+        : Buffer.from(renderTemplate(step.body as Template, this.values))
+    const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
+    if (length >= 0) lines += `content-length: ${length}\r\n`
+    const head = Buffer.from(
+      `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${lines}\r\n`,
+      'latin1',
+    )
+    let connection = this.#leanConnections.get(origin)
+    if (!connection) {
+      this.#leanHooks ??= this.#hooks()
+      const fresh: ExchangeContext = { ...this.#leanHooks, target }
+      connection = { exchange: new NetExchange(fresh), context: fresh }
+      this.#leanConnections.set(origin, connection)
+    }
+    const net = connection.context
+    const wire = length > 0 ? Buffer.concat([head, body!]) : head
+    net.wire = wire
+    // Counted as written: the bytes on the wire, exactly.
+    net.requestBytes = wire.length
+    net.request = method === 'HEAD' ? HEAD_REQUEST : OTHER_REQUEST
+    net.onBody = step.needsBody ? this.#leanHooks!.onBody! : null
+    this.#origin = origin
+    this.#path = path
+    this.#method = method
+    this.#status = 0
+    this.#rx = 0
+    this.#net = connection.exchange
+    this.#netOutcome = NOT_YET
+    this.#setCookieValues.length = 0
+    this.#location = undefined
+    this.#headers = null
+    this.#chunks.length = 0
+    this.timedOut = false
+    this.inFlight = true
+    context.deadlines.push(this, now, step.timeoutMs)
+    connection.exchange.send(now)
+    return true
+  }
+
+  /**
+   * The lean exchanges' context, shared by this user's connections: the exchange's
+   * recording goes to the step's recorder (the hit is held until the response is judged),
+   * and its hooks read the response.
+   */
+  #hooks(): Omit<ExchangeContext, 'target'> {
+    const stepRecorder = () => this.#context.recorder.steps[this.#step!.index]!
+    const recorder: ExchangeRecorder = {
+      sent: (now) => stepRecorder().sent(now),
+      wrote: (now, bytes) => stepRecorder().wrote(now, bytes),
+      hit: (_now, latencyMicros, status, rx) => {
+        this.#netOutcome = HIT
+        this.#netLatency = latencyMicros
+        this.#status = status
+        this.#rx = rx
+      },
+      error: (now, kind, rx) => {
+        this.#netOutcome = FAILED
+        this.#netKind = kind
+        this.#rx = rx
+        stepRecorder().error(now, kind, rx)
+      },
+      timeout: (now, rx) => {
+        this.#netOutcome = FAILED
+        this.#rx = rx
+        stepRecorder().timeout(now, rx)
+      },
+    }
+    return {
+      recorder,
+      timeouts: NO_TIMEOUTS,
+      request: OTHER_REQUEST,
+      requestBytes: 0,
+      wire: null,
+      statusPassed: () => true,
+      onDone: () => this.#leanDone(),
+      onHead: (data, start, end) => this.#leanHead(data, start, end),
+      onBody: (data, start, end) => {
+        this.#chunks.push(Buffer.from(data.subarray(start, end)))
+      },
+    }
+  }
+
+  /** Reads what the transaction needs from a lean response's head: cookies, Location, headers. */
+  #leanHead(data: Buffer, start: number, end: number): void {
+    const wanted = this.#step!.needsHeaders
+    const headers: Record<string, string | string[]> | null = wanted ? {} : null
+    let line = data.indexOf(10, start) + 1
+    while (line > 0 && line < end) {
+      let eol = line
+      while (eol < end && data[eol] !== 13 && data[eol] !== 10) eol++
+      const first = data[line]! | 0x20
+      if (wanted || first === 0x73 /* s */ || first === 0x6c /* l */) {
+        let colon = line
+        while (colon < eol && data[colon] !== 58) colon++
+        let value = colon + 1
+        while (data[value] === 32 || data[value] === 9) value++
+        let valueEnd = eol
+        while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
+        const nameLength = colon - line
+        if (headers !== null) {
+          const name = data.toString('latin1', line, colon).toLowerCase()
+          const text = data.toString('latin1', value, valueEnd)
+          const existing = headers[name]
+          if (existing === undefined) headers[name] = text
+          else if (Array.isArray(existing)) existing.push(text)
+          else headers[name] = [existing, text]
+        }
+        if (
+          nameLength === 10 &&
+          first === 0x73 &&
+          data.toString('latin1', line, colon).toLowerCase() === 'set-cookie'
+        )
+          this.#setCookieValues.push(data.toString('latin1', value, valueEnd))
+        else if (
+          nameLength === 8 &&
+          first === 0x6c &&
+          data.toString('latin1', line, colon).toLowerCase() === 'location'
+        )
+          this.#location = data.toString('latin1', value, valueEnd)
+      }
+      line = data.indexOf(10, eol) + 1
+    }
+    this.#headers = headers
+  }
+
+  /** The lean request ended (its exchange recorded an error or timeout, or held the hit). */
+  #leanDone(): void {
+    const now = performance.now()
+    this.#context.deadlines.remove(this)
+    this.inFlight = false
+    if (this.#netOutcome !== HIT) {
+      this.#endIteration(now, false, this.timedOut ? 'timeout' : this.#netKind)
+      return
+    }
+    const jar = this.jar
+    let setCookies: Map<string, string> | null = null
+    const values = this.#setCookieValues
+    if (values.length > 0) {
+      const wallNow = this.#context.wallNow()
+      for (const value of values) {
+        const cookieName = jar.receive(value, wallNow)
+        if (cookieName !== undefined) {
+          setCookies ??= new Map()
+          setCookies.set(cookieName, jar.get(cookieName) ?? '')
+        }
+      }
+    }
+    this.#judge(now, this.#netLatency, this.#location, setCookies, this.#headers ?? NO_HEADERS)
+  }
+
   expire(): void {
     this.timedOut = true
-    if (this.#abort) this.#abort(TIMED_OUT)
+    if (this.#net !== null) this.#net.expire()
+    else if (this.#abort) this.#abort(TIMED_OUT)
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -264,9 +498,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       this.#endIteration(now, false, 'timeout')
       return
     }
-    const status = this.#status
     const latencyMicros = (now - this.#sentAt) * 1000
-    this.#iterationLatency += latencyMicros
     const rawHeaders = this.#rawHeaders ?? []
     // Only a response that sets cookies allocates for them.
     let setCookies: Map<string, string> | null = null
@@ -289,6 +521,30 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
         location = rawHeaders[i + 1]!.toString('latin1')
       }
     }
+    this.#judge(
+      now,
+      latencyMicros,
+      location,
+      setCookies,
+      step.needsHeaders ? headerMap(rawHeaders) : NO_HEADERS,
+    )
+  }
+
+  /**
+   * A response arrived (either path): follows a redirect, or records the hit, checks the
+   * status, runs the extractions and moves on.
+   */
+  #judge(
+    now: number,
+    latencyMicros: number,
+    location: string | undefined,
+    setCookies: Map<string, string> | null,
+    headers: Record<string, string | string[]>,
+  ): void {
+    const step = this.#step!
+    const recorder = this.#context.recorder.steps[step.index]!
+    const status = this.#status
+    this.#iterationLatency += latencyMicros
     if (location !== undefined && REDIRECTS.has(status) && this.#hops < step.followRedirects) {
       recorder.hit(now, latencyMicros, status, this.#rx, true)
       this.#observe(now)
@@ -304,11 +560,9 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     }
     if (step.extracts.length > 0) {
       const view: ResponseView = {
-        headers: step.extracts.some((extract) => extract.describe.startsWith('header'))
-          ? headerMap(rawHeaders)
-          : {},
+        headers,
         cookies: setCookies ?? NO_COOKIES,
-        body: step.needsBody ? Buffer.concat(this.#chunks).toString('utf8') : '',
+        body: step.needsBody ? bodyText(this.#chunks) : '',
       }
       const parsed = {}
       for (let i = 0; i < step.extracts.length; i++) {
@@ -434,12 +688,16 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   close(): void {
     for (const client of this.#clients.values()) client.close().catch(() => {})
     this.#clients.clear()
+    // An idle lean connection closes now; one with a request out, once that ended.
+    for (const connection of this.#leanConnections.values()) connection.exchange.close()
   }
 
   destroy(): void {
     this.cancelThink()
     for (const client of this.#clients.values()) client.destroy().catch(() => {})
     this.#clients.clear()
+    for (const connection of this.#leanConnections.values()) connection.exchange.destroy()
+    this.#leanConnections.clear()
   }
 }
 
@@ -454,4 +712,9 @@ function headerMap(rawHeaders: Buffer[]): Record<string, string | string[]> {
     else map[name] = [existing, value]
   }
   return map
+}
+
+/** The body as text; a body that came in one piece is not copied again. */
+function bodyText(chunks: Buffer[]): string {
+  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')
 }

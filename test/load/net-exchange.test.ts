@@ -149,6 +149,42 @@ for (const [name, text, status, spec] of responses) {
   })
 }
 
+/** Responses with what the hooks must see: the final head, and the body without framing. */
+const hooked: [string, string, string, string][] = [
+  ['a content-length body', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x', 'hello', '\r\n\r\nhello'],
+  [
+    'a chunked body',
+    'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked',
+    'hello0123456789',
+    '\r\n\r\n5;x=y\r\nhello\r\nA\r\n0123456789\r\n0\r\nx-t: 1\r\n\r\n',
+  ],
+  ['a 100 Continue first', 'HTTP/1.1 404 Not Found\r\nContent-Length: 2', 'no', '\r\n\r\nno'],
+]
+for (const [name, head, body, rest] of hooked) {
+  t.test(`the head and body hooks see ${name}, split at every byte`, async (t) => {
+    const interim = name.includes('100') ? 'HTTP/1.1 100 Continue\r\n\r\n' : ''
+    const bytes = Buffer.from(interim + head + rest, 'latin1')
+    for (let split = 0; split <= bytes.length; split++) {
+      const { socket, outcomes, timeouts, context } = started()
+      const heads: string[] = []
+      const parts: Buffer[] = []
+      context.onHead = (data, start, end) => heads.push(data.toString('latin1', start, end))
+      context.onBody = (data, start, end) => parts.push(Buffer.from(data.subarray(start, end)))
+      // Older bytes after each read in the shared buffer must not leak into what the hooks see.
+      const read = (part: Buffer) => {
+        ;(socket.onread.buffer as Buffer).fill(0x5a, 0, 512)
+        socket.read(part)
+      }
+      if (split > 0) read(bytes.subarray(0, split))
+      if (split < bytes.length) read(bytes.subarray(split))
+      timeouts.close()
+      t.equal(outcomes.length, 1, `split at ${split}`)
+      t.same(heads, [head], 'the final head, once')
+      t.equal(Buffer.concat(parts).toString('latin1'), body, 'the body without framing')
+    }
+  })
+}
+
 t.test('the lean path sends the next request on the same connection, byte counts exact', async (t) => {
   const { socket, outcomes, wrote, exchange, prepared, timeouts, sockets } = started()
   t.teardown(() => timeouts.close())
