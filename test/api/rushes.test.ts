@@ -142,6 +142,14 @@ t.test('bad rushes are problems naming the field; quotas name the quota', async 
     ['an unknown region', { request: { url }, pattern: '1:1', regions: ['mars'] }, 400, { field: 'regions' }],
     ['a bad threshold', { request: { url }, pattern: '1:1', thresholds: ['fast'] }, 400, {}],
     ['an ftp url', { request: { url: 'ftp://127.0.0.1/' }, pattern: '1:1' }, 400, {}],
+    ['pipelining 65', { request: { url }, pattern: '1:1', pipelining: 65 }, 400, { field: '/pipelining' }],
+    ['pipelining 1.5', { request: { url }, pattern: '1:1', pipelining: 1.5 }, 400, { field: '/pipelining' }],
+    [
+      'pipelining with a rate',
+      { request: { url }, rate: '1:1', pipelining: 2 },
+      400,
+      { field: '/pipelining', detail: /goes with users/ },
+    ],
     ['too many users', { request: { url }, pattern: '1-11:5' }, 403, { quota: 'max-users' }],
     ['too long', { request: { url }, pattern: '1:61' }, 403, { quota: 'max-duration' }],
   ]
