@@ -143,6 +143,7 @@ export function rushReport(feed: RushFeed): ReportData {
     url: rush.request.url,
     pattern: formatPattern(rush.pattern),
     where: `rush ${rush.rush}, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
+    ...(rush.pipelining !== undefined && { pipelining: rush.pipelining }),
     startedAt: new Date(rush.startAt).toISOString(),
     cutShort: feed.points.length < planned,
     ...(!feed.finished

@@ -13,6 +13,7 @@ t.test('--pipelining N: every request counted, said in the summary and the JSON'
   for (const workers of ['0', '2']) {
     target.reset()
     const out = join(dir, `run-${workers}.json`)
+    const html = join(dir, `run-${workers}.html`)
     const run = await runCli([
       'rush',
       `${target.url}/`,
@@ -24,6 +25,8 @@ t.test('--pipelining N: every request counted, said in the summary and the JSON'
       workers,
       '--json',
       out,
+      '--report',
+      html,
       '-q',
     ])
     t.equal(run.code, 0, run.stderr)
@@ -31,6 +34,11 @@ t.test('--pipelining N: every request counted, said in the summary and the JSON'
     t.equal(report.pipelining, 4, `the JSON says pipelining 4 (workers ${workers})`)
     t.match(report.pipeliningNote, /each user keeps up to 4 requests in flight/)
     t.match(run.stdout, /^pipelining 4: each user keeps up to 4 requests in flight$/m)
+    t.match(
+      readFileSync(html, 'utf8'),
+      /pipelining 4: each user keeps up to 4 requests in flight/,
+      'and the report',
+    )
     t.ok(report.summary.hits > 10, `load was sent (${report.summary.hits} hits)`)
     t.equal(report.summary.hits, target.requests, 'hits equal the requests the target counted')
     t.equal(report.summary.errors, 0)

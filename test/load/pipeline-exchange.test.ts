@@ -265,7 +265,7 @@ function fakeUser(spec: Partial<RequestSpec> = {}) {
     onDone: () => {},
   }
   const user = new PipelineExchange(context)
-  return { user, sockets, outcomes, timeouts }
+  return { user, sockets, outcomes, timeouts, context }
 }
 
 const three = [
@@ -327,3 +327,22 @@ t.test('connection: close in an answer fails the requests behind it, once each',
   ])
   t.equal(sockets[0]!.destroyed, true)
 })
+
+t.test(
+  'a connection the policy refuses fails every request waiting on it as refused, nothing written',
+  async (t) => {
+    const { user, sockets, outcomes, timeouts, context } = fakeUser()
+    t.teardown(() => timeouts.close())
+    const refusal = Object.assign(new Error('refused'), { code: 'STAMPEDE_ADDRESS_REFUSED' })
+    ;(context.target as { acceptPlain: unknown }).acceptPlain = () => refusal
+    for (let i = 0; i < 3; i++) user.send(performance.now())
+    sockets[0]!.emit('connect')
+    t.same(outcomes, [
+      { error: 'refused', rx: 0 },
+      { error: 'refused', rx: 0 },
+      { error: 'refused', rx: 0 },
+    ])
+    t.same(sockets[0]!.written, [])
+    t.equal(sockets[0]!.destroyed, true)
+  },
+)
