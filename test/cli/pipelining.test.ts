@@ -16,7 +16,9 @@ t.test('--pipelining N: every request counted, said in the summary and the JSON'
     const html = join(dir, `run-${workers}.html`)
     const run = await runCli([
       'rush',
-      `${target.url}/`,
+      // Node's server takes pipelined requests as they come and queues the answers: with
+      // each answer 20 ms late, the requests it holds at once show how many were in flight.
+      `${target.url}/delay/20`,
       '--pattern',
       // Up and down again: users that leave finish their requests in flight, counted once.
       '1-4:1,4-1:1',
@@ -43,6 +45,8 @@ t.test('--pipelining N: every request counted, said in the summary and the JSON'
     t.ok(report.summary.hits > 10, `load was sent (${report.summary.hits} hits)`)
     t.equal(report.summary.hits, target.requests, 'hits equal the requests the target counted')
     t.equal(report.summary.errors, 0)
+    t.ok(target.peakInFlight > 4, `more requests in flight (${target.peakInFlight}) than the 4 users`)
+    t.ok(target.peakInFlight <= 16, 'never more than 4 per user')
   }
   const plain = await runCli(['rush', `${target.url}/`, '--pattern', '1:1', '-w', '0', '-q'])
   t.equal(plain.code, 0, plain.stderr)
