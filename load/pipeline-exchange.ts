@@ -200,6 +200,7 @@ export class PipelineExchange implements LoadExchange {
     this.#failAll(CLOSED, this.#open)
   }
 
+  /** Never in the timeout queue itself: its requests are (`Pipelined.expire`). */
   expire(): void {}
 
   close(): void {
