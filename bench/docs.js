@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { renderAll, renderApi, renderDispatch, renderTransaction } from './lib/report.js'
+import { renderAll, renderApi, renderDispatch, renderPipelining, renderTransaction } from './lib/report.js'
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url))
 const DOCS = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
@@ -55,6 +55,11 @@ export function writeApiSection(api) {
 /** Writes only the dispatch section (bench/job-plane/dispatch.js), as `writeApiSection`. */
 export function writeDispatchSection(dispatch) {
   return writeSection(5, renderDispatch(dispatch, { markdown: true }))
+}
+
+/** Writes only the pipelining section (bench/pipelining.js), as `writeApiSection`. */
+export function writePipeliningSection(pipelining) {
+  return writeSection(6, renderPipelining(pipelining, { markdown: true }))
 }
 
 /**

@@ -46,6 +46,13 @@ export interface RunHeading {
   pattern: string
   /** Where the load ran: in process, N load processes, or a rush's shards and regions. */
   where: string
+  /** Requests each user keeps in flight (HTTP/1.1 pipelining); absent: one at a time. */
+  pipelining?: number
+}
+
+/** Pipelining changes what a user is: said in the summary and the JSON whenever it is on. */
+function pipeliningLine(depth: number): string {
+  return `pipelining ${depth}: each user keeps up to ${depth} requests in flight`
 }
 
 export function formatSummary(heading: RunHeading, summary: Summary, cutShort: boolean): string {
@@ -53,6 +60,7 @@ export function formatSummary(heading: RunHeading, summary: Summary, cutShort: b
   const what = heading.model === 'rush' ? `users ${heading.pattern}` : `rate ${heading.pattern}/s`
   const lines = [
     `Stampede ${heading.model}  ${heading.url}  ${what}  (${heading.where})${cutShort ? '  STOPPED EARLY' : ''}`,
+    ...(heading.pipelining !== undefined ? [pipeliningLine(heading.pipelining)] : []),
     '',
     table([
       [
@@ -166,6 +174,10 @@ export function runReportJson(report: RunReport) {
     url: report.heading.url,
     pattern: report.heading.pattern,
     where: report.heading.where,
+    ...(report.heading.pipelining !== undefined && {
+      pipelining: report.heading.pipelining,
+      pipeliningNote: pipeliningLine(report.heading.pipelining),
+    }),
     startedAt: report.startedAt,
     cutShort: report.cutShort,
     passed: report.thresholds.every((result) => result.passed),

@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs'
 import { abortRush, submitRush, watchRush } from '../lib/couch/rushes.js'
 import { UsageError } from '../lib/errors.js'
 import { formatPattern, parsePattern, patternDuration, WHOLE } from '../lib/pattern.js'
+import { MAX_PIPELINING, pipeliningRefusal } from '../lib/pipelining.js'
 import { evaluateThresholds, parseThreshold, type Threshold } from '../lib/thresholds.js'
 import { stepSummaries, summarizeTransaction, type TransactionSummary } from '../lib/transaction/summary.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
@@ -56,6 +57,12 @@ export const RUSH: CommandSpec = {
       type: 'string',
       value: 'N',
       description: `with --rate: most requests in flight; later ones are dropped and counted (default ${DEFAULT_MAX_IN_FLIGHT})`,
+    },
+    {
+      name: 'pipelining',
+      type: 'string',
+      value: 'N',
+      description: `with --pattern: each user keeps up to N requests in flight on its connection (HTTP/1.1 pipelining, plain http: only; 1 to ${MAX_PIPELINING}, default 1: off)`,
     },
     ...REQUEST_OPTIONS,
     ...STEP_OPTIONS,
@@ -149,6 +156,17 @@ export function jobFromOptions(positionals: string[], values: ParsedOptions, arg
   if (maxInFlight !== undefined && rate === undefined)
     throw new UsageError('--max-in-flight goes with --rate')
   if (maxInFlight === 0) throw new UsageError('--max-in-flight must be at least 1')
+  const pipelining = integerOption(values, 'pipelining')
+  if (pipelining !== undefined) {
+    const refusal = pipeliningRefusal({
+      model: users !== undefined ? 'rush' : 'arrival-rate',
+      pipelining,
+      transaction: transaction !== undefined,
+      url: request.url,
+      headers: request.headers,
+    })
+    if (refusal) throw new UsageError(`--${refusal}`)
+  }
   const job: LoadJob = {
     model: users !== undefined ? 'rush' : 'arrival-rate',
     request,
@@ -157,6 +175,7 @@ export function jobFromOptions(positionals: string[], values: ParsedOptions, arg
     policy: LOCAL_POLICY,
   }
   if (maxInFlight !== undefined) job.maxInFlight = maxInFlight
+  if (pipelining !== undefined && pipelining > 1) job.pipelining = pipelining
   if (transaction) job.transaction = transaction
   return job
 }
@@ -217,7 +236,13 @@ async function runHere(
   )
   const where = result.workers === 0 ? 'in process' : `${result.workers} load processes`
   return {
-    heading: { model: job.model, url: job.request.url, pattern: formatPattern(job.pattern), where },
+    heading: {
+      model: job.model,
+      url: job.request.url,
+      pattern: formatPattern(job.pattern),
+      where,
+      ...(job.pipelining !== undefined && { pipelining: job.pipelining }),
+    },
     startedAt,
     cutShort: result.cutShort,
     interrupted: result.cutShort,
@@ -263,6 +288,7 @@ async function runThroughCouch(
     regions,
     thresholds: thresholds.map((threshold) => threshold.source),
     ...(job.maxInFlight !== undefined && { maxInFlight: job.maxInFlight }),
+    ...(job.pipelining !== undefined && { pipelining: job.pipelining }),
     ...(shardsPerRegion !== undefined && { shardsPerRegion }),
   })
   if (values.detach) return id
@@ -301,6 +327,7 @@ async function runThroughCouch(
       url: job.request.url,
       pattern: formatPattern(job.pattern),
       where: `rush ${id}, ${shards} shards in ${regions.join(', ')}`,
+      ...(job.pipelining !== undefined && { pipelining: job.pipelining }),
     },
     startedAt: new Date(result.rush.startAt).toISOString(),
     cutShort: result.timeline.length < planned,

@@ -263,9 +263,10 @@ export class ShardRun {
   }
 
   #job(transaction: TransactionSpec | undefined): LoadJob {
-    const { model, request, pattern, share, maxInFlight } = this.shard
+    const { model, request, pattern, share, maxInFlight, pipelining } = this.shard
     const job: LoadJob = { model, request, pattern, share, policy: this.#context.policy }
     if (maxInFlight !== undefined) job.maxInFlight = maxInFlight
+    if (pipelining !== undefined) job.pipelining = pipelining
     // The shard's share nests into its load processes' (load/run.ts): `unique` rows stay
     // exact across regions, engines and processes (lib/transaction/rows.ts).
     if (transaction) job.transaction = transaction

@@ -89,6 +89,8 @@ export interface RushDoc extends CouchMeta {
   /** The whole rush's pattern; shards carry it too, with their share of it. */
   pattern: Pattern
   maxInFlight?: number
+  /** Requests each user keeps in flight (HTTP/1.1 pipelining); absent: one at a time. */
+  pipelining?: number
   /** Several steps instead of the one `request` (which is then the first step's). */
   transaction?: StoredTransaction
   regions: string[]
@@ -124,6 +126,8 @@ export interface ShardDoc extends CouchMeta {
   /** This shard's users (or requests) out of the whole pattern: shares sum exactly. */
   share: Share
   maxInFlight?: number
+  /** Requests each user keeps in flight (HTTP/1.1 pipelining); absent: one at a time. */
+  pipelining?: number
   /** Several steps instead of the one `request`; the data rows are in `data:<rush>`. */
   transaction?: StoredTransaction
   startAt: number

@@ -9,6 +9,7 @@ import {
 } from './documents.js'
 import { UsageError } from './errors.js'
 import { type Pattern, shareCount, validatePattern } from './pattern.js'
+import { pipeliningRefusal } from './pipelining.js'
 import type { RequestSpec } from './request-spec.js'
 import { validateTransaction } from './transaction/compile.js'
 import type { TransactionSpec } from './transaction/spec.js'
@@ -28,6 +29,8 @@ export interface RushSpec {
   pattern: Pattern
   /** Arrival rate: most requests in flight at once, for the whole rush. */
   maxInFlight?: number
+  /** Closed model, single request: requests each user keeps in flight (HTTP/1.1 pipelining). */
+  pipelining?: number
   regions: string[]
   /** Shards (engines) per region; default: enough that none holds more than `SHARD_CONNECTIONS`. */
   shardsPerRegion?: number
@@ -70,6 +73,16 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
   // The rows' size too (the limit of data:<rush>), so a caller that validates with newRush
   // (the tenant API) learns it before submitting.
   if (spec.transaction?.data) storedRows(spec.transaction.data)
+  if (spec.pipelining !== undefined) {
+    const refusal = pipeliningRefusal({
+      model: spec.model,
+      pipelining: spec.pipelining,
+      transaction: spec.transaction !== undefined,
+      url: spec.request.url,
+      headers: spec.request.headers,
+    })
+    if (refusal) throw new UsageError(refusal)
+  }
   const maxInFlight = spec.model === 'arrival-rate' ? (spec.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT) : undefined
   const connections = peakConnections({ model: spec.model, pattern: spec.pattern, maxInFlight })
   const perRegion =
@@ -90,6 +103,7 @@ export function newRush(spec: RushSpec, id: string, now: number): RushDoc {
     createdAt: now,
   }
   if (maxInFlight !== undefined) rush.maxInFlight = maxInFlight
+  if (spec.pipelining !== undefined && spec.pipelining > 1) rush.pipelining = spec.pipelining
   if (transaction) rush.transaction = transaction
   if (spec.thresholds !== undefined) rush.thresholds = spec.thresholds
   if (spec.owner !== undefined) rush.owner = spec.owner
@@ -120,6 +134,7 @@ export function splitRush(rush: RushDoc): ShardDoc[] {
       state: 'queued',
     }
     if (rush.maxInFlight !== undefined) shard.maxInFlight = rush.maxInFlight
+    if (rush.pipelining !== undefined) shard.pipelining = rush.pipelining
     if (rush.transaction) shard.transaction = rush.transaction
     return shard
   })

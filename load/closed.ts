@@ -1,6 +1,8 @@
+import { StampedeError } from '../lib/errors.js'
 import { concurrencyAt, patternDuration, shareCount } from '../lib/pattern.js'
 import { type LoadExchange, newExchange } from './exchange.js'
 import type { ModelSetup, RunningModel } from './model.js'
+import { PipelineExchange } from './pipeline-exchange.js'
 
 const TICK_MS = 10
 
@@ -15,6 +17,10 @@ export function startClosed(setup: ModelSetup): RunningModel {
   const { job, startPerf, recorder } = setup
   const durationMs = patternDuration(job.pattern) * 1000
   const users: LoadExchange[] = []
+  const depth = job.pipelining ?? 1
+  if (depth > 1 && !setup.context(() => {}).wire)
+    // Refused before a job is made (lib/pipelining.ts); here for STAMPEDE_HTTP_CLIENT=undici.
+    throw new StampedeError('STAMPEDE_USAGE', 'pipelining needs the lean HTTP/1.1 path (plain http:)')
   let running = 0
   let inFlight = 0
   let stopping = false
@@ -22,6 +28,10 @@ export function startClosed(setup: ModelSetup): RunningModel {
   const done = new Promise<void>((resolve) => {
     settle = resolve
   })
+
+  // Pipelining: a user keeps `depth` requests in flight on its connection, one sent for
+  // every one that ends, instead of one at a time.
+  const outstanding = (user: LoadExchange) => user.outstanding ?? (user.inFlight ? 1 : 0)
 
   const context = setup.context((user) => {
     inFlight--
@@ -38,13 +48,13 @@ export function startClosed(setup: ModelSetup): RunningModel {
     while (running < wanted) {
       let user = users[running]
       if (!user) {
-        user = newExchange(context)
+        user = depth > 1 ? new PipelineExchange(context) : newExchange(context)
         users.push(user)
       }
       running++
       if (!user.active) {
         user.active = true
-        if (!user.inFlight) {
+        for (let more = depth - outstanding(user); more > 0; more--) {
           inFlight++
           user.send(now)
         }
@@ -53,7 +63,7 @@ export function startClosed(setup: ModelSetup): RunningModel {
     while (running > wanted) {
       const user = users[--running]!
       user.active = false
-      if (!user.inFlight) user.close()
+      if (outstanding(user) === 0) user.close()
     }
     recorder.concurrency(running)
   }

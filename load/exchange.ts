@@ -5,16 +5,23 @@ import { NetExchange } from './net-exchange.js'
 import type { Recorder } from './recorder.js'
 import type { Target } from './target.js'
 
+/** An entry of the timeout queue: a request in flight, linked in send order. */
+export interface Timed {
+  /** The timeout queue's deadline passed: the request ends as a timeout. */
+  expire(): void
+  deadline: number
+  prev: Timed | null
+  next: Timed | null
+}
+
 /**
  * One connection and the one request on it at a time, as the load models drive it. Two
  * paths implement it: `Exchange` (undici, every case) and `NetExchange` (a lean
  * HTTP/1.1 client on `net`, plain http: only); `newExchange` picks.
  */
-export interface LoadExchange {
+export interface LoadExchange extends Timed {
   /** Sends the request now; latency from `origin` when given (open model), else from the write. */
   send(now: number, origin?: number): void
-  /** The timeout queue's deadline passed: the request ends as a timeout. */
-  expire(): void
   /** Opens the connection ahead of the first request, where the path can (the lean one). */
   preconnect?(): void
   /** Closes the connection (gracefully once the request in flight is done). */
@@ -24,10 +31,8 @@ export interface LoadExchange {
   inFlight: boolean
   /** Wanted by its model: a user that is still part of the rush. */
   active: boolean
-  // Timeout queue links and deadline.
-  deadline: number
-  prev: LoadExchange | null
-  next: LoadExchange | null
+  /** Requests sent and not ended yet, where the path keeps several in flight (pipelining). */
+  readonly outstanding?: number
 }
 
 /** What both load models share: where to send, what, and how to judge it. */
@@ -86,8 +91,8 @@ export class Exchange implements Dispatcher.DispatchHandler, LoadExchange {
   active = false
   // Timeout queue links and deadline.
   deadline = 0
-  prev: LoadExchange | null = null
-  next: LoadExchange | null = null
+  prev: Timed | null = null
+  next: Timed | null = null
 
   constructor(context: ExchangeContext) {
     this.#context = context
@@ -212,8 +217,8 @@ export class Exchange implements Dispatcher.DispatchHandler, LoadExchange {
  */
 export class TimeoutQueue {
   readonly #timeoutMs: number
-  #head: LoadExchange | null = null
-  #tail: LoadExchange | null = null
+  #head: Timed | null = null
+  #tail: Timed | null = null
   #timer: NodeJS.Timeout
 
   constructor(timeoutMs: number) {
@@ -222,7 +227,7 @@ export class TimeoutQueue {
     this.#timer = setInterval(() => this.sweep(performance.now()), sweepEvery)
   }
 
-  push(exchange: LoadExchange, now: number): void {
+  push(exchange: Timed, now: number): void {
     exchange.deadline = now + this.#timeoutMs
     exchange.next = null
     exchange.prev = this.#tail
@@ -231,7 +236,7 @@ export class TimeoutQueue {
     this.#tail = exchange
   }
 
-  remove(exchange: LoadExchange): void {
+  remove(exchange: Timed): void {
     if (exchange.deadline === 0) return
     exchange.deadline = 0
     if (exchange.prev) exchange.prev.next = exchange.next

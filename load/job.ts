@@ -19,6 +19,11 @@ export interface LoadJob {
   /** Arrival rate: most requests in flight at once, for the whole job. */
   maxInFlight?: number
   /**
+   * Closed model, single request: each user keeps up to this many requests in flight on
+   * its connection (HTTP/1.1 pipelining, `--pipelining N`). Absent or 1: one at a time.
+   */
+  pipelining?: number
+  /**
    * A transaction (several steps) instead of the one request; `request` is then its first
    * step's. Arrival rate: `maxInFlight` counts transactions in flight.
    */

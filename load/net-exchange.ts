@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { classifyError } from './classify.js'
-import type { ExchangeContext, LoadExchange } from './exchange.js'
+import type { ExchangeContext, LoadExchange, Timed } from './exchange.js'
 
 /**
  * Every socket of the process reads into this one buffer (`onread`): a response is parsed
@@ -83,8 +83,8 @@ export class NetExchange implements LoadExchange {
   inFlight = false
   active = false
   deadline = 0
-  prev: LoadExchange | null = null
-  next: LoadExchange | null = null
+  prev: Timed | null = null
+  next: Timed | null = null
 
   constructor(context: ExchangeContext) {
     this.#context = context

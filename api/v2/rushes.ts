@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { UsageError } from '../../lib/errors.js'
 import { formatPattern, parsePattern, patternDuration } from '../../lib/pattern.js'
+import { pipeliningRefusal } from '../../lib/pipelining.js'
 import { reportAssets } from '../../lib/report/assets.js'
 import { buildReport } from '../../lib/report/build.js'
 import { renderReport } from '../../lib/report/html.js'
@@ -19,6 +20,7 @@ interface RushBody {
   pattern?: string
   rate?: string
   maxInFlight?: number
+  pipelining?: number
   regions?: string[]
   thresholds?: string[]
   shardsPerRegion?: number
@@ -71,6 +73,17 @@ export function rushSpecOf(
     thresholds: body.thresholds ?? [],
   }
   if (body.maxInFlight !== undefined) spec.maxInFlight = body.maxInFlight
+  if (body.pipelining !== undefined) {
+    const refusal = pipeliningRefusal({
+      model: spec.model,
+      pipelining: body.pipelining,
+      transaction: transaction !== undefined,
+      url: request.url,
+      headers: request.headers,
+    })
+    if (refusal) throw new ApiProblem('invalid', 400, refusal, { field: '/pipelining' })
+    if (body.pipelining > 1) spec.pipelining = body.pipelining
+  }
   if (body.shardsPerRegion !== undefined) spec.shardsPerRegion = body.shardsPerRegion
   return { spec, ...(transaction && { transaction }) }
 }
@@ -89,6 +102,7 @@ export function rushView(feed: RushFeed, withTimeline = true) {
     url: rush.request.url,
     method: rush.request.method,
     pattern: formatPattern(rush.pattern),
+    ...(rush.pipelining !== undefined && { pipelining: rush.pipelining }),
     regions: rush.regions,
     createdAt: new Date(rush.createdAt).toISOString(),
     startAt: new Date(rush.startAt).toISOString(),
@@ -130,6 +144,7 @@ export function rushReport(feed: RushFeed): ReportData {
     url: rush.request.url,
     pattern: formatPattern(rush.pattern),
     where: `rush ${rush.rush}, ${rush.shards.length} shards in ${rush.regions.join(', ')}`,
+    ...(rush.pipelining !== undefined && { pipelining: rush.pipelining }),
     startedAt: new Date(rush.startAt).toISOString(),
     cutShort: feed.points.length < planned,
     ...(!feed.finished

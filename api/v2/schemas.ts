@@ -151,6 +151,13 @@ export const RUSH_REQUEST = {
     pattern: { type: 'string', maxLength: 1000, description: 'users, e.g. 1-250:60,250:30' },
     rate: { type: 'string', maxLength: 1000, description: 'requests per second, e.g. 100-2000:60' },
     maxInFlight: { type: 'integer', minimum: 1, maximum: 1000000 },
+    pipelining: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 64,
+      description:
+        'with pattern and a request to a plain http: target: requests each user keeps in flight on its connection (HTTP/1.1 pipelining; default 1, off)',
+    },
     regions: { type: 'array', items: { type: 'string', maxLength: 64 }, minItems: 1, maxItems: 16 },
     thresholds: { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 32 },
     shardsPerRegion: { type: 'integer', minimum: 1, maximum: 64 },
@@ -205,6 +212,10 @@ export const RUSH = {
     url: { type: 'string' },
     method: { type: 'string' },
     pattern: { type: 'string' },
+    pipelining: {
+      type: 'integer',
+      description: 'requests each user keeps in flight (HTTP/1.1 pipelining); absent: one at a time',
+    },
     regions: { type: 'array', items: { type: 'string' } },
     createdAt: { type: 'string', format: 'date-time' },
     startAt: { type: 'string', format: 'date-time' },

@@ -404,3 +404,25 @@ export function renderAll(results, { markdown }) {
   }
   return parts.join('\n\n')
 }
+
+export function renderPipelining(b, { markdown }) {
+  const rows = Object.entries(b.medians).map(([name, m]) => [
+    name,
+    fmt(m.requestsPerSecond),
+    fmt(m.cpuMicrosPerRequest, 1),
+    fmt(m.p50, 2),
+    fmt(m.p99, 2),
+    fmt(m.errors),
+    m.loadAverage === undefined ? '–' : m.loadAverage.toFixed(2),
+  ])
+  return [
+    heading(`6. Pipelining (${b.config.connections} connections, one core each)`, markdown),
+    '',
+    `\`--pipelining ${b.config.depth}\`: each user keeps up to ${b.config.depth} requests in flight on its connection (HTTP/1.1 pipelining; off by default). ` +
+      `nginx (1 worker) on core 1, each tool on core 0; median of ${b.config.rounds} alternating round(s) of ${b.config.seconds} s (\`npm run bench:pipelining\`, ${b.startedAt}). ` +
+      `Latency is each request's own, from its write to its response's end: with pipelining it includes the wait behind the responses before it. ` +
+      `Load average at start: ${load(b.loadAverageAtStart)}, at the end: ${load(b.loadAverageAtEnd)}; the load column is the 1-minute load when the runs started, median over the rounds.`,
+    '',
+    table(['tool', 'requests/s', 'CPU µs/req', 'p50 ms', 'p99 ms', 'errors', 'load'], rows, { markdown }),
+  ].join('\n')
+}

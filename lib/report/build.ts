@@ -130,6 +130,8 @@ export interface ReportInput {
   url: string
   pattern: string
   where: string
+  /** Requests each user keeps in flight (HTTP/1.1 pipelining); absent: one at a time. */
+  pipelining?: number
   startedAt: string
   cutShort: boolean
   unfinished?: string
@@ -161,6 +163,7 @@ export function buildReport(input: ReportInput): ReportData {
     url: input.url,
     pattern: input.pattern,
     where: input.where,
+    ...(input.pipelining !== undefined && { pipelining: input.pipelining }),
     startedAt: input.startedAt,
     cutShort: input.cutShort,
     ...(input.unfinished !== undefined && { unfinished: input.unfinished }),

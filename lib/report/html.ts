@@ -469,7 +469,11 @@ function stepsSection(transaction: TransactionReport | undefined): string {
 
 export function renderReport(data: ReportData, assets: ReportAssets): string {
   const users = data.model === 'rush' ? 'users' : 'in flight'
-  const what = data.model === 'rush' ? `users ${data.pattern}` : `rate ${data.pattern}/s`
+  const what =
+    (data.model === 'rush' ? `users ${data.pattern}` : `rate ${data.pattern}/s`) +
+    (data.pipelining !== undefined
+      ? ` · pipelining ${data.pipelining}: each user keeps up to ${data.pipelining} requests in flight`
+      : '')
   const title = `Stampede ${data.model}: ${data.url}`
   return `<!doctype html>
 <html lang="en">

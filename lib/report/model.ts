@@ -150,6 +150,8 @@ export interface ReportData extends ChartModel {
   url: string
   pattern: string
   where: string
+  /** Requests each user keeps in flight (HTTP/1.1 pipelining); absent: one at a time. */
+  pipelining?: number
   startedAt: string
   cutShort: boolean
   /** Why the rush did not finish (a shard lost, aborted), when it did not. */

@@ -142,6 +142,14 @@ t.test('bad rushes are problems naming the field; quotas name the quota', async 
     ['an unknown region', { request: { url }, pattern: '1:1', regions: ['mars'] }, 400, { field: 'regions' }],
     ['a bad threshold', { request: { url }, pattern: '1:1', thresholds: ['fast'] }, 400, {}],
     ['an ftp url', { request: { url: 'ftp://127.0.0.1/' }, pattern: '1:1' }, 400, {}],
+    ['pipelining 65', { request: { url }, pattern: '1:1', pipelining: 65 }, 400, { field: '/pipelining' }],
+    ['pipelining 1.5', { request: { url }, pattern: '1:1', pipelining: 1.5 }, 400, { field: '/pipelining' }],
+    [
+      'pipelining with a rate',
+      { request: { url }, rate: '1:1', pipelining: 2 },
+      400,
+      { field: '/pipelining', detail: /goes with users/ },
+    ],
     ['too many users', { request: { url }, pattern: '1-11:5' }, 403, { quota: 'max-users' }],
     ['too long', { request: { url }, pattern: '1:61' }, 403, { quota: 'max-duration' }],
   ]
@@ -151,4 +159,28 @@ t.test('bad rushes are problems naming the field; quotas name the quota', async 
     t.match(answer.headers.get('content-type'), /application\/problem\+json/)
     t.match(answer.body, { status, detail: String, ...fields }, what)
   }
+})
+
+t.test('pipelining through v2: kept on the rush, run by the engine, shown on the read', async (t) => {
+  const plane = await apiPlane(t, { engines: 1 })
+  const { key } = await plane.tenant('alice', {}, ['127.0.0.1'])
+  const submitted = await call(plane.url, 'POST', '/api/v2/rushes', {
+    key,
+    body: { request: { url: `${plane.target.url}/delay/20` }, pattern: '2:2', pipelining: 3 },
+  })
+  t.equal(submitted.status, 201, JSON.stringify(submitted.body))
+  const id = submitted.body.id as string
+  const events = await readEvents(
+    `${plane.url}/api/v2/rushes/${id}/events`,
+    { authorization: `Bearer ${key}` },
+    { until: (event) => event.event === 'end' },
+  )
+  t.equal(events.events.at(-1)!.data.state, 'done')
+  const read = await call(plane.url, 'GET', `/api/v2/rushes/${id}`, { key })
+  t.equal(read.body.pipelining, 3)
+  t.equal(read.body.summary.errors, 0)
+  t.equal(read.body.summary.hits, plane.target.count, 'every request the target saw')
+  // Node's target queues pipelined answers: 2 users with 3 each in flight.
+  t.ok(plane.target.peakInFlight > 2, `more in flight (${plane.target.peakInFlight}) than users`)
+  t.ok(plane.target.peakInFlight <= 6)
 })

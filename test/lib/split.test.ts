@@ -72,6 +72,41 @@ t.test('an arrival-rate rush splits its requests exactly', async (t) => {
   )
 })
 
+t.test('pipelining travels from the rush to every shard; refused where it does not apply', async (t) => {
+  const pattern = [{ start: 5, end: 5, duration: 2 }]
+  const rush = newRush({ model: 'rush', request, pattern, regions: ['a', 'b'], pipelining: 8 }, 'r', 0)
+  t.equal(rush.pipelining, 8)
+  t.same(
+    splitRush(rush).map((shard) => shard.pipelining),
+    [8, 8],
+  )
+  const off = newRush({ model: 'rush', request, pattern, regions: ['a'], pipelining: 1 }, 'r', 0)
+  t.equal(off.pipelining, undefined, '1 is off: not stored')
+  t.throws(
+    () => newRush({ model: 'arrival-rate', request, pattern, regions: ['a'], pipelining: 2 }, 'r', 0),
+    /pipelining goes with users/,
+  )
+  t.throws(
+    () =>
+      newRush(
+        {
+          model: 'rush',
+          request: { ...request, url: 'https://127.0.0.1:9/' },
+          pattern,
+          regions: ['a'],
+          pipelining: 2,
+        },
+        'r',
+        0,
+      ),
+    /plain http:/,
+  )
+  t.throws(
+    () => newRush({ model: 'rush', request, pattern, regions: ['a'], pipelining: 65 }, 'r', 0),
+    /from 1 to 64/,
+  )
+})
+
 t.test('shards are laid out round-robin over regions with a common start', async (t) => {
   const rush = newRush(
     {
