@@ -54,15 +54,23 @@ export function utcDay(now: number): string {
 /** The limits of one rush on its own (no usage needed). */
 export function checkRushShape(
   quotas: Quotas,
-  spec: Pick<RushSpec, 'model' | 'pattern' | 'maxInFlight' | 'regions'>,
+  spec: Pick<RushSpec, 'model' | 'pattern' | 'maxInFlight' | 'regions' | 'pipelining'>,
 ): QuotaRefusal | undefined {
   const users = peakConnections(spec)
-  if (users > quotas.maxUsers) {
+  // A pipelining user keeps N requests in flight: to the target that is N users' load, so the
+  // limit counts requests in flight (an arrival rate's limit already does).
+  const pipelining = spec.model === 'rush' ? (spec.pipelining ?? 1) : 1
+  const asked = users * pipelining
+  if (asked > quotas.maxUsers) {
+    const what =
+      pipelining > 1
+        ? `${asked} requests in flight (${users} users × pipelining ${pipelining})`
+        : `${users} ${spec.model === 'rush' ? 'users' : 'requests in flight'}`
     return {
       quota: 'max-users',
       limit: quotas.maxUsers,
-      asked: users,
-      detail: `the rush holds up to ${users} ${spec.model === 'rush' ? 'users' : 'requests in flight'}; this tenant's limit is ${quotas.maxUsers}`,
+      asked,
+      detail: `the rush holds up to ${what}; this tenant's limit is ${quotas.maxUsers}`,
     }
   }
   const duration = patternDuration(spec.pattern)

@@ -151,6 +151,12 @@ t.test('bad rushes are problems naming the field; quotas name the quota', async 
       { field: '/pipelining', detail: /goes with users/ },
     ],
     ['too many users', { request: { url }, pattern: '1-11:5' }, 403, { quota: 'max-users' }],
+    [
+      'pipelining past the users quota',
+      { request: { url }, pattern: '4:1', pipelining: 3 },
+      403,
+      { quota: 'max-users', detail: /12 requests in flight \(4 users × pipelining 3\)/ },
+    ],
     ['too long', { request: { url }, pattern: '1:61' }, 403, { quota: 'max-duration' }],
   ]
   for (const [what, body, status, fields] of cases) {
