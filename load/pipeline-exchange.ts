@@ -1,10 +1,8 @@
 import type { Socket } from 'node:net'
 import { classifyError } from './classify.js'
 import type { ExchangeContext, LoadExchange, Timed } from './exchange.js'
+import { PlainConnection } from './plain-connection.js'
 import { INVALID, MORE, ResponseParser } from './response-parser.js'
-
-/** Read buffer of every pipelined socket of the process: responses are parsed in the read callback. */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
 
 const CLOSED = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' })
 
@@ -40,13 +38,8 @@ class Pipelined implements Timed {
  * it; a pipelined connection cannot skip a response). The next send opens a new one.
  * Bytes, the address policy and errors by kind are recorded as on the one-request path.
  */
-export class PipelineExchange implements LoadExchange {
-  readonly #context: ExchangeContext
+export class PipelineExchange extends PlainConnection implements LoadExchange {
   readonly #parser: ResponseParser
-  #socket: Socket | null = null
-  /** The socket's connection is up and accepted by the policy. */
-  #open = false
-  #connectStarted = 0
   /** Requests sent on this connection whose responses have not ended, oldest first. */
   #line: Pipelined[] = []
   /** Requests that failed with their connection, whose ends the model has not been told yet. */
@@ -60,7 +53,7 @@ export class PipelineExchange implements LoadExchange {
   next: Timed | null = null
 
   constructor(context: ExchangeContext) {
-    this.#context = context
+    super(context)
     this.#parser = new ResponseParser(context.request.method)
   }
 
@@ -69,7 +62,7 @@ export class PipelineExchange implements LoadExchange {
   }
 
   send(now: number, origin?: number): void {
-    const context = this.#context
+    const context = this.context
     const request = this.#spare.pop() ?? new Pipelined(this)
     request.fromWrite = origin === undefined
     request.origin = origin ?? now
@@ -80,83 +73,60 @@ export class PipelineExchange implements LoadExchange {
     this.inFlight = true
     context.timeouts.push(request, now)
     context.recorder.sent(now)
-    if (this.#open) this.#write(request, now)
-    else if (this.#socket === null) this.#connect()
+    if (this.open) this.#write(request, now)
+    else if (this.socket === null) this.connect()
   }
 
-  #connect(): void {
-    this.#connectStarted = performance.now()
+  protected override connect(): void {
     this.#parser.reset()
-    const socket = this.#context.target.openPlain({
-      buffer: READ_BUFFER,
-      callback: (nread: number, buf: Uint8Array) => {
-        if (socket !== this.#socket) return true
-        // The requests sent while reading (one per response ended) go out in one write.
-        socket.cork()
-        this.#read(buf as Buffer, nread)
-        socket.uncork()
-        return true
-      },
-    })
-    this.#socket = socket
-    socket.on('connect', () => {
-      if (socket !== this.#socket) return
-      const refusal = this.#context.target.acceptPlain(socket, this.#connectStarted)
-      if (refusal) {
-        this.#failAll(refusal, false)
-        return
-      }
-      this.#open = true
-      const now = performance.now()
-      socket.cork()
-      for (const request of this.#line) if (!request.written) this.#write(request, now)
-      socket.uncork()
-    })
-    socket.on('error', (err) => {
-      if (socket === this.#socket) this.#failAll(err, this.#open)
-    })
-    socket.on('end', () => {
-      if (socket === this.#socket) this.#ended()
-    })
-    socket.on('close', () => {
-      if (socket === this.#socket) this.#ended()
-    })
+    super.connect()
+  }
+
+  protected read(buf: Buffer, n: number, socket: Socket): void {
+    // The requests sent while reading (one per response ended) go out in one write.
+    socket.cork()
+    this.#read(buf, n)
+    socket.uncork()
+  }
+
+  protected accepted(): void {
+    const now = performance.now()
+    const socket = this.socket!
+    socket.cork()
+    for (const request of this.#line) if (!request.written) this.#write(request, now)
+    socket.uncork()
+  }
+
+  protected failed(err: Error, connected: boolean): void {
+    this.#failAll(err, connected)
   }
 
   #write(request: Pipelined, now: number): void {
-    const context = this.#context
+    const context = this.context
     if (request.fromWrite) request.origin = now
     request.written = true
     context.recorder.wrote(now, context.requestBytes)
-    this.#socket!.write(context.wire!)
+    this.socket!.write(context.wire!)
   }
 
   /** The connection ended: a body read to the close is complete, everything else failed. */
-  #ended(): void {
+  protected ended(): void {
     if (this.#line.length > 0 && this.#parser.untilClose) {
       // Complete: the requests behind it fail with it (closeAfter), then the model goes on.
-      this.#drop()
+      this.drop()
       this.#complete()
-    } else if (this.#line.length > 0) this.#failAll(CLOSED, this.#open)
-    else this.#drop()
-  }
-
-  /** Forgets the socket (its late events are ignored) and destroys it. */
-  #drop(): void {
-    const socket = this.#socket
-    this.#socket = null
-    this.#open = false
-    socket?.destroy()
+    } else if (this.#line.length > 0) this.#failAll(CLOSED, this.open)
+    else this.drop()
   }
 
   /** The connection failed: every request outstanding on it ends, each counted once. */
   #failAll(err: Error, connected: boolean): void {
-    this.#drop()
+    this.drop()
     const failed = this.#line
     if (failed.length === 0) return
     this.#line = []
     this.inFlight = false
-    const context = this.#context
+    const context = this.context
     const now = performance.now()
     // A timeout ended the connection: the requests behind the late one waited on it.
     const timedOut = failed.some((request) => request.timedOut)
@@ -179,7 +149,7 @@ export class PipelineExchange implements LoadExchange {
 
   /** The oldest request's response ended. */
   #complete(): void {
-    const context = this.#context
+    const context = this.context
     const parser = this.#parser
     const request = this.#line.shift()!
     const now = performance.now()
@@ -197,29 +167,29 @@ export class PipelineExchange implements LoadExchange {
 
   /** A request's timeout passed: the connection and everything on it end. */
   expired(): void {
-    this.#failAll(CLOSED, this.#open)
+    this.#failAll(CLOSED, this.open)
   }
 
   /** Never in the timeout queue itself: its requests are (`Pipelined.expire`). */
   expire(): void {}
 
   close(): void {
-    if (this.outstanding === 0) this.#drop()
+    if (this.outstanding === 0) this.drop()
   }
 
   destroy(): void {
-    this.#drop()
+    this.drop()
   }
 
   /** Parses `n` bytes read into `buf`: responses end within them in the order sent. */
   #read(buf: Buffer, n: number): void {
-    const socket = this.#socket
+    const socket = this.socket
     let i = 0
     while (i < n) {
       const request = this.#line[0]
       if (request === undefined) {
         // Bytes nobody asked for: the connection cannot be trusted any more.
-        this.#drop()
+        this.drop()
         return
       }
       const end = this.#parser.feed(buf, i, n)
@@ -236,7 +206,7 @@ export class PipelineExchange implements LoadExchange {
       i = end
       this.#complete()
       // Closed after the response, or by the model (a user that left).
-      if (socket !== this.#socket) return
+      if (socket !== this.socket) return
     }
   }
 }

@@ -1,9 +1,11 @@
 /**
- * An HTTP/1.1 response reader for a connection that carries several responses in a row
- * (pipelining): it says where in the bytes read each response ends, so the bytes after it
- * go to the next one. The same framing rules as the one-request lean path (NetExchange):
- * status, content-length, chunked bodies with trailers, bodies to the close, 1xx,
- * HEAD/204/304 without a body, `connection: close`.
+ * The lean path's one HTTP/1.1 response reader, for a connection with one request at a
+ * time (NetExchange) and one that carries several responses in a row (PipelineExchange):
+ * it says where in the bytes read each response ends, so the bytes after it go to the next
+ * one (or are refused on a one-request connection). Status, content-length, chunked bodies
+ * with trailers, bodies to the close, 1xx, HEAD/204/304 without a body, `connection:
+ * close`, HTTP/1.0; a response it cannot read is an error of kind `parse`. It allocates
+ * nothing per response but the few bytes of a head split over two reads.
  */
 
 const HEAD = 0
@@ -26,7 +28,7 @@ export const MORE = -1
 export const INVALID = -2
 
 /** A response the parser cannot read: classified as `parse`, like llhttp's errors. */
-function parseError(why: string): Error {
+export function parseError(why: string): Error {
   const err = new Error(`invalid HTTP response: ${why}`) as Error & { code: string }
   err.code = 'HPE_INVALID'
   return err
@@ -49,8 +51,24 @@ function hasToken(buf: Buffer, start: number, end: number, token: string): boole
     .some((part) => part.trim() === token)
 }
 
+/**
+ * Who wants the bytes of a final response as they are read (the transaction runtime: its
+ * cookies, Location, headers and body). Read on every response, so a hook may change
+ * between requests; the ranges are valid only during the call (a shared read buffer).
+ */
+export interface ResponseHooks {
+  /** The final response's head, data[start, end) (status line and header lines). */
+  onHead?: ((data: Buffer, start: number, end: number) => void) | null
+  /** A piece of the body's data (chunk framing removed), data[start, end). */
+  onBody?: ((data: Buffer, start: number, end: number) => void) | null
+}
+
+const NO_HOOKS: ResponseHooks = {}
+
 export class ResponseParser {
-  readonly #noBodyMethod: boolean
+  readonly #hooks: ResponseHooks
+  /** The request was HEAD: the response has no body whatever its head says. */
+  headRequest: boolean
   /** The final response's status, 0 until its head is read. */
   status = 0
   /** The response said `connection: close` (or is HTTP/1.0 without keep-alive, or reads to the close). */
@@ -62,8 +80,9 @@ export class ResponseParser {
   /** Bytes of a response head split over reads. */
   #pending: Buffer | null = null
 
-  constructor(method: string) {
-    this.#noBodyMethod = method === 'HEAD'
+  constructor(method: string, hooks: ResponseHooks = NO_HOOKS) {
+    this.headRequest = method === 'HEAD'
+    this.#hooks = hooks
   }
 
   /** Ready for the next response. */
@@ -94,10 +113,12 @@ export class ResponseParser {
         if (this.status !== 0 && this.#state === HEAD) return i
       } else if (state === BODY) {
         const take = Math.min(this.#remaining, n - i)
+        this.#hooks.onBody?.(buf, i, i + take)
         i += take
         this.#remaining -= take
         if (this.#remaining === 0) return i
       } else if (state === UNTIL_CLOSE) {
+        this.#hooks.onBody?.(buf, i, n)
         return MORE
       } else {
         i = this.#chunked(buf, i, n)
@@ -196,10 +217,11 @@ export class ResponseParser {
     if (status < 200 && status !== 101) return next
     this.status = status
     this.closeAfter = closeAfter
+    this.#hooks.onHead?.(data, start, at)
     if (status === 101) {
       this.closeAfter = true
       this.#state = HEAD
-    } else if (this.#noBodyMethod || status === 204 || status === 304) this.#state = HEAD
+    } else if (this.headRequest || status === 204 || status === 304) this.#state = HEAD
     else if (chunked) {
       this.#state = CHUNK_SIZE
       this.#remaining = 0
@@ -224,6 +246,7 @@ export class ResponseParser {
       const state = this.#state
       if (state === CHUNK_DATA) {
         const take = Math.min(this.#remaining, n - i)
+        this.#hooks.onBody?.(buf, i, i + take)
         i += take
         this.#remaining -= take
         if (this.#remaining === 0) this.#state = CHUNK_DATA_END
