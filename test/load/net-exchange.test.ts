@@ -1,6 +1,5 @@
-import { EventEmitter } from 'node:events'
 import { createServer as createHttpServer } from 'node:http'
-import { createServer, type OnReadOpts, type Server } from 'node:net'
+import { createServer, type Server } from 'node:net'
 import t from 'tap'
 import type { RequestSpec } from '../../lib/request-spec.js'
 import type { ExchangeContext, LoadExchange } from '../../load/exchange.js'
@@ -9,8 +8,8 @@ import { NetExchange } from '../../load/net-exchange.js'
 import type { Recorder } from '../../load/recorder.js'
 import { prepareRequest } from '../../load/request.js'
 import { DAEMON_POLICY, LOCAL_POLICY } from '../../load/safety.js'
-import type { Target } from '../../load/target.js'
 import { prepareTarget } from '../../load/target.js'
+import { fakePlainTarget } from '../harness/fake-socket.js'
 
 type Outcome = { hit: number; rx: number } | { error: string; rx: number } | { timeout: true; rx: number }
 
@@ -37,30 +36,6 @@ function recording() {
   return { outcomes, wrote, recorder: recorder as unknown as Recorder }
 }
 
-/** A socket stand-in: the test hands it bytes as reads of its own choosing. */
-class FakeSocket extends EventEmitter {
-  written: Buffer[] = []
-  destroyed = false
-  remoteAddress = '127.0.0.1'
-  constructor(readonly onread: OnReadOpts) {
-    super()
-  }
-  write(data: Buffer): boolean {
-    this.written.push(data)
-    return true
-  }
-  destroy(): this {
-    this.destroyed = true
-    return this
-  }
-  /** One read of `bytes`, into the shared buffer as libuv would. */
-  read(bytes: Buffer): void {
-    const buffer = this.onread.buffer as Buffer
-    bytes.copy(buffer)
-    this.onread.callback.call(this as never, bytes.length, buffer)
-  }
-}
-
 function fakeContext(spec: Partial<RequestSpec> = {}) {
   const prepared = prepareRequest({
     method: 'GET',
@@ -69,15 +44,7 @@ function fakeContext(spec: Partial<RequestSpec> = {}) {
     timeoutMs: 1000,
     ...spec,
   })
-  const sockets: FakeSocket[] = []
-  const target = {
-    openPlain(onread: OnReadOpts) {
-      const socket = new FakeSocket(onread)
-      sockets.push(socket)
-      return socket
-    },
-    acceptPlain: () => null,
-  } as unknown as Target
+  const { target, sockets } = fakePlainTarget()
   const { outcomes, wrote, recorder } = recording()
   const done: LoadExchange[] = []
   const timeouts = new TimeoutQueue(60_000)

@@ -1,5 +1,4 @@
-import { EventEmitter } from 'node:events'
-import { createServer, type OnReadOpts, type Server, type Socket } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import t from 'tap'
 import type { RequestSpec } from '../../lib/request-spec.js'
 import type { ExchangeContext, LoadExchange } from '../../load/exchange.js'
@@ -8,8 +7,8 @@ import { PipelineExchange } from '../../load/pipeline-exchange.js'
 import type { Recorder } from '../../load/recorder.js'
 import { prepareRequest } from '../../load/request.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
-import type { Target } from '../../load/target.js'
 import { prepareTarget } from '../../load/target.js'
+import { fakePlainTarget } from '../harness/fake-socket.js'
 
 type Outcome = { hit: number; rx: number } | { error: string; rx: number } | { timeout: true; rx: number }
 
@@ -210,31 +209,6 @@ t.test('a timeout ends the connection: every request on it is a timeout, once', 
   t.equal(target.closed, 1)
 })
 
-/** A socket stand-in: the test hands it bytes as reads of its own choosing. */
-class FakeSocket extends EventEmitter {
-  written: Buffer[] = []
-  destroyed = false
-  remoteAddress = '127.0.0.1'
-  constructor(readonly onread: OnReadOpts) {
-    super()
-  }
-  write(data: Buffer): boolean {
-    this.written.push(data)
-    return true
-  }
-  cork(): void {}
-  uncork(): void {}
-  destroy(): this {
-    this.destroyed = true
-    return this
-  }
-  read(bytes: Buffer): void {
-    const buffer = this.onread.buffer as Buffer
-    bytes.copy(buffer)
-    this.onread.callback.call(this as never, bytes.length, buffer)
-  }
-}
-
 function fakeUser(spec: Partial<RequestSpec> = {}) {
   const prepared = prepareRequest({
     method: 'GET',
@@ -243,15 +217,7 @@ function fakeUser(spec: Partial<RequestSpec> = {}) {
     timeoutMs: 1000,
     ...spec,
   })
-  const sockets: FakeSocket[] = []
-  const target = {
-    openPlain(onread: OnReadOpts) {
-      const socket = new FakeSocket(onread)
-      sockets.push(socket)
-      return socket
-    },
-    acceptPlain: () => null,
-  } as unknown as Target
+  const { target, sockets } = fakePlainTarget()
   const { outcomes, recorder } = recording()
   const timeouts = new TimeoutQueue(60_000)
   const context: ExchangeContext = {

@@ -1,41 +1,14 @@
-import { EventEmitter } from 'node:events'
-import type { OnReadOpts } from 'node:net'
 import t from 'tap'
 import { sumTimeline } from '../../lib/timeline.js'
 import { compileTransaction } from '../../lib/transaction/compile.js'
 import type { TransactionSpec } from '../../lib/transaction/spec.js'
 import { runLoad } from '../../load/run.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
-import type { Target } from '../../load/target.js'
 import { Deadlines } from '../../load/transaction/deadlines.js'
 import type { TransactionRecorder } from '../../load/transaction/recorder.js'
 import { TransactionUser, type UserContext } from '../../load/transaction/user.js'
+import { fakePlainTarget } from '../harness/fake-socket.js'
 import { shopTransaction, startShop } from '../harness/shop.js'
-
-/** A socket stand-in: the test hands it bytes as reads of its own choosing. */
-class FakeSocket extends EventEmitter {
-  written: Buffer[] = []
-  destroyed = false
-  remoteAddress = '127.0.0.1'
-  constructor(readonly onread: OnReadOpts) {
-    super()
-  }
-  write(data: Buffer): boolean {
-    this.written.push(data)
-    return true
-  }
-  destroy(): this {
-    this.destroyed = true
-    return this
-  }
-  /** One read of `bytes`, into the shared buffer as libuv would (older bytes after them). */
-  read(bytes: Buffer): void {
-    const buffer = this.onread.buffer as Buffer
-    buffer.fill(0x41, 0, 256)
-    bytes.copy(buffer)
-    this.onread.callback.call(this as never, bytes.length, buffer)
-  }
-}
 
 type Event = [string, ...unknown[]]
 
@@ -89,17 +62,8 @@ const spec: TransactionSpec = {
 }
 
 function setup(transaction = spec) {
-  const sockets: FakeSocket[] = []
-  const target = {
-    url: new URL('http://127.0.0.1:9/'),
-    origin: 'http://127.0.0.1:9',
-    openPlain(onread: OnReadOpts) {
-      const socket = new FakeSocket(onread)
-      sockets.push(socket)
-      return socket
-    },
-    acceptPlain: () => null,
-  } as unknown as Target
+  const { target, sockets } = fakePlainTarget({ stale: true })
+  Object.assign(target, { url: new URL('http://127.0.0.1:9/'), origin: 'http://127.0.0.1:9' })
   const events: Event[] = []
   const recorder = {
     steps: [part('login', events), part('item', events)],

@@ -1,0 +1,55 @@
+import { EventEmitter } from 'node:events'
+import type { OnReadOpts } from 'node:net'
+import type { Target } from '../../load/target.js'
+
+/**
+ * A socket stand-in for the lean HTTP path's tests (NetExchange, PipelineExchange, the
+ * transaction runtime): the test hands it bytes as reads of its own choosing, split where it
+ * likes, into the shared read buffer as libuv would.
+ */
+export class FakeSocket extends EventEmitter {
+  written: Buffer[] = []
+  destroyed = false
+  remoteAddress = '127.0.0.1'
+  constructor(
+    readonly onread: OnReadOpts,
+    /** Fill the buffer's first bytes with 'A' before each read: stale bytes a parser must not read. */
+    readonly stale = false,
+  ) {
+    super()
+  }
+  write(data: Buffer): boolean {
+    this.written.push(data)
+    return true
+  }
+  cork(): void {}
+  uncork(): void {}
+  destroy(): this {
+    this.destroyed = true
+    return this
+  }
+  /** One read of `bytes`. */
+  read(bytes: Buffer): void {
+    const buffer = this.onread.buffer as Buffer
+    if (this.stale) buffer.fill(0x41, 0, 256)
+    bytes.copy(buffer)
+    this.onread.callback.call(this as never, bytes.length, buffer)
+  }
+}
+
+/** A plain-`http:` target whose connections are FakeSockets (kept in `sockets`), the policy allowing all. */
+export function fakePlainTarget(options: { stale?: boolean } = {}): {
+  target: Target
+  sockets: FakeSocket[]
+} {
+  const sockets: FakeSocket[] = []
+  const target = {
+    openPlain(onread: OnReadOpts) {
+      const socket = new FakeSocket(onread, options.stale)
+      sockets.push(socket)
+      return socket
+    },
+    acceptPlain: () => null,
+  } as unknown as Target
+  return { target, sockets }
+}
