@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { OnReadOpts } from 'node:net'
+import type { Recorder } from '../../load/recorder.js'
 import type { Target } from '../../load/target.js'
 
 /**
@@ -52,4 +53,29 @@ export function fakePlainTarget(options: { stale?: boolean } = {}): {
     acceptPlain: () => null,
   } as unknown as Target
   return { target, sockets }
+}
+
+type Outcome = { hit: number; rx: number } | { error: string; rx: number } | { timeout: true; rx: number }
+
+/** A recorder that keeps what an exchange told it: each request's outcome and the bytes written. */
+export function recording() {
+  const outcomes: Outcome[] = []
+  const wrote: number[] = []
+  const recorder = {
+    sent() {},
+    wrote(_now: number, bytes: number) {
+      wrote.push(bytes)
+    },
+    connected() {},
+    hit(_now: number, _latency: number, status: number, rx: number) {
+      outcomes.push({ hit: status, rx })
+    },
+    error(_now: number, kind: string, rx: number) {
+      outcomes.push({ error: kind, rx })
+    },
+    timeout(_now: number, rx: number) {
+      outcomes.push({ timeout: true, rx })
+    },
+  }
+  return { outcomes, wrote, recorder: recorder as unknown as Recorder }
 }

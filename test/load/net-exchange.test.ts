@@ -5,36 +5,10 @@ import type { RequestSpec } from '../../lib/request-spec.js'
 import type { ExchangeContext, LoadExchange } from '../../load/exchange.js'
 import { newExchange, TimeoutQueue } from '../../load/exchange.js'
 import { NetExchange } from '../../load/net-exchange.js'
-import type { Recorder } from '../../load/recorder.js'
 import { prepareRequest } from '../../load/request.js'
 import { DAEMON_POLICY, LOCAL_POLICY } from '../../load/safety.js'
 import { prepareTarget } from '../../load/target.js'
-import { fakePlainTarget } from '../harness/fake-socket.js'
-
-type Outcome = { hit: number; rx: number } | { error: string; rx: number } | { timeout: true; rx: number }
-
-/** A recorder that keeps what the exchange told it. */
-function recording() {
-  const outcomes: Outcome[] = []
-  const wrote: number[] = []
-  const recorder = {
-    sent() {},
-    wrote(_now: number, bytes: number) {
-      wrote.push(bytes)
-    },
-    connected() {},
-    hit(_now: number, _latency: number, status: number, rx: number) {
-      outcomes.push({ hit: status, rx })
-    },
-    error(_now: number, kind: string, rx: number) {
-      outcomes.push({ error: kind, rx })
-    },
-    timeout(_now: number, rx: number) {
-      outcomes.push({ timeout: true, rx })
-    },
-  }
-  return { outcomes, wrote, recorder: recorder as unknown as Recorder }
-}
+import { fakePlainTarget, recording } from '../harness/fake-socket.js'
 
 function fakeContext(spec: Partial<RequestSpec> = {}) {
   const prepared = prepareRequest({

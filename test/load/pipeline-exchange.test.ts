@@ -4,35 +4,10 @@ import type { RequestSpec } from '../../lib/request-spec.js'
 import type { ExchangeContext, LoadExchange } from '../../load/exchange.js'
 import { TimeoutQueue } from '../../load/exchange.js'
 import { PipelineExchange } from '../../load/pipeline-exchange.js'
-import type { Recorder } from '../../load/recorder.js'
 import { prepareRequest } from '../../load/request.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
 import { prepareTarget } from '../../load/target.js'
-import { fakePlainTarget } from '../harness/fake-socket.js'
-
-type Outcome = { hit: number; rx: number } | { error: string; rx: number } | { timeout: true; rx: number }
-
-function recording() {
-  const outcomes: Outcome[] = []
-  const wrote: number[] = []
-  const recorder = {
-    sent() {},
-    wrote(_now: number, bytes: number) {
-      wrote.push(bytes)
-    },
-    connected() {},
-    hit(_now: number, _latency: number, status: number, rx: number) {
-      outcomes.push({ hit: status, rx })
-    },
-    error(_now: number, kind: string, rx: number) {
-      outcomes.push({ error: kind, rx })
-    },
-    timeout(_now: number, rx: number) {
-      outcomes.push({ timeout: true, rx })
-    },
-  }
-  return { outcomes, wrote, recorder: recorder as unknown as Recorder }
-}
+import { fakePlainTarget, recording } from '../harness/fake-socket.js'
 
 /**
  * A raw HTTP/1.1 server that holds its answers until `depth` requests are outstanding on
