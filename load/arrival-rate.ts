@@ -1,5 +1,7 @@
 import { arrivalTime, levelAt, shareCount } from '../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
+import { connectionGrowth, mayOpen } from './connection-growth.js'
+import { dueWait } from './due-wait.js'
 import { type LoadExchange, newExchange } from './exchange.js'
 import type { ModelSetup, RunningModel } from './model.js'
 
@@ -11,12 +13,11 @@ import type { ModelSetup, RunningModel } from './model.js'
  * late and not hidden. Request number k of the whole run belongs to the share whose index
  * is k modulo the share count.
  *
- * When requests are sent: a timer wakes the schedule at the next due time, but Node's
- * timers wake a millisecond late or more (1 ms granularity), which alone would send most
- * requests up to ~1 ms after they were due at high rates. So the schedule is also checked
- * after every answer (cheap: one clock read): at high rates answers arrive far more often
- * than every millisecond, and a due request goes out at the next I/O event instead of
- * the next timer tick. No spinning: an idle process still sleeps until its timer.
+ * When requests are sent: a timer brings the schedule close to the next due time and turns
+ * of the event loop take it the rest of the way (load/due-wait.ts: Node's timers fire up to
+ * 1 ms late, and every millisecond of send lag is a millisecond of latency, since latency
+ * counts from the due time). The schedule is also checked after every answer (cheap: one
+ * clock read), so at high rates a due request goes out at the next I/O event.
  *
  * Connections for the first milliseconds are opened before the start (PREOPEN_MS of the
  * starting rate): otherwise every request of the first milliseconds opens one, and at
@@ -25,9 +26,8 @@ import type { ModelSetup, RunningModel } from './model.js'
 /** Milliseconds of the starting rate whose connections open before the start. */
 const PREOPEN_MS = 5
 const PREOPEN_MAX = 1000
-/** Connections at most opening at once, and how long one counts as opening (see `opening`). */
-const MAX_OPENING = 64
-const OPENING_MS = 10
+/** What Atomics.wait sleeps on (nothing ever notifies it: only its timeout ends a sleep). */
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
 
 export function startArrivalRate(setup: ModelSetup): RunningModel {
   const { job, startPerf, recorder, observer } = setup
@@ -48,24 +48,21 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     settle = resolve
   })
 
+  /** Bounds connect storms (load/connection-growth.ts). */
+  const growth = connectionGrowth()
   /**
-   * Connections opened in the last OPENING_MS that have not answered their first request
-   * yet, with when they were opened (pruned when full): a bound on connect storms. A hiccup (a start-up compile, a busy machine) makes requests pile up; opening
-   * one connection for each costs more CPU than their spacing at high rates, which delays
-   * the answers that would free connections, which opens more: the first second of a
-   * 20,000/s run opened 10,000 and dropped the rest. Past MAX_OPENING, a due request
-   * waits for the first connection free (or a slot to open one) instead; its latency and
-   * send lag count from its due time all the same (no coordinated omission). Against a slow
-   * target, connections still grow by MAX_OPENING every OPENING_MS (6,400 a second).
+   * How long the event loop last took to come back to the schedule (a queued turn, or a
+   * timer past its time and Node's usual 1 ms): more than BEHIND_MS means the process is
+   * busy, not the target slow (load/connection-growth.ts).
    */
-  const opening = new Map<LoadExchange, number>()
+  let loopLag = 0
+  let pollQueuedAt = 0
   /** Due times of requests waiting for a connection (oldest first). */
   const waiting: number[] = []
   let waitingHead = 0
 
   const context = setup.context((exchange) => {
     inFlight--
-    opening.delete(exchange)
     if (stopping && waitingHead === waiting.length) {
       recorder.concurrency(inFlight)
       exchange.close()
@@ -88,19 +85,14 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
   })
 
   /**
-   * A free connection, or a new one while fewer than MAX_OPENING are opening; null: the
-   * request waits for the first connection free (or a slot to open one).
+   * A free connection, or a new one while the growth allowance lasts; null: the request
+   * waits for the first connection free (or the next window's allowance).
    */
   const connection = (now: number): LoadExchange | null => {
     const free = idle.pop()
     if (free) return free
-    if (opening.size >= MAX_OPENING) {
-      for (const [exchange, openedAt] of opening) if (now - openedAt >= OPENING_MS) opening.delete(exchange)
-    }
-    if (opening.size >= MAX_OPENING) return null
-    const fresh = newExchange(context)
-    opening.set(fresh, now)
-    return fresh
+    if (!mayOpen(growth, inFlight + idle.length, loopLag, now)) return null
+    return newExchange(context)
   }
 
   const pump = () => {
@@ -142,15 +134,44 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
     else arm(now)
   }
 
-  /** Keeps a timer for the next due time (an earlier one already armed will do: it re-arms). */
+  /** A turn of the event loop is queued to check the due time (see load/due-wait.ts). */
+  let polling = false
+  const poll = () => {
+    polling = false
+    if (stopping) return
+    let now = performance.now()
+    loopLag = now - pollQueuedAt
+    const wait = dueWait(dueAt - now)
+    // No sleep while requests wait for a connection: the answer that frees one is I/O.
+    if (wait.kind === 'poll' && wait.sleepMs > 0 && waitingHead === waiting.length) {
+      Atomics.wait(sleeper, 0, 0, wait.sleepMs)
+      now = performance.now()
+    }
+    if (now >= dueAt) pump()
+    else arm(now)
+  }
+
+  /** Waits for the next due time: a timer while it is far off, turns of the loop when close. */
   const arm = (now: number) => {
-    if (timer !== undefined && timerAt <= dueAt) return
+    const wait = dueWait(dueAt - now)
+    if (wait.kind === 'poll') {
+      if (!polling) {
+        polling = true
+        pollQueuedAt = now
+        setImmediate(poll)
+      }
+      return
+    }
+    // An earlier timer already armed will do: it re-arms.
+    const at = now + wait.ms
+    if (timer !== undefined && timerAt <= at) return
     if (timer !== undefined) clearTimeout(timer)
-    timerAt = dueAt
-    timer = setTimeout(wake, Math.max(0, dueAt - now))
+    timerAt = at
+    timer = setTimeout(wake, wait.ms)
   }
 
   const wake = () => {
+    loopLag = Math.max(0, performance.now() - timerAt - 1)
     timer = undefined
     timerAt = Number.POSITIVE_INFINITY
     if (!stopping) pump()

@@ -59,13 +59,13 @@ t.test('the open model opens its first connections before the start', async (t) 
   t.equal(target.requests, 0)
 })
 
-t.test('past the bound on opening connections, due requests wait for one and are all sent', async (t) => {
+t.test('past the connection growth allowance, due requests wait for one and are all sent', async (t) => {
   const target = await startTarget()
   t.teardown(() => target.close())
   const points: Point[] = []
   const lags: number[] = []
   // 10,000/s against answers after 100 ms needs about 1,000 connections: far more than may
-  // open at once, so requests wait for connections (and more open every few ms).
+  // open in one window, so requests wait for connections (and more open every 10 ms).
   const job = openJob(`${target.url}/delay/100`, 10_000, 0.2)
   const start = await prepareModel(job, MODELS['arrival-rate'], (point) => points.push(point), {
     sendLag: (ms) => lags.push(ms),
@@ -76,7 +76,7 @@ t.test('past the bound on opening connections, due requests wait for one and are
   t.equal(sum('hits'), 2000)
   t.equal(sum('dropped'), 0)
   t.equal(lags.length, 2000)
-  t.ok(target.connections > 64, `connections grew past the bound (${target.connections})`)
+  t.ok(target.connections > 64, `connections grew window after window (${target.connections})`)
   t.ok(
     lags.every((lag) => lag >= 0),
     'none sent early',
