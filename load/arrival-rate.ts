@@ -30,191 +30,224 @@ const PREOPEN_MAX = 1000
 const sleeper = new Int32Array(new SharedArrayBuffer(4))
 
 export function startArrivalRate(setup: ModelSetup): RunningModel {
-  const { job, startPerf, recorder, observer } = setup
-  const cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
-  const idle: LoadExchange[] = []
-  let inFlight = 0
-  let k = job.share.index
-  let due = arrivalTime(job.pattern, k)
-  /** `performance.now()` time the next request is due; Infinity when none is left. */
-  let dueAt = due === undefined ? Number.POSITIVE_INFINITY : startPerf + due * 1000
-  let stopping = false
-  let cutShort = false
-  let timer: NodeJS.Timeout | undefined
-  /** When the armed timer fires. */
-  let timerAt = Number.POSITIVE_INFINITY
-  let settle: () => void
-  const done = new Promise<void>((resolve) => {
-    settle = resolve
-  })
+  const run = new ArrivalRateRun(setup)
+  return { stop: () => run.stop(true), done: run.done }
+}
 
+/**
+ * One run of the open model. A class, not closures: a process runs many models (an engine's
+ * load process, one shard after another), and V8's optimized code for a closure assumes the
+ * closures it calls are the ones it saw — each new run's closures deoptimized `pump` and
+ * its callers at the start of every run (`--trace-deopt`: "wrong call target"), compiling
+ * again just when the schedule needs the CPU. Methods are the same functions in every run.
+ */
+class ArrivalRateRun {
+  readonly done: Promise<void>
+  readonly #job: ModelSetup['job']
+  readonly #startPerf: number
+  readonly #recorder: ModelSetup['recorder']
+  readonly #observer: ModelSetup['observer']
+  readonly #cap: number
+  readonly #context: ReturnType<ModelSetup['context']>
+  readonly #idle: LoadExchange[] = []
+  #inFlight = 0
+  #k: number
+  #due: number | undefined
+  /** `performance.now()` time the next request is due; Infinity when none is left. */
+  #dueAt: number
+  #stopping = false
+  #cutShort = false
+  #timer: NodeJS.Timeout | undefined
+  /** When the armed timer fires. */
+  #timerAt = Number.POSITIVE_INFINITY
+  #settle!: () => void
   /** Bounds connect storms (load/connection-growth.ts). */
-  const growth = connectionGrowth()
+  readonly #growth = connectionGrowth()
   /**
    * How long the event loop last took to come back to the schedule (a queued turn, or a
    * timer past its time and Node's usual 1 ms): more than BEHIND_MS means the process is
    * busy, not the target slow (load/connection-growth.ts).
    */
-  let loopLag = 0
-  let pollQueuedAt = 0
+  #loopLag = 0
+  #pollQueuedAt = 0
+  /** A turn of the event loop is queued to check the due time (see load/due-wait.ts). */
+  #polling = false
   /** Due times of requests waiting for a connection (oldest first). */
-  const waiting: number[] = []
-  let waitingHead = 0
+  readonly #waiting: number[] = []
+  #waitingHead = 0
+  readonly #poll = () => this.poll()
+  readonly #wake = () => this.wake()
 
-  const context = setup.context((exchange) => {
-    inFlight--
-    if (stopping && waitingHead === waiting.length) {
-      recorder.concurrency(inFlight)
-      exchange.close()
-      if (inFlight === 0) finish()
+  constructor(setup: ModelSetup) {
+    const { job, startPerf } = setup
+    this.#job = job
+    this.#startPerf = startPerf
+    this.#recorder = setup.recorder
+    this.#observer = setup.observer
+    this.#cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
+    this.#k = job.share.index
+    this.#due = arrivalTime(job.pattern, this.#k)
+    this.#dueAt = this.#due === undefined ? Number.POSITIVE_INFINITY : startPerf + this.#due * 1000
+    this.done = new Promise<void>((resolve) => {
+      this.#settle = resolve
+    })
+    this.#context = setup.context((exchange) => this.answered(exchange))
+    if (this.#due === undefined) {
+      queueMicrotask(() => this.stop(false))
       return
     }
-    if (waitingHead < waiting.length) {
+    const preopen = Math.min(
+      this.#cap,
+      PREOPEN_MAX,
+      Math.ceil((shareCount(levelAt(job.pattern, 0), job.share) * PREOPEN_MS) / 1000),
+    )
+    for (let i = 0; i < preopen; i++) {
+      const exchange = newExchange(this.#context)
+      if (!exchange.preconnect) break
+      exchange.preconnect()
+      this.#idle.push(exchange)
+    }
+    this.arm(performance.now())
+  }
+
+  /** An exchange finished its request: it takes the oldest waiting one, or goes idle. */
+  answered(exchange: LoadExchange): void {
+    this.#inFlight--
+    if (this.#stopping && this.#waitingHead === this.#waiting.length) {
+      this.#recorder.concurrency(this.#inFlight)
+      exchange.close()
+      if (this.#inFlight === 0) this.finish()
+      return
+    }
+    if (this.#waitingHead < this.#waiting.length) {
       // The oldest waiting request takes this connection; its latency counts from its due time.
-      const due = waiting[waitingHead++]!
-      if (waitingHead === waiting.length) waiting.length = waitingHead = 0
+      const due = this.#waiting[this.#waitingHead++]!
+      if (this.#waitingHead === this.#waiting.length) this.#waiting.length = this.#waitingHead = 0
       const now = performance.now()
-      inFlight++
-      observer?.sendLag(now - due)
+      this.#inFlight++
+      this.#observer?.sendLag(now - due)
       exchange.send(now, due)
       return
     }
-    idle.push(exchange)
-    if (performance.now() >= dueAt) pump()
-    else recorder.concurrency(inFlight)
-  })
+    this.#idle.push(exchange)
+    if (performance.now() >= this.#dueAt) this.pump()
+    else this.#recorder.concurrency(this.#inFlight)
+  }
 
   /**
    * A free connection, or a new one while the growth allowance lasts; null: the request
    * waits for the first connection free (or the next window's allowance).
    */
-  const connection = (now: number): LoadExchange | null => {
-    const free = idle.pop()
+  connection(now: number): LoadExchange | null {
+    const free = this.#idle.pop()
     if (free) return free
-    if (!mayOpen(growth, inFlight + idle.length, loopLag, now)) return null
-    return newExchange(context)
+    if (!mayOpen(this.#growth, this.#inFlight + this.#idle.length, this.#loopLag, now)) return null
+    return newExchange(this.#context)
   }
 
-  const pump = () => {
+  pump(): void {
     const woke = performance.now()
-    recorder.roll(woke)
+    this.#recorder.roll(woke)
     let now = woke
+    const waiting = this.#waiting
     // Requests that waited for a connection go first, oldest first.
-    while (waitingHead < waiting.length) {
-      const exchange = connection(now)
+    while (this.#waitingHead < waiting.length) {
+      const exchange = this.connection(now)
       if (!exchange) break
-      const waited = waiting[waitingHead++]!
-      inFlight++
-      observer?.sendLag(now - waited)
+      const waited = waiting[this.#waitingHead++]!
+      this.#inFlight++
+      this.#observer?.sendLag(now - waited)
       exchange.send(now, waited)
       now = performance.now()
     }
-    if (waitingHead === waiting.length) waiting.length = waitingHead = 0
+    if (this.#waitingHead === waiting.length) waiting.length = this.#waitingHead = 0
     // Only what was due when it woke: sends take time (a new connection tens of µs), and a
     // loop that chased the clock would never yield to the I/O that frees connections.
-    while (dueAt <= woke) {
-      if (inFlight + waiting.length - waitingHead < cap) {
-        const exchange = waitingHead < waiting.length ? null : connection(now)
+    const job = this.#job
+    while (this.#dueAt <= woke) {
+      if (this.#inFlight + waiting.length - this.#waitingHead < this.#cap) {
+        const exchange = this.#waitingHead < waiting.length ? null : this.connection(now)
         if (exchange) {
-          inFlight++
-          observer?.sendLag(now - dueAt)
-          exchange.send(now, dueAt)
+          this.#inFlight++
+          this.#observer?.sendLag(now - this.#dueAt)
+          exchange.send(now, this.#dueAt)
           // Each request of a batch sees the clock it went out at.
           now = performance.now()
-        } else waiting.push(dueAt)
+        } else waiting.push(this.#dueAt)
       } else {
-        recorder.dropped(now)
+        this.#recorder.dropped(now)
       }
-      k += job.share.of
-      due = arrivalTime(job.pattern, k)
-      dueAt = due === undefined ? Number.POSITIVE_INFINITY : startPerf + due * 1000
+      this.#k += job.share.of
+      this.#due = arrivalTime(job.pattern, this.#k)
+      this.#dueAt = this.#due === undefined ? Number.POSITIVE_INFINITY : this.#startPerf + this.#due * 1000
     }
-    recorder.concurrency(inFlight)
-    if (due === undefined) stop(false)
-    else arm(now)
+    this.#recorder.concurrency(this.#inFlight)
+    if (this.#due === undefined) this.stop(false)
+    else this.arm(now)
   }
 
-  /** A turn of the event loop is queued to check the due time (see load/due-wait.ts). */
-  let polling = false
-  const poll = () => {
-    polling = false
-    if (stopping) return
+  poll(): void {
+    this.#polling = false
+    if (this.#stopping) return
     let now = performance.now()
-    loopLag = now - pollQueuedAt
-    const wait = dueWait(dueAt - now)
+    this.#loopLag = now - this.#pollQueuedAt
+    const wait = dueWait(this.#dueAt - now)
     // No sleep while requests wait for a connection: the answer that frees one is I/O.
-    if (wait.kind === 'poll' && wait.sleepMs > 0 && waitingHead === waiting.length) {
+    if (wait.kind === 'poll' && wait.sleepMs > 0 && this.#waitingHead === this.#waiting.length) {
       Atomics.wait(sleeper, 0, 0, wait.sleepMs)
       now = performance.now()
     }
-    if (now >= dueAt) pump()
-    else arm(now)
+    if (now >= this.#dueAt) this.pump()
+    else this.arm(now)
   }
 
   /** Waits for the next due time: a timer while it is far off, turns of the loop when close. */
-  const arm = (now: number) => {
-    const wait = dueWait(dueAt - now)
+  arm(now: number): void {
+    const wait = dueWait(this.#dueAt - now)
     if (wait.kind === 'poll') {
-      if (!polling) {
-        polling = true
-        pollQueuedAt = now
-        setImmediate(poll)
+      if (!this.#polling) {
+        this.#polling = true
+        this.#pollQueuedAt = now
+        setImmediate(this.#poll)
       }
       return
     }
     // An earlier timer already armed will do: it re-arms.
     const at = now + wait.ms
-    if (timer !== undefined && timerAt <= at) return
-    if (timer !== undefined) clearTimeout(timer)
-    timerAt = at
-    timer = setTimeout(wake, wait.ms)
+    if (this.#timer !== undefined && this.#timerAt <= at) return
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timerAt = at
+    this.#timer = setTimeout(this.#wake, wait.ms)
   }
 
-  const wake = () => {
-    loopLag = Math.max(0, performance.now() - timerAt - 1)
-    timer = undefined
-    timerAt = Number.POSITIVE_INFINITY
-    if (!stopping) pump()
+  wake(): void {
+    this.#loopLag = Math.max(0, performance.now() - this.#timerAt - 1)
+    this.#timer = undefined
+    this.#timerAt = Number.POSITIVE_INFINITY
+    if (!this.#stopping) this.pump()
   }
 
-  const finish = () => {
-    recorder.finish(cutShort)
-    for (const exchange of idle) exchange.destroy()
-    idle.length = 0
-    settle()
+  finish(): void {
+    this.#recorder.finish(this.#cutShort)
+    for (const exchange of this.#idle) exchange.destroy()
+    this.#idle.length = 0
+    this.#settle()
   }
 
-  const stop = (early: boolean) => {
-    if (stopping) return
-    stopping = true
-    cutShort = early
+  stop(early: boolean): void {
+    if (this.#stopping) return
+    this.#stopping = true
+    this.#cutShort = early
     if (early) {
       // Cut short: what still waited for a connection is not sent.
       const now = performance.now()
-      for (let i = waitingHead; i < waiting.length; i++) recorder.dropped(now)
-      waiting.length = waitingHead = 0
+      for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#recorder.dropped(now)
+      this.#waiting.length = this.#waitingHead = 0
     }
-    if (timer) clearTimeout(timer)
-    timer = undefined
-    for (const exchange of idle) exchange.close()
-    idle.length = 0
-    if (inFlight === 0) finish()
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = undefined
+    for (const exchange of this.#idle) exchange.close()
+    this.#idle.length = 0
+    if (this.#inFlight === 0) this.finish()
   }
-
-  if (due === undefined) queueMicrotask(() => stop(false))
-  else {
-    const preopen = Math.min(
-      cap,
-      PREOPEN_MAX,
-      Math.ceil((shareCount(levelAt(job.pattern, 0), job.share) * PREOPEN_MS) / 1000),
-    )
-    for (let i = 0; i < preopen; i++) {
-      const exchange = newExchange(context)
-      if (!exchange.preconnect) break
-      exchange.preconnect()
-      idle.push(exchange)
-    }
-    arm(performance.now())
-  }
-  return { stop: () => stop(true), done }
 }

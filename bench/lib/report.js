@@ -237,6 +237,9 @@ export function renderOpen(b, { markdown }) {
     r.failed ? '–' : fmt(r.lagMs.p50, 3),
     r.failed ? '–' : fmt(r.lagMs.p99, 3),
     r.failed ? '–' : fmt(r.lagMs.max, 1),
+    r.failed || !r.steadyLagMs ? '–' : fmt(r.steadyLagMs.p99, 3),
+    r.failed || !r.steadyLagMs ? '–' : fmt(r.steadyLagMs.max, 1),
+    r.failed || r.lateFirstSecond === undefined ? '–' : fmt(r.lateFirstSecond),
     r.failed ? '–' : fmt(r.errors),
     r.failed ? '–' : fmt(r.dropped),
     r.failed ? '–' : fmt(r.peakInFlight),
@@ -251,6 +254,9 @@ export function renderOpen(b, { markdown }) {
     fmt(m.lagP50, 3),
     fmt(m.lagP99, 3),
     fmt(m.lagMax, 1),
+    m.steadyLagP99 === undefined ? '–' : fmt(m.steadyLagP99, 3),
+    m.steadyLagMax === undefined ? '–' : fmt(m.steadyLagMax, 1),
+    m.lateFirstSecond === undefined ? '–' : fmt(m.lateFirstSecond),
     fmt(m.errors),
     fmt(m.dropped),
     '',
@@ -263,7 +269,9 @@ export function renderOpen(b, { markdown }) {
     '',
     `The arrival-rate model at a fixed ${fmt(b.config.rate)} requests/s for ${b.config.seconds} s against nginx (1 worker, core 1), ` +
       `Stampede in process on core 0 (bench/open-child.js), ${b.config.rounds} round(s). Send lag: a request's send time minus its due time, ` +
-      `every request. Achieved rate: requests sent over the span from the first send to the last. ` +
+      `every request; "after 1 s": the requests due after the first second (the whole run's figures include the start, where a cold ` +
+      `process compiles its hot path on the core it is pinned to); "late in 1st s": requests of the first second sent more than 1 ms late. ` +
+      `Achieved rate: requests sent over the span from the first send to the last. ` +
       `Load average at start: ${load(b.loadAverageAtStart)}${b.loadAverageAtEnd ? `, at the end: ${load(b.loadAverageAtEnd)}` : ''}.`,
     '',
     table(
@@ -274,6 +282,9 @@ export function renderOpen(b, { markdown }) {
         'lag p50 ms',
         'lag p99 ms',
         'lag max ms',
+        'after 1 s: p99 ms',
+        'after 1 s: max ms',
+        'late in 1st s',
         'errors',
         'dropped',
         'peak in flight',
