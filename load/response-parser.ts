@@ -35,7 +35,7 @@ export function parseError(why: string): Error {
 }
 
 /** Compares buf[start, start + name.length) with a lower-case ASCII name, ignoring case. */
-function nameIs(buf: Buffer, start: number, end: number, name: string): boolean {
+export function nameIs(buf: Buffer, start: number, end: number, name: string): boolean {
   if (end - start !== name.length) return false
   for (let i = 0; i < name.length; i++) if ((buf[start + i]! | 0x20) !== name.charCodeAt(i)) return false
   return true

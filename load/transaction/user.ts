@@ -10,6 +10,7 @@ import { renderTemplate, type Template } from '../../lib/transaction/template.js
 import { classifyError } from '../classify.js'
 import type { ExchangeContext, ExchangeRecorder } from '../exchange.js'
 import { NetExchange } from '../net-exchange.js'
+import { nameIs } from '../response-parser.js'
 import type { Target } from '../target.js'
 import type { Deadlines, Fifo } from './deadlines.js'
 import type { TransactionRecorder } from './recorder.js'
@@ -66,6 +67,24 @@ const NOT_YET = 0
 const HIT = 1
 const FAILED = 2
 
+/** A step's request as last rendered, and what it was rendered from. */
+interface RenderedRequest {
+  wire: string
+  cookie: string | undefined
+  /** The values of the step's `requestSlots`, in order. */
+  values: string[]
+}
+
+/** Whether the values in `slots` are still the ones a request was rendered from. */
+function sameValues(
+  rendered: readonly string[],
+  slots: readonly number[],
+  values: readonly string[],
+): boolean {
+  for (let i = 0; i < slots.length; i++) if (rendered[i] !== values[slots[i]!]) return false
+  return true
+}
+
 /** One connection of the lean path: its exchange, and the context it reads per request. */
 interface LeanConnection {
   exchange: NetExchange
@@ -101,6 +120,10 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   #location: string | undefined = undefined
   #headers: Record<string, string | string[]> | null = null
   #leanHooks: Omit<ExchangeContext, 'target'> | null = null
+  /** Each step's last rendered request (lean path), by step index. */
+  readonly #rendered: (RenderedRequest | undefined)[] = []
+  /** When the lean request's exchange recorded its outcome: the step's end. */
+  #netNow = 0
   #step: CompiledStep | null = null
   #stepIndex = 0
   #hops = 0
@@ -268,10 +291,12 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
 
   /**
    * The lean path: renders the request's bytes as undici would write them (request line,
-   * host, connection, the step's headers, cookie, content-length, body) and sends them on
-   * this origin's NetExchange. Returns false, sending nothing, where undici must send it:
-   * a `connection` header (undici reads it) or a line break in a rendered value (undici
-   * refuses the request).
+   * host, connection, the step's headers, cookie, content-length, body) as one latin1
+   * string and sends them on this origin's NetExchange. A step's own request (not a
+   * redirect's) is kept, and sent again as it is while the cookies and the variables it
+   * reads (`requestSlots`) are the same as when it was rendered. Returns false, sending
+   * nothing, where undici must send it: a `connection` header (undici reads it) or a line
+   * break in a rendered value (undici refuses the request).
    */
   #sendLean(
     now: number,
@@ -283,32 +308,23 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   ): boolean {
     const context = this.#context
     const step = this.#step!
-    if (method === 'CONNECT' || LINE_BREAK.test(path)) return false
-    let host = target.url.host
-    let lines = ''
-    for (const [name, value] of step.headers) {
-      const text = renderTemplate(value, this.values)
-      if (LINE_BREAK.test(text)) return false
-      const lower = name.length === 10 || name.length === 4 ? name.toLowerCase() : name
-      if (lower === 'connection') return false
-      if (lower === 'host') host = text
-      else lines += `${name}: ${text}\r\n`
-    }
     const cookie = this.jar.header()
-    if (cookie !== undefined) {
-      lines += `cookie: ${cookie}\r\n`
+    let wire: string | null = null
+    const own = this.#hops === 0
+    if (own) {
+      const last = this.#rendered[step.index]
+      if (
+        last !== undefined &&
+        last.cookie === cookie &&
+        sameValues(last.values, step.requestSlots, this.values)
+      )
+        wire = last.wire
     }
-    let body: Buffer | null = null
-    if (withBody && step.body !== undefined)
-      body = Buffer.isBuffer(step.body)
-        ? step.body
-        : Buffer.from(renderTemplate(step.body as Template, this.values))
-    const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
-    if (length >= 0) lines += `content-length: ${length}\r\n`
-    const head = Buffer.from(
-      `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${lines}\r\n`,
-      'latin1',
-    )
+    if (wire === null) {
+      wire = this.#render(target, path, method, withBody, cookie)
+      if (wire === null) return false
+      if (own) this.#remember(step, wire, cookie)
+    }
     let connection = this.#leanConnections.get(origin)
     if (!connection) {
       this.#leanHooks ??= this.#hooks()
@@ -317,9 +333,8 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       this.#leanConnections.set(origin, connection)
     }
     const net = connection.context
-    const wire = length > 0 ? Buffer.concat([head, body!]) : head
     net.wire = wire
-    // Counted as written: the bytes on the wire, exactly.
+    // Counted as written: the bytes on the wire, exactly (one byte per latin1 character).
     net.requestBytes = wire.length
     net.request = method === 'HEAD' ? HEAD_REQUEST : OTHER_REQUEST
     net.onBody = step.needsBody ? this.#leanHooks!.onBody! : null
@@ -342,6 +357,54 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   }
 
   /**
+   * The request's bytes as one latin1 string (a body's bytes one character each), or null
+   * where undici must send it.
+   */
+  #render(
+    target: Target,
+    path: string,
+    method: string,
+    withBody: boolean,
+    cookie: string | undefined,
+  ): string | null {
+    const step = this.#step!
+    if (method === 'CONNECT' || LINE_BREAK.test(path)) return null
+    let host = target.url.host
+    let lines = ''
+    for (const [name, value] of step.headers) {
+      const text = renderTemplate(value, this.values)
+      if (LINE_BREAK.test(text)) return null
+      const lower = name.length === 10 || name.length === 4 ? name.toLowerCase() : name
+      if (lower === 'connection') return null
+      if (lower === 'host') host = text
+      else lines += `${name}: ${text}\r\n`
+    }
+    if (cookie !== undefined) lines += `cookie: ${cookie}\r\n`
+    let body: Buffer | null = null
+    if (withBody && step.body !== undefined)
+      body = Buffer.isBuffer(step.body)
+        ? step.body
+        : Buffer.from(renderTemplate(step.body as Template, this.values))
+    const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
+    if (length >= 0) lines += `content-length: ${length}\r\n`
+    const head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${lines}\r\n`
+    return length > 0 ? head + body!.toString('latin1') : head
+  }
+
+  /** Keeps a step's rendered request with what it was rendered from (its slot values, the cookies). */
+  #remember(step: CompiledStep, wire: string, cookie: string | undefined): void {
+    const slots = step.requestSlots
+    let last = this.#rendered[step.index]
+    if (last === undefined) {
+      last = { wire, cookie, values: new Array<string>(slots.length) }
+      this.#rendered[step.index] = last
+    }
+    last.wire = wire
+    last.cookie = cookie
+    for (let i = 0; i < slots.length; i++) last.values[i] = this.values[slots[i]!]!
+  }
+
+  /**
    * The lean exchanges' context, shared by this user's connections: the exchange's
    * recording goes to the step's recorder (the hit is held until the response is judged),
    * and its hooks read the response.
@@ -351,19 +414,22 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     const recorder: ExchangeRecorder = {
       sent: (now) => stepRecorder().sent(now),
       wrote: (now, bytes) => stepRecorder().wrote(now, bytes),
-      hit: (_now, latencyMicros, status, rx) => {
+      hit: (now, latencyMicros, status, rx) => {
+        this.#netNow = now
         this.#netOutcome = HIT
         this.#netLatency = latencyMicros
         this.#status = status
         this.#rx = rx
       },
       error: (now, kind, rx) => {
+        this.#netNow = now
         this.#netOutcome = FAILED
         this.#netKind = kind
         this.#rx = rx
         stepRecorder().error(now, kind, rx)
       },
       timeout: (now, rx) => {
+        this.#netNow = now
         this.#netOutcome = FAILED
         this.#rx = rx
         stepRecorder().timeout(now, rx)
@@ -384,44 +450,40 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     }
   }
 
-  /** Reads what the transaction needs from a lean response's head: cookies, Location, headers. */
+  /**
+   * Reads what the transaction needs from a lean response's head: cookies, Location, and
+   * the headers when an extraction reads them. Lines it has no use for are skipped whole.
+   */
   #leanHead(data: Buffer, start: number, end: number): void {
     const wanted = this.#step!.needsHeaders
     const headers: Record<string, string | string[]> | null = wanted ? {} : null
     let line = data.indexOf(10, start) + 1
     while (line > 0 && line < end) {
+      const first = data[line]! | 0x20
+      if (!wanted && first !== 0x73 /* s */ && first !== 0x6c /* l */) {
+        line = data.indexOf(10, line) + 1
+        continue
+      }
       let eol = line
       while (eol < end && data[eol] !== 13 && data[eol] !== 10) eol++
-      const first = data[line]! | 0x20
-      if (wanted || first === 0x73 /* s */ || first === 0x6c /* l */) {
-        let colon = line
-        while (colon < eol && data[colon] !== 58) colon++
-        let value = colon + 1
-        while (data[value] === 32 || data[value] === 9) value++
-        let valueEnd = eol
-        while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
-        const nameLength = colon - line
-        if (headers !== null) {
-          const name = data.toString('latin1', line, colon).toLowerCase()
-          const text = data.toString('latin1', value, valueEnd)
-          const existing = headers[name]
-          if (existing === undefined) headers[name] = text
-          else if (Array.isArray(existing)) existing.push(text)
-          else headers[name] = [existing, text]
-        }
-        if (
-          nameLength === 10 &&
-          first === 0x73 &&
-          data.toString('latin1', line, colon).toLowerCase() === 'set-cookie'
-        )
-          this.#setCookieValues.push(data.toString('latin1', value, valueEnd))
-        else if (
-          nameLength === 8 &&
-          first === 0x6c &&
-          data.toString('latin1', line, colon).toLowerCase() === 'location'
-        )
-          this.#location = data.toString('latin1', value, valueEnd)
+      let colon = line
+      while (colon < eol && data[colon] !== 58) colon++
+      let value = colon + 1
+      while (data[value] === 32 || data[value] === 9) value++
+      let valueEnd = eol
+      while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
+      if (headers !== null) {
+        const name = data.toString('latin1', line, colon).toLowerCase()
+        const text = data.toString('latin1', value, valueEnd)
+        const existing = headers[name]
+        if (existing === undefined) headers[name] = text
+        else if (Array.isArray(existing)) existing.push(text)
+        else headers[name] = [existing, text]
       }
+      if (first === 0x73 && nameIs(data, line, colon, 'set-cookie'))
+        this.#setCookieValues.push(data.toString('latin1', value, valueEnd))
+      else if (first === 0x6c && nameIs(data, line, colon, 'location'))
+        this.#location = data.toString('latin1', value, valueEnd)
       line = data.indexOf(10, eol) + 1
     }
     this.#headers = headers
@@ -429,7 +491,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
 
   /** The lean request ended (its exchange recorded an error or timeout, or held the hit). */
   #leanDone(): void {
-    const now = performance.now()
+    const now = this.#netNow
     this.#context.deadlines.remove(this)
     this.inFlight = false
     if (this.#netOutcome !== HIT) {
