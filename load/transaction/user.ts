@@ -98,8 +98,9 @@ interface LeanConnection {
  * the extractions; body bytes are kept only when an extraction reads them); https:, a
  * `connection` header of the step's or a line break in a rendered value go through
  * undici, where the user is its own handler, reused for every request. What it allocates
- * per request is what a transaction needs (the rendered request, and the body only when
- * an extraction reads it).
+ * per request is what a transaction needs (the rendered request, only when a variable or
+ * cookie it reads changed since the step's last one, and the body only when an extraction
+ * reads it).
  */
 export class TransactionUser implements Dispatcher.DispatchHandler {
   readonly #context: UserContext
