@@ -58,6 +58,11 @@ export interface ExchangeContext {
    * you keep.
    */
   onHead?: ((data: Buffer, start: number, end: number) => void) | null
+  /**
+   * Lean path only: each header line of the final response, bytes [start, end) of `data`
+   * without the line ending, in order, as the response reader walks them; copy what you keep.
+   */
+  onHeader?: ((data: Buffer, start: number, end: number) => void) | null
   /** Lean path only: body bytes [start, end) of `data`, chunk framing removed; copy what you keep. */
   onBody?: ((data: Buffer, start: number, end: number) => void) | null
 }

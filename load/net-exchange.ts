@@ -32,7 +32,7 @@ export class NetExchange extends PlainConnection implements LoadExchange {
 
   constructor(context: ExchangeContext) {
     super(context)
-    // The context is the hooks: the transaction runtime sets onHead/onBody on it per step.
+    // The context is the hooks: the transaction runtime sets onHeader/onBody on it.
     this.#parser = new ResponseParser(context.request.method, context)
   }
 

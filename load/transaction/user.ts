@@ -94,7 +94,7 @@ interface LeanConnection {
 /**
  * One user of a transaction: its own connection(s), cookie jar and variables, kept across
  * steps and iterations. A plain http: request goes through the lean path (a NetExchange
- * per origin, whose head and body hooks feed the cookie jar, a redirect's Location and
+ * per origin, whose header and body hooks feed the cookie jar, a redirect's Location and
  * the extractions; body bytes are kept only when an extraction reads them); https:, a
  * `connection` header of the step's or a line break in a rendered value go through
  * undici, where the user is its own handler, reused for every request. What it allocates
@@ -346,10 +346,11 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     this.#rx = 0
     this.#net = connection.exchange
     this.#netOutcome = NOT_YET
-    this.#setCookieValues.length = 0
+    // (An array's length set only when it is not 0 already: setting it is not free.)
+    if (this.#setCookieValues.length !== 0) this.#setCookieValues.length = 0
     this.#location = undefined
-    this.#headers = null
-    this.#chunks.length = 0
+    this.#headers = step.needsHeaders ? {} : null
+    if (this.#chunks.length !== 0) this.#chunks.length = 0
     this.timedOut = false
     this.inFlight = true
     context.deadlines.push(this, now, step.timeoutMs)
@@ -444,7 +445,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       wire: null,
       statusPassed: () => true,
       onDone: () => this.#leanDone(),
-      onHead: (data, start, end) => this.#leanHead(data, start, end),
+      onHeader: (data, start, end) => this.#leanHeader(data, start, end),
       onBody: (data, start, end) => {
         this.#chunks.push(Buffer.from(data.subarray(start, end)))
       },
@@ -452,42 +453,33 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * Reads what the transaction needs from a lean response's head: cookies, Location, and
-   * the headers when an extraction reads them. Lines it has no use for are skipped whole.
+   * Reads what the transaction needs from a header line of a lean response (the response
+   * reader hands each over as it walks the head): cookies, Location, and every header when
+   * an extraction reads them (`#headers`, made at the send). Other lines are skipped at
+   * their first letter.
    */
-  #leanHead(data: Buffer, start: number, end: number): void {
-    const wanted = this.#step!.needsHeaders
-    const headers: Record<string, string | string[]> | null = wanted ? {} : null
-    let line = data.indexOf(10, start) + 1
-    while (line > 0 && line < end) {
-      const first = data[line]! | 0x20
-      if (!wanted && first !== 0x73 /* s */ && first !== 0x6c /* l */) {
-        line = data.indexOf(10, line) + 1
-        continue
-      }
-      let eol = line
-      while (eol < end && data[eol] !== 13 && data[eol] !== 10) eol++
-      let colon = line
-      while (colon < eol && data[colon] !== 58) colon++
-      let value = colon + 1
-      while (data[value] === 32 || data[value] === 9) value++
-      let valueEnd = eol
-      while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
-      if (headers !== null) {
-        const name = data.toString('latin1', line, colon).toLowerCase()
-        const text = data.toString('latin1', value, valueEnd)
-        const existing = headers[name]
-        if (existing === undefined) headers[name] = text
-        else if (Array.isArray(existing)) existing.push(text)
-        else headers[name] = [existing, text]
-      }
-      if (first === 0x73 && nameIs(data, line, colon, 'set-cookie'))
-        this.#setCookieValues.push(data.toString('latin1', value, valueEnd))
-      else if (first === 0x6c && nameIs(data, line, colon, 'location'))
-        this.#location = data.toString('latin1', value, valueEnd)
-      line = data.indexOf(10, eol) + 1
+  #leanHeader(data: Buffer, line: number, eol: number): void {
+    const headers = this.#headers
+    const first = data[line]! | 0x20
+    if (headers === null && first !== 0x73 /* s */ && first !== 0x6c /* l */) return
+    let colon = line
+    while (colon < eol && data[colon] !== 58) colon++
+    let value = colon + 1
+    while (data[value] === 32 || data[value] === 9) value++
+    let valueEnd = eol
+    while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
+    if (headers !== null) {
+      const name = data.toString('latin1', line, colon).toLowerCase()
+      const text = data.toString('latin1', value, valueEnd)
+      const existing = headers[name]
+      if (existing === undefined) headers[name] = text
+      else if (Array.isArray(existing)) existing.push(text)
+      else headers[name] = [existing, text]
     }
-    this.#headers = headers
+    if (first === 0x73 && nameIs(data, line, colon, 'set-cookie'))
+      this.#setCookieValues.push(data.toString('latin1', value, valueEnd))
+    else if (first === 0x6c && nameIs(data, line, colon, 'location'))
+      this.#location = data.toString('latin1', value, valueEnd)
   }
 
   /** The lean request ended (its exchange recorded an error or timeout, or held the hit). */
@@ -642,7 +634,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       }
     }
     this.#observe(now)
-    this.#chunks.length = 0
+    if (this.#chunks.length !== 0) this.#chunks.length = 0
     this.#nextStep(now)
   }
 
