@@ -43,8 +43,11 @@ export interface ExchangeContext {
   request: Dispatcher.DispatchOptions
   /** Bytes one request puts on the wire. */
   requestBytes: number
-  /** The request's bytes for the lean path, null where undici must send it. */
-  wire: Buffer | null
+  /**
+   * The request's bytes for the lean path, null where undici must send it: a Buffer, or a
+   * latin1 string (one character per byte: the transaction runtime's rendered requests).
+   */
+  wire: Buffer | string | null
   statusPassed: (status: number) => boolean
   /** Called when an exchange's request ended, whatever the outcome. */
   onDone(exchange: LoadExchange): void
@@ -55,6 +58,11 @@ export interface ExchangeContext {
    * you keep.
    */
   onHead?: ((data: Buffer, start: number, end: number) => void) | null
+  /**
+   * Lean path only: each header line of the final response, bytes [start, end) of `data`
+   * without the line ending, in order, as the response reader walks them; copy what you keep.
+   */
+  onHeader?: ((data: Buffer, start: number, end: number) => void) | null
   /** Lean path only: body bytes [start, end) of `data`, chunk framing removed; copy what you keep. */
   onBody?: ((data: Buffer, start: number, end: number) => void) | null
 }

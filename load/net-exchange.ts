@@ -32,7 +32,7 @@ export class NetExchange extends PlainConnection implements LoadExchange {
 
   constructor(context: ExchangeContext) {
     super(context)
-    // The context is the hooks: the transaction runtime sets onHead/onBody on it per step.
+    // The context is the hooks: the transaction runtime sets onHeader/onBody on it.
     this.#parser = new ResponseParser(context.request.method, context)
   }
 
@@ -69,7 +69,7 @@ export class NetExchange extends PlainConnection implements LoadExchange {
     const context = this.context
     if (this.#fromWrite) this.#origin = now
     context.recorder.wrote(now, context.requestBytes)
-    this.socket!.write(context.wire!)
+    this.writeWire(context.wire!)
   }
 
   /** The connection ended: a body read to the close is complete, anything else failed. */

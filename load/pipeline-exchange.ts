@@ -106,7 +106,7 @@ export class PipelineExchange extends PlainConnection implements LoadExchange {
     if (request.fromWrite) request.origin = now
     request.written = true
     context.recorder.wrote(now, context.requestBytes)
-    this.socket!.write(context.wire!)
+    this.writeWire(context.wire!)
   }
 
   /** The connection ended: a body read to the close is complete, everything else failed. */

@@ -67,6 +67,15 @@ export abstract class PlainConnection {
     })
   }
 
+  /**
+   * Writes a request's bytes on the socket: a Buffer, or a latin1 string (one character per
+   * byte), which Node writes straight from the string, without a Buffer in between.
+   */
+  protected writeWire(wire: Buffer | string): void {
+    if (typeof wire === 'string') this.socket!.write(wire, 'latin1')
+    else this.socket!.write(wire)
+  }
+
   /** Forgets the socket (its late events are ignored) and destroys it. */
   protected drop(): void {
     const socket = this.socket

@@ -35,7 +35,7 @@ export function parseError(why: string): Error {
 }
 
 /** Compares buf[start, start + name.length) with a lower-case ASCII name, ignoring case. */
-function nameIs(buf: Buffer, start: number, end: number, name: string): boolean {
+export function nameIs(buf: Buffer, start: number, end: number, name: string): boolean {
   if (end - start !== name.length) return false
   for (let i = 0; i < name.length; i++) if ((buf[start + i]! | 0x20) !== name.charCodeAt(i)) return false
   return true
@@ -59,6 +59,11 @@ function hasToken(buf: Buffer, start: number, end: number, token: string): boole
 export interface ResponseHooks {
   /** The final response's head, data[start, end) (status line and header lines). */
   onHead?: ((data: Buffer, start: number, end: number) => void) | null
+  /**
+   * Each header line of the final response in order, data[start, end) without its line
+   * ending, as the parser walks them (no second scan of the head for a caller).
+   */
+  onHeader?: ((data: Buffer, start: number, end: number) => void) | null
   /** A piece of the body's data (chunk framing removed), data[start, end). */
   onBody?: ((data: Buffer, start: number, end: number) => void) | null
 }
@@ -178,11 +183,17 @@ export class ResponseParser {
     let closeAfter = data[start + 7] === 48 // HTTP/1.0 closes unless it says keep-alive
     let length = -1
     let chunked = false
-    // Header lines: name ":" value CRLF, up to the blank line at `at`.
-    let line = data.indexOf(10, start) + 1
-    while (line > 0 && line < at) {
+    // An interim response's lines (100 Continue, 103 Early Hints) are nobody's business.
+    const onHeader = status < 200 && status !== 101 ? null : this.#hooks.onHeader
+    // Header lines: name ":" value CRLF, up to the blank line at `at`. Byte loops, not
+    // indexOf (a native call per line): data[at] is CR and data[at + 1] LF, so they stop.
+    let line = start
+    while (data[line] !== 10) line++
+    line++
+    while (line < at) {
       let eol = line
       while (data[eol] !== 13 && data[eol] !== 10) eol++
+      if (onHeader) onHeader(data, line, eol)
       const first = data[line]! | 0x20
       if (first === 99 /* c */ || first === 116 /* t */) {
         let colon = line
@@ -208,7 +219,9 @@ export class ResponseParser {
           else if (hasToken(data, value, valueEnd, 'keep-alive')) closeAfter = false
         }
       }
-      line = data.indexOf(10, eol) + 1
+      let next = eol
+      while (data[next] !== 10) next++
+      line = next + 1
     }
     const bodyAt = at + 4
     // In buf's terms: where the body starts among the bytes of this read.

@@ -17,6 +17,11 @@ export interface CompiledStep {
   headers: [string, Template][]
   /** A fixed body, or a template rendered per request (texts only). */
   body: Buffer | Template | undefined
+  /**
+   * The slots the request reads (URL, headers, body), each once: with the cookies, all a
+   * step's rendered request depends on, so a user may reuse it while these are unchanged.
+   */
+  requestSlots: number[]
   statusPassed: (status: number) => boolean
   timeoutMs: number
   extracts: CompiledExtract[]
@@ -94,6 +99,13 @@ export function compileTransaction(spec: TransactionSpec): CompiledTransaction {
       const text = bytes.toString('utf8')
       body = text.includes('#{') ? compileTemplate(text, slotOf, `${where}: body`) : bytes
     }
+    const requestSlots = [
+      ...new Set([
+        ...path.slots,
+        ...headers.flatMap(([, value]) => value.slots),
+        ...(body && !Buffer.isBuffer(body) ? body.slots : []),
+      ]),
+    ]
     const extracts = (step.extract ?? []).map((extract) => compileExtract(extract, where))
     const extractSlots = extracts.map((extract) => slot(extract.as))
     return {
@@ -105,6 +117,7 @@ export function compileTransaction(spec: TransactionSpec): CompiledTransaction {
       path,
       headers,
       body,
+      requestSlots,
       statusPassed: compileStatusMatcher(step.request.expectStatus),
       timeoutMs: step.request.timeoutMs,
       extracts,

@@ -32,9 +32,13 @@ export class CookieJar {
     let value = pair.slice(eq + 1).trim()
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
     if (name === '') return undefined
-    if (semi >= 0 && expired(setCookie.slice(semi + 1), nowMs)) this.#cookies.delete(name)
-    else this.#cookies.set(name, value)
-    this.#stale = true
+    if (semi >= 0 && expired(setCookie.slice(semi + 1), nowMs)) {
+      if (this.#cookies.delete(name)) this.#stale = true
+    } else if (this.#cookies.get(name) !== value) {
+      // A cookie set again to the value it has (a session renewed) leaves the header as it is.
+      this.#cookies.set(name, value)
+      this.#stale = true
+    }
     return name
   }
 
@@ -58,7 +62,11 @@ export class CookieJar {
   }
 }
 
+/** Attributes that can expire a cookie (most Set-Cookie values have neither: no split then). */
+const EXPIRY = /max-age|expires/i
+
 function expired(attributes: string, nowMs: number): boolean {
+  if (!EXPIRY.test(attributes)) return false
   for (const raw of attributes.split(';')) {
     const eq = raw.indexOf('=')
     const key = (eq < 0 ? raw : raw.slice(0, eq)).trim().toLowerCase()

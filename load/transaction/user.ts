@@ -10,6 +10,7 @@ import { renderTemplate, type Template } from '../../lib/transaction/template.js
 import { classifyError } from '../classify.js'
 import type { ExchangeContext, ExchangeRecorder } from '../exchange.js'
 import { NetExchange } from '../net-exchange.js'
+import { nameIs } from '../response-parser.js'
 import type { Target } from '../target.js'
 import type { Deadlines, Fifo } from './deadlines.js'
 import type { TransactionRecorder } from './recorder.js'
@@ -66,6 +67,44 @@ const NOT_YET = 0
 const HIT = 1
 const FAILED = 2
 
+/** A step's last response body whose extractions all succeeded, and what they found. */
+interface BodyMemo {
+  body: string | null
+  /** By extraction: the value found (a header or cookie extraction's is not read from here). */
+  values: string[]
+}
+
+/** One memo per step for the whole process (its users share it); bodies above this are not kept. */
+const bodyMemos = new WeakMap<CompiledStep, BodyMemo>()
+const MEMO_MAX_BODY = 64 * 1024
+
+function bodyMemo(step: CompiledStep): BodyMemo {
+  let memo = bodyMemos.get(step)
+  if (memo === undefined) {
+    memo = { body: null, values: [] }
+    bodyMemos.set(step, memo)
+  }
+  return memo
+}
+
+/** A step's request as last rendered, and what it was rendered from. */
+interface RenderedRequest {
+  wire: string
+  cookie: string | undefined
+  /** The values of the step's `requestSlots`, in order. */
+  values: string[]
+}
+
+/** Whether the values in `slots` are still the ones a request was rendered from. */
+function sameValues(
+  rendered: readonly string[],
+  slots: readonly number[],
+  values: readonly string[],
+): boolean {
+  for (let i = 0; i < slots.length; i++) if (rendered[i] !== values[slots[i]!]) return false
+  return true
+}
+
 /** One connection of the lean path: its exchange, and the context it reads per request. */
 interface LeanConnection {
   exchange: NetExchange
@@ -75,12 +114,13 @@ interface LeanConnection {
 /**
  * One user of a transaction: its own connection(s), cookie jar and variables, kept across
  * steps and iterations. A plain http: request goes through the lean path (a NetExchange
- * per origin, whose head and body hooks feed the cookie jar, a redirect's Location and
+ * per origin, whose header and body hooks feed the cookie jar, a redirect's Location and
  * the extractions; body bytes are kept only when an extraction reads them); https:, a
  * `connection` header of the step's or a line break in a rendered value go through
  * undici, where the user is its own handler, reused for every request. What it allocates
- * per request is what a transaction needs (the rendered request, and the body only when
- * an extraction reads it).
+ * per request is what a transaction needs (the rendered request, only when a variable or
+ * cookie it reads changed since the step's last one, and the body only when an extraction
+ * reads it).
  */
 export class TransactionUser implements Dispatcher.DispatchHandler {
   readonly #context: UserContext
@@ -101,6 +141,10 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   #location: string | undefined = undefined
   #headers: Record<string, string | string[]> | null = null
   #leanHooks: Omit<ExchangeContext, 'target'> | null = null
+  /** Each step's last rendered request (lean path), by step index. */
+  readonly #rendered: (RenderedRequest | undefined)[] = []
+  /** When the lean request's exchange recorded its outcome: the step's end. */
+  #netNow = 0
   #step: CompiledStep | null = null
   #stepIndex = 0
   #hops = 0
@@ -268,10 +312,12 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
 
   /**
    * The lean path: renders the request's bytes as undici would write them (request line,
-   * host, connection, the step's headers, cookie, content-length, body) and sends them on
-   * this origin's NetExchange. Returns false, sending nothing, where undici must send it:
-   * a `connection` header (undici reads it) or a line break in a rendered value (undici
-   * refuses the request).
+   * host, connection, the step's headers, cookie, content-length, body) as one latin1
+   * string and sends them on this origin's NetExchange. A step's own request (not a
+   * redirect's) is kept, and sent again as it is while the cookies and the variables it
+   * reads (`requestSlots`) are the same as when it was rendered. Returns false, sending
+   * nothing, where undici must send it: a `connection` header (undici reads it) or a line
+   * break in a rendered value (undici refuses the request).
    */
   #sendLean(
     now: number,
@@ -283,32 +329,23 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   ): boolean {
     const context = this.#context
     const step = this.#step!
-    if (method === 'CONNECT' || LINE_BREAK.test(path)) return false
-    let host = target.url.host
-    let lines = ''
-    for (const [name, value] of step.headers) {
-      const text = renderTemplate(value, this.values)
-      if (LINE_BREAK.test(text)) return false
-      const lower = name.length === 10 || name.length === 4 ? name.toLowerCase() : name
-      if (lower === 'connection') return false
-      if (lower === 'host') host = text
-      else lines += `${name}: ${text}\r\n`
-    }
     const cookie = this.jar.header()
-    if (cookie !== undefined) {
-      lines += `cookie: ${cookie}\r\n`
+    let wire: string | null = null
+    const own = this.#hops === 0
+    if (own) {
+      const last = this.#rendered[step.index]
+      if (
+        last !== undefined &&
+        last.cookie === cookie &&
+        sameValues(last.values, step.requestSlots, this.values)
+      )
+        wire = last.wire
     }
-    let body: Buffer | null = null
-    if (withBody && step.body !== undefined)
-      body = Buffer.isBuffer(step.body)
-        ? step.body
-        : Buffer.from(renderTemplate(step.body as Template, this.values))
-    const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
-    if (length >= 0) lines += `content-length: ${length}\r\n`
-    const head = Buffer.from(
-      `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${lines}\r\n`,
-      'latin1',
-    )
+    if (wire === null) {
+      wire = this.#render(target, path, method, withBody, cookie)
+      if (wire === null) return false
+      if (own) this.#remember(step, wire, cookie)
+    }
     let connection = this.#leanConnections.get(origin)
     if (!connection) {
       this.#leanHooks ??= this.#hooks()
@@ -317,9 +354,8 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       this.#leanConnections.set(origin, connection)
     }
     const net = connection.context
-    const wire = length > 0 ? Buffer.concat([head, body!]) : head
     net.wire = wire
-    // Counted as written: the bytes on the wire, exactly.
+    // Counted as written: the bytes on the wire, exactly (one byte per latin1 character).
     net.requestBytes = wire.length
     net.request = method === 'HEAD' ? HEAD_REQUEST : OTHER_REQUEST
     net.onBody = step.needsBody ? this.#leanHooks!.onBody! : null
@@ -330,15 +366,64 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     this.#rx = 0
     this.#net = connection.exchange
     this.#netOutcome = NOT_YET
-    this.#setCookieValues.length = 0
+    // (An array's length set only when it is not 0 already: setting it is not free.)
+    if (this.#setCookieValues.length !== 0) this.#setCookieValues.length = 0
     this.#location = undefined
-    this.#headers = null
-    this.#chunks.length = 0
+    this.#headers = step.needsHeaders ? {} : null
+    if (this.#chunks.length !== 0) this.#chunks.length = 0
     this.timedOut = false
     this.inFlight = true
     context.deadlines.push(this, now, step.timeoutMs)
     connection.exchange.send(now)
     return true
+  }
+
+  /**
+   * The request's bytes as one latin1 string (a body's bytes one character each), or null
+   * where undici must send it.
+   */
+  #render(
+    target: Target,
+    path: string,
+    method: string,
+    withBody: boolean,
+    cookie: string | undefined,
+  ): string | null {
+    const step = this.#step!
+    if (method === 'CONNECT' || LINE_BREAK.test(path)) return null
+    let host = target.url.host
+    let lines = ''
+    for (const [name, value] of step.headers) {
+      const text = renderTemplate(value, this.values)
+      if (LINE_BREAK.test(text)) return null
+      const lower = name.length === 10 || name.length === 4 ? name.toLowerCase() : name
+      if (lower === 'connection') return null
+      if (lower === 'host') host = text
+      else lines += `${name}: ${text}\r\n`
+    }
+    if (cookie !== undefined) lines += `cookie: ${cookie}\r\n`
+    let body: Buffer | null = null
+    if (withBody && step.body !== undefined)
+      body = Buffer.isBuffer(step.body)
+        ? step.body
+        : Buffer.from(renderTemplate(step.body as Template, this.values))
+    const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
+    if (length >= 0) lines += `content-length: ${length}\r\n`
+    const head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${lines}\r\n`
+    return length > 0 ? head + body!.toString('latin1') : head
+  }
+
+  /** Keeps a step's rendered request with what it was rendered from (its slot values, the cookies). */
+  #remember(step: CompiledStep, wire: string, cookie: string | undefined): void {
+    const slots = step.requestSlots
+    let last = this.#rendered[step.index]
+    if (last === undefined) {
+      last = { wire, cookie, values: new Array<string>(slots.length) }
+      this.#rendered[step.index] = last
+    }
+    last.wire = wire
+    last.cookie = cookie
+    for (let i = 0; i < slots.length; i++) last.values[i] = this.values[slots[i]!]!
   }
 
   /**
@@ -351,19 +436,22 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     const recorder: ExchangeRecorder = {
       sent: (now) => stepRecorder().sent(now),
       wrote: (now, bytes) => stepRecorder().wrote(now, bytes),
-      hit: (_now, latencyMicros, status, rx) => {
+      hit: (now, latencyMicros, status, rx) => {
+        this.#netNow = now
         this.#netOutcome = HIT
         this.#netLatency = latencyMicros
         this.#status = status
         this.#rx = rx
       },
       error: (now, kind, rx) => {
+        this.#netNow = now
         this.#netOutcome = FAILED
         this.#netKind = kind
         this.#rx = rx
         stepRecorder().error(now, kind, rx)
       },
       timeout: (now, rx) => {
+        this.#netNow = now
         this.#netOutcome = FAILED
         this.#rx = rx
         stepRecorder().timeout(now, rx)
@@ -377,59 +465,46 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       wire: null,
       statusPassed: () => true,
       onDone: () => this.#leanDone(),
-      onHead: (data, start, end) => this.#leanHead(data, start, end),
+      onHeader: (data, start, end) => this.#leanHeader(data, start, end),
       onBody: (data, start, end) => {
         this.#chunks.push(Buffer.from(data.subarray(start, end)))
       },
     }
   }
 
-  /** Reads what the transaction needs from a lean response's head: cookies, Location, headers. */
-  #leanHead(data: Buffer, start: number, end: number): void {
-    const wanted = this.#step!.needsHeaders
-    const headers: Record<string, string | string[]> | null = wanted ? {} : null
-    let line = data.indexOf(10, start) + 1
-    while (line > 0 && line < end) {
-      let eol = line
-      while (eol < end && data[eol] !== 13 && data[eol] !== 10) eol++
-      const first = data[line]! | 0x20
-      if (wanted || first === 0x73 /* s */ || first === 0x6c /* l */) {
-        let colon = line
-        while (colon < eol && data[colon] !== 58) colon++
-        let value = colon + 1
-        while (data[value] === 32 || data[value] === 9) value++
-        let valueEnd = eol
-        while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
-        const nameLength = colon - line
-        if (headers !== null) {
-          const name = data.toString('latin1', line, colon).toLowerCase()
-          const text = data.toString('latin1', value, valueEnd)
-          const existing = headers[name]
-          if (existing === undefined) headers[name] = text
-          else if (Array.isArray(existing)) existing.push(text)
-          else headers[name] = [existing, text]
-        }
-        if (
-          nameLength === 10 &&
-          first === 0x73 &&
-          data.toString('latin1', line, colon).toLowerCase() === 'set-cookie'
-        )
-          this.#setCookieValues.push(data.toString('latin1', value, valueEnd))
-        else if (
-          nameLength === 8 &&
-          first === 0x6c &&
-          data.toString('latin1', line, colon).toLowerCase() === 'location'
-        )
-          this.#location = data.toString('latin1', value, valueEnd)
-      }
-      line = data.indexOf(10, eol) + 1
+  /**
+   * Reads what the transaction needs from a header line of a lean response (the response
+   * reader hands each over as it walks the head): cookies, Location, and every header when
+   * an extraction reads them (`#headers`, made at the send). Other lines are skipped at
+   * their first letter.
+   */
+  #leanHeader(data: Buffer, line: number, eol: number): void {
+    const headers = this.#headers
+    const first = data[line]! | 0x20
+    if (headers === null && first !== 0x73 /* s */ && first !== 0x6c /* l */) return
+    let colon = line
+    while (colon < eol && data[colon] !== 58) colon++
+    let value = colon + 1
+    while (data[value] === 32 || data[value] === 9) value++
+    let valueEnd = eol
+    while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
+    if (headers !== null) {
+      const name = data.toString('latin1', line, colon).toLowerCase()
+      const text = data.toString('latin1', value, valueEnd)
+      const existing = headers[name]
+      if (existing === undefined) headers[name] = text
+      else if (Array.isArray(existing)) existing.push(text)
+      else headers[name] = [existing, text]
     }
-    this.#headers = headers
+    if (first === 0x73 && nameIs(data, line, colon, 'set-cookie'))
+      this.#setCookieValues.push(data.toString('latin1', value, valueEnd))
+    else if (first === 0x6c && nameIs(data, line, colon, 'location'))
+      this.#location = data.toString('latin1', value, valueEnd)
   }
 
   /** The lean request ended (its exchange recorded an error or timeout, or held the hit). */
   #leanDone(): void {
-    const now = performance.now()
+    const now = this.#netNow
     this.#context.deadlines.remove(this)
     this.inFlight = false
     if (this.#netOutcome !== HIT) {
@@ -559,27 +634,35 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       return
     }
     if (step.extracts.length > 0) {
-      const view: ResponseView = {
-        headers,
-        cookies: setCookies ?? NO_COOKIES,
-        body: step.needsBody ? bodyText(this.#chunks) : '',
-      }
+      const body = step.needsBody ? bodyText(this.#chunks) : ''
+      const view: ResponseView = { headers, cookies: setCookies ?? NO_COOKIES, body }
+      // What a body extraction finds depends on the body alone: the same body as the step's
+      // last one (a catalogue every user gets) gives the same values, without a JSON.parse.
+      const memo = step.needsBody ? bodyMemo(step) : null
+      const same = memo !== null && memo.body === body
+      const found = memo !== null && !same ? new Array<string>(step.extracts.length) : null
       const parsed = {}
       for (let i = 0; i < step.extracts.length; i++) {
         const extract = step.extracts[i]!
-        const value = extract.take(view, parsed)
+        const value = same && extract.needsBody ? memo.values[i] : extract.take(view, parsed)
         if (value === undefined) {
           recorder.error(now, 'extract', 0)
           this.#observe(now, `extraction failed: ${extract.describe}`)
           this.#endIteration(now, false, 'extract')
           return
         }
+        if (found !== null) found[i] = value
         this.values[step.extractSlots[i]!] = value
         if (this.#record) this.#record.extracted[extract.as] = value
       }
+      // Only a body whose every extraction succeeded is kept (one per step and process).
+      if (found !== null && body.length <= MEMO_MAX_BODY) {
+        memo!.body = body
+        memo!.values = found
+      }
     }
     this.#observe(now)
-    this.#chunks.length = 0
+    if (this.#chunks.length !== 0) this.#chunks.length = 0
     this.#nextStep(now)
   }
 

@@ -19,8 +19,8 @@ export class FakeSocket extends EventEmitter {
   ) {
     super()
   }
-  write(data: Buffer): boolean {
-    this.written.push(data)
+  write(data: Buffer | string, encoding?: BufferEncoding): boolean {
+    this.written.push(typeof data === 'string' ? Buffer.from(data, encoding) : data)
     return true
   }
   cork(): void {}

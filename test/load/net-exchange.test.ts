@@ -103,13 +103,15 @@ const hooked: [string, string, string, string][] = [
 ]
 for (const [name, head, body, rest] of hooked) {
   t.test(`the head and body hooks see ${name}, split at every byte`, async (t) => {
-    const interim = name.includes('100') ? 'HTTP/1.1 100 Continue\r\n\r\n' : ''
+    const interim = name.includes('100') ? 'HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n' : ''
     const bytes = Buffer.from(interim + head + rest, 'latin1')
     for (let split = 0; split <= bytes.length; split++) {
       const { socket, outcomes, timeouts, context } = started()
       const heads: string[] = []
       const parts: Buffer[] = []
+      const lines: string[] = []
       context.onHead = (data, start, end) => heads.push(data.toString('latin1', start, end))
+      context.onHeader = (data, start, end) => lines.push(data.toString('latin1', start, end))
       context.onBody = (data, start, end) => parts.push(Buffer.from(data.subarray(start, end)))
       // Older bytes after each read in the shared buffer must not leak into what the hooks see.
       const read = (part: Buffer) => {
@@ -121,6 +123,7 @@ for (const [name, head, body, rest] of hooked) {
       timeouts.close()
       t.equal(outcomes.length, 1, `split at ${split}`)
       t.same(heads, [head], 'the final head, once')
+      t.same(lines, head.split('\r\n').slice(1), 'its header lines, once each, no interim one')
       t.equal(Buffer.concat(parts).toString('latin1'), body, 'the body without framing')
     }
   })

@@ -166,6 +166,52 @@ t.test('an expired lean request is a timeout of its step; the connection is drop
   t.equal(user.inFlight, false)
 })
 
+t.test(
+  'a step is sent as rendered last time only while its variables and cookies are the same',
+  async (t) => {
+    const { user, sockets, ended, deadlines } = setup()
+    t.teardown(() => deadlines.close())
+    const answer = (session: string, token: string, id: number) => {
+      const body = `{"id":${id}}`
+      return Buffer.from(
+        `HTTP/1.1 200 OK\r\nSet-Cookie: session=${session}\r\nX-Token: ${token}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      )
+    }
+    const head = (line: string, cookie: string | undefined, rest = '') =>
+      `${line} HTTP/1.1\r\nhost: 127.0.0.1:9\r\nconnection: keep-alive\r\n${rest}${cookie ? `cookie: session=${cookie}\r\n` : ''}`
+    // Each iteration's login answers these; the item step reads id (URL), tok (header) and the cookie.
+    const iterations: [string, string, number][] = [
+      ['abc', 't1', 42],
+      ['abc', 't1', 42],
+      ['abc', 't1', 43], // the URL's variable changed
+      ['abc', 't2', 43], // the header's variable changed
+      ['def', 't2', 43], // the cookie changed
+      ['def', 't2', 43],
+    ]
+    let cookie: string | undefined
+    for (const [i, [session, token, id]] of iterations.entries()) {
+      user.startIteration(performance.now())
+      const socket = sockets[0]!
+      if (i === 0) socket.emit('connect')
+      t.equal(
+        socket.written.at(-1)!.toString('latin1'),
+        `${head('POST /login', cookie)}content-length: 5\r\n\r\nu=ann`,
+        `iteration ${i + 1}: the login with the cookies of the last one`,
+      )
+      socket.read(answer(session, token, id))
+      cookie = session
+      t.equal(
+        socket.written.at(-1)!.toString('latin1'),
+        `${head(`GET /items/${id}`, cookie, `authorization: Bearer ${token}\r\n`)}\r\n`,
+        `iteration ${i + 1}: the item with id ${id}, token ${token}, cookie ${session}`,
+      )
+      socket.read(item)
+    }
+    t.same(ended, [true, true, true, true, true, true])
+    t.equal(sockets.length, 1)
+  },
+)
+
 t.test('a line break in a rendered header never reaches the lean connection', async (t) => {
   const injecting = structuredClone(spec)
   injecting.steps[1]!.request.url = 'http://127.0.0.1:9/items/1'

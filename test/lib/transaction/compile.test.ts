@@ -52,6 +52,9 @@ t.test('a transaction compiles into slots, templates and extractions', async (t)
   t.equal(renderTemplate(list!.headers[0]![1], values), 'Bearer tok')
   t.equal(list!.needsBody, false)
   t.equal(renderTemplate(item!.path, values), '/items/3', 'the fragment is not sent')
+  t.same(login!.requestSlots, [1, 2], 'the body reads user and pass')
+  t.same(list!.requestSlots, [0, 4], 'the URL reads item, a header token')
+  t.same(item!.requestSlots, [0])
 })
 
 t.test('bad transactions: one line naming the step and the problem', async (t) => {
