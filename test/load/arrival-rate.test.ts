@@ -76,7 +76,9 @@ t.test('past the connection growth allowance, due requests wait for one and are 
   t.equal(sum('hits'), 2000)
   t.equal(sum('dropped'), 0)
   t.equal(lags.length, 2000)
-  t.ok(target.connections > 64, `connections grew window after window (${target.connections})`)
+  // 5 ms of 10,000/s (50) open before the start; more opened as requests waited — one per
+  // 10-ms window at the least (a busy machine), an eighth of those open when on schedule.
+  t.ok(target.connections > 50, `connections grew past those opened before the start (${target.connections})`)
   t.ok(
     lags.every((lag) => lag >= 0),
     'none sent early',
