@@ -80,7 +80,13 @@ t.test(
       result.timeline.map((p) => p.t),
     )
     const claimed = engines.filter((e) => e.events.some((ev) => ev.type === 'claimed'))
-    t.equal(claimed.length, 4, 'four engines each ran a shard')
+    // Which engine claims which shard is a race (on a busy machine one engine with room took
+    // both of its region's shards before the other saw them); the rows' uniqueness below is
+    // what must hold whoever ran them.
+    t.ok(
+      claimed.some((e) => engines.indexOf(e) < 2) && claimed.some((e) => engines.indexOf(e) >= 2),
+      `engines of both regions ran shards (${claimed.length} of 4 engines claimed)`,
+    )
 
     // Each row logged in exactly once, over every region and engine, and they ran out.
     t.equal(shop.logins.size, ROWS, 'every row was used')
