@@ -57,6 +57,11 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308])
 const NO_COOKIES: ReadonlyMap<string, string> = new Map()
 const NO_HEADERS: Record<string, string | string[]> = Object.freeze({})
 const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
+
+/** The content-length a request sends: its body's, 0 for an empty body where one is expected, -1 for none. */
+function contentLength(body: Buffer | null, method: string): number {
+  return body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
+}
 const LINE_BREAK = /[\r\n]/
 /** The lean path reads only the method of a request (HEAD: a response without a body). */
 const HEAD_REQUEST: Dispatcher.DispatchOptions = { path: '/', method: 'HEAD' }
@@ -275,12 +280,8 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       headers.push('cookie', cookie)
       bytes += cookie.length + 10
     }
-    let body: Buffer | null = null
-    if (withBody && step.body !== undefined)
-      body = Buffer.isBuffer(step.body)
-        ? step.body
-        : Buffer.from(renderTemplate(step.body as Template, this.values))
-    const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
+    const body = withBody ? this.#body() : null
+    const length = contentLength(body, method)
     if (length >= 0) bytes += `content-length: ${length}\r\n`.length + length
     this.#origin = origin
     this.#path = path
@@ -382,6 +383,13 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
    * The request's bytes as one latin1 string (a body's bytes one character each), or null
    * where undici must send it.
    */
+  /** The current step's body, its template rendered with this user's values; null: none. */
+  #body(): Buffer | null {
+    const body = this.#step!.body
+    if (body === undefined) return null
+    return Buffer.isBuffer(body) ? body : Buffer.from(renderTemplate(body as Template, this.values))
+  }
+
   #render(
     target: Target,
     path: string,
@@ -402,12 +410,8 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       else lines += `${name}: ${text}\r\n`
     }
     if (cookie !== undefined) lines += `cookie: ${cookie}\r\n`
-    let body: Buffer | null = null
-    if (withBody && step.body !== undefined)
-      body = Buffer.isBuffer(step.body)
-        ? step.body
-        : Buffer.from(renderTemplate(step.body as Template, this.values))
-    const length = body && body.length > 0 ? body.length : EXPECTS_PAYLOAD.has(method) ? 0 : -1
+    const body = withBody ? this.#body() : null
+    const length = contentLength(body, method)
     if (length >= 0) lines += `content-length: ${length}\r\n`
     const head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n${lines}\r\n`
     return length > 0 ? head + body!.toString('latin1') : head
