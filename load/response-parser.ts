@@ -34,6 +34,27 @@ export function parseError(why: string): Error {
   return err
 }
 
+/** Where the colon of the header line data[line, eol) is; eol when it has none. */
+export function headerColon(data: Buffer, line: number, eol: number): number {
+  let colon = line
+  while (colon < eol && data[colon] !== 58) colon++
+  return colon
+}
+
+/** Where a header's value starts: past the colon and the spaces and tabs after it. */
+export function headerValueStart(data: Buffer, colon: number): number {
+  let value = colon + 1
+  while (data[value] === 32 || data[value] === 9) value++
+  return value
+}
+
+/** Where a header's value ends: before the spaces and tabs ahead of the line end `eol`. */
+export function headerValueEnd(data: Buffer, value: number, eol: number): number {
+  let end = eol
+  while (end > value && (data[end - 1] === 32 || data[end - 1] === 9)) end--
+  return end
+}
+
 /** Compares buf[start, start + name.length) with a lower-case ASCII name, ignoring case. */
 export function nameIs(buf: Buffer, start: number, end: number, name: string): boolean {
   if (end - start !== name.length) return false
@@ -196,12 +217,9 @@ export class ResponseParser {
       if (onHeader) onHeader(data, line, eol)
       const first = data[line]! | 0x20
       if (first === 99 /* c */ || first === 116 /* t */) {
-        let colon = line
-        while (colon < eol && data[colon] !== 58) colon++
-        let value = colon + 1
-        while (data[value] === 32 || data[value] === 9) value++
-        let valueEnd = eol
-        while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
+        const colon = headerColon(data, line, eol)
+        const value = headerValueStart(data, colon)
+        const valueEnd = headerValueEnd(data, value, eol)
         if (nameIs(data, line, colon, 'content-length')) {
           let v = 0
           for (let k = value; k < valueEnd; k++) {

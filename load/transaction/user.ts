@@ -10,7 +10,7 @@ import { renderTemplate, type Template } from '../../lib/transaction/template.js
 import { classifyError } from '../classify.js'
 import type { ExchangeContext, ExchangeRecorder } from '../exchange.js'
 import { NetExchange } from '../net-exchange.js'
-import { nameIs } from '../response-parser.js'
+import { headerColon, headerValueEnd, headerValueStart, nameIs } from '../response-parser.js'
 import type { Target } from '../target.js'
 import type { Deadlines, Fifo } from './deadlines.js'
 import type { TransactionRecorder } from './recorder.js'
@@ -486,12 +486,9 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
     const headers = this.#headers
     const first = data[line]! | 0x20
     if (headers === null && first !== 0x73 /* s */ && first !== 0x6c /* l */) return
-    let colon = line
-    while (colon < eol && data[colon] !== 58) colon++
-    let value = colon + 1
-    while (data[value] === 32 || data[value] === 9) value++
-    let valueEnd = eol
-    while (valueEnd > value && (data[valueEnd - 1] === 32 || data[valueEnd - 1] === 9)) valueEnd--
+    const colon = headerColon(data, line, eol)
+    const value = headerValueStart(data, colon)
+    const valueEnd = headerValueEnd(data, value, eol)
     if (headers !== null) {
       const name = data.toString('latin1', line, colon).toLowerCase()
       const text = data.toString('latin1', value, valueEnd)
