@@ -52,7 +52,6 @@ class ArrivalRateRun {
   readonly #idle: LoadExchange[] = []
   #inFlight = 0
   #k: number
-  #due: number | undefined
   /** `performance.now()` time the next request is due; Infinity when none is left. */
   #dueAt: number
   #stopping = false
@@ -86,13 +85,12 @@ class ArrivalRateRun {
     this.#observer = setup.observer
     this.#cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
     this.#k = job.share.index
-    this.#due = arrivalTime(job.pattern, this.#k)
-    this.#dueAt = this.#due === undefined ? Number.POSITIVE_INFINITY : startPerf + this.#due * 1000
+    this.#dueAt = this.dueAt(this.#k)
     this.done = new Promise<void>((resolve) => {
       this.#settle = resolve
     })
     this.#context = setup.context((exchange) => this.answered(exchange))
-    if (this.#due === undefined) {
+    if (this.#dueAt === Number.POSITIVE_INFINITY) {
       queueMicrotask(() => this.stop(false))
       return
     }
@@ -108,6 +106,12 @@ class ArrivalRateRun {
       this.#idle.push(exchange)
     }
     this.arm(performance.now())
+  }
+
+  /** `performance.now()` time request k is due; Infinity past the pattern's end. */
+  dueAt(k: number): number {
+    const due = arrivalTime(this.#job.pattern, k)
+    return due === undefined ? Number.POSITIVE_INFINITY : this.#startPerf + due * 1000
   }
 
   /** An exchange finished its request: it takes the oldest waiting one, or goes idle. */
@@ -178,11 +182,10 @@ class ArrivalRateRun {
         this.#recorder.dropped(now)
       }
       this.#k += job.share.of
-      this.#due = arrivalTime(job.pattern, this.#k)
-      this.#dueAt = this.#due === undefined ? Number.POSITIVE_INFINITY : this.#startPerf + this.#due * 1000
+      this.#dueAt = this.dueAt(this.#k)
     }
     this.#recorder.concurrency(this.#inFlight)
-    if (this.#due === undefined) this.stop(false)
+    if (this.#dueAt === Number.POSITIVE_INFINITY) this.stop(false)
     else this.arm(now)
   }
 
