@@ -2,20 +2,27 @@
 // One run of the open model for bench/open.js, in its own process (pinned by the parent):
 // a fixed rate against the URL, in process, every request's send lag (how long after its
 // due time it went out) kept through the model's bench-only observer. Prints one JSON line.
+// `pool`: first the warm-up an engine's pooled load process runs when it is forked
+// (load/warm-up.ts), as the process a shard gets; `cold`: a process fresh from its imports.
 import { prepareModel } from '../dist/load/model.js'
 import { MODELS } from '../dist/load/models.js'
 import { LOCAL_POLICY } from '../dist/load/safety.js'
+import { warmUp } from '../dist/load/warm-up.js'
 
-const [url, rateText, secondsText] = process.argv.slice(2)
+const [url, rateText, secondsText, kind = 'pool'] = process.argv.slice(2)
+const warmed = kind === 'pool' ? await warmUp() : null
 const rate = Number(rateText)
 const seconds = Number(secondsText)
-const job = {
-  model: 'arrival-rate',
-  request: { method: 'GET', url, headers: {}, timeoutMs: 5000 },
-  pattern: [{ start: rate, end: rate, duration: seconds }],
-  share: { index: 0, of: 1 },
-  policy: LOCAL_POLICY,
-}
+// As a load process receives its job: JSON over IPC.
+const job = JSON.parse(
+  JSON.stringify({
+    model: 'arrival-rate',
+    request: { method: 'GET', url, headers: {}, timeoutMs: 5000 },
+    pattern: [{ start: rate, end: rate, duration: seconds }],
+    share: { index: 0, of: 1 },
+    policy: LOCAL_POLICY,
+  }),
+)
 const lags = new Float64Array(Math.ceil(rate * seconds) + 16)
 let count = 0
 // The same, for requests due after the first second: the steady state apart from the
@@ -89,6 +96,8 @@ process.stdout.write(
     steadyLagMs: { p50: steadyAt(0.5), p99: steadyAt(0.99), max: steadyAt(1) },
     lateFirstSecond,
     cpuMicrosPerRequest: totals.sent > 0 ? (cpu.user + cpu.system) / totals.sent : null,
+    kind,
+    warmUp: warmed,
   })}\n`,
 )
 process.exit(0)

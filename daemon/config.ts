@@ -34,6 +34,8 @@ export interface DaemonConfig {
   workers: number | 'auto'
   /** Keep the load processes loaded between shards (`load/pool.ts`); off with --no-worker-pool. */
   workerPool: boolean
+  /** The pool's processes warm up their load path while idle (`load/warm-up.ts`); off with --no-warm-up. */
+  warmUp: boolean
   policy: AddressPolicy
   logLevel: string
   heartbeatMs: number
@@ -68,6 +70,9 @@ Load and lifecycle:
   --workers N|auto       load processes per shard; 0 runs load in the supervisor (STAMPEDE_WORKERS, default auto)
   --no-worker-pool       fork a shard's load processes when it starts instead of keeping that many
                          loaded and idle (STAMPEDE_WORKER_POOL=0); slower starts, less idle memory
+  --no-warm-up           pooled load processes do not warm up (STAMPEDE_WARM_UP=0); by default each
+                         runs ~1 s of load against a server of its own on 127.0.0.1 when it is
+                         forked, so that a shard's first second is not sent by cold code
   --allow-loopback       allow loopback targets (STAMPEDE_ALLOW_LOOPBACK=1); refused by default
   --allow-private        allow private-range targets (STAMPEDE_ALLOW_PRIVATE=1); refused by default
   --lease-ms N           shard lease, renewed every third of it (STAMPEDE_LEASE_MS, default 30000)
@@ -126,6 +131,7 @@ export function parseDaemonConfig(
         workers: { type: 'string' },
         'allow-loopback': { type: 'boolean' },
         'no-worker-pool': { type: 'boolean' },
+        'no-warm-up': { type: 'boolean' },
         'allow-private': { type: 'boolean' },
         'lease-ms': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
@@ -160,6 +166,7 @@ export function parseDaemonConfig(
     capacity: positiveInt(pick('capacity', 'STAMPEDE_CAPACITY') ?? '10000', '--capacity'),
     workers,
     workerPool: values['no-worker-pool'] !== true && !/^(0|false|no)$/i.test(env.STAMPEDE_WORKER_POOL ?? ''),
+    warmUp: values['no-warm-up'] !== true && !/^(0|false|no)$/i.test(env.STAMPEDE_WARM_UP ?? ''),
     policy: {
       allowLoopback:
         values['allow-loopback'] === true ||

@@ -28,6 +28,8 @@ export interface EngineOptions {
    * 'auto'): a shard takes them instead of forking (`load/pool.ts`).
    */
   workerPool?: boolean
+  /** The pool's processes warm up their load path while idle (default true; `load/warm-up.ts`). */
+  warmUp?: boolean
   log: Logger
   heartbeatMs?: number
   leaseMs?: number
@@ -95,14 +97,17 @@ export class Engine {
   }
 
   #startPool(): void {
-    const { workers, workerPool, log } = this.#options
+    const { workers, workerPool, warmUp, log } = this.#options
     if (workers === 0 || workerPool === false) return
     const size = workers === 'auto' ? defaultCores() : workers
     const pool = new WorkerPool({
       size,
       clock: this.#clock,
+      ...(warmUp === false && { warmUp }),
       onEvent: (event) => {
         if (event.type === 'died') log.warn(event, 'load process died; forking another')
+        else if (event.type === 'warmed' && (event.failed || event.errors > 0))
+          log.warn(event, 'load process warm-up failed; it stays cold')
         else if (event.type === 'lent' && event.cold > 0)
           log.info(event, 'too few idle load processes: forked the rest for this shard')
         else log.debug(event, 'load process pool')

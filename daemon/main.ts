@@ -69,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       policy: config.policy,
       workers: config.workers,
       workerPool: config.workerPool,
+      warmUp: config.warmUp,
       log,
       leaseMs: config.leaseMs,
       heartbeatMs: config.heartbeatMs,

@@ -8,13 +8,16 @@ import {
   respawnDelayMs,
   YOUNG_DEATH_WINDOW_MS,
 } from './pool-plan.js'
-import type { FromWorker } from './protocol.js'
+import type { FromWorker, ToWorker } from './protocol.js'
 import { forkWorker } from './run.js'
+import type { WarmUpReport } from './warm-up.js'
 
 export type PoolEvent =
   | { type: 'forked'; pid: number | undefined }
   /** Loaded (its modules imported): a run can have it without waiting. */
   | { type: 'warm'; pid: number }
+  /** Its warm-up ended (`load/warm-up.ts`): it ran `rounds` rounds, or a job stopped it. */
+  | ({ type: 'warmed'; pid: number; failed?: string } & WarmUpReport)
   /** Handed to a run: `cold` of them forked for it because too few were idle. */
   | { type: 'lent'; pids: number[]; cold: number }
   | { type: 'returned'; pid: number; kept: boolean }
@@ -30,6 +33,12 @@ export interface PoolOptions {
   fork?: () => ChildProcess
   clock?: Scheduler
   onEvent?: (event: PoolEvent) => void
+  /**
+   * Each process, once loaded, runs the load path against a server of its own until it is
+   * lent or the rounds end (`load/warm-up.ts`), so that its first shard starts on optimized
+   * code (default true).
+   */
+  warmUp?: boolean
   /** After asking processes to leave (`close`), how long before they are killed. */
   closeGraceMs?: number
 }
@@ -172,9 +181,16 @@ export class WorkerPool {
     const child = this.#fork()
     this.#event({ type: 'forked', pid: child.pid })
     child.on('message', (message: FromWorker) => {
+      if (message.type === 'warmed') {
+        const { type, ...report } = message
+        if (child.pid !== undefined) this.#event({ type, pid: child.pid, ...report })
+        return
+      }
       if (message.type !== 'warm' || this.#state.get(child) !== 'warming') return
       this.#state.set(child, 'idle')
       if (child.pid !== undefined) this.#event({ type: 'warm', pid: child.pid })
+      if (this.#options.warmUp !== false && child.connected)
+        child.send({ type: 'warm-up' } satisfies ToWorker)
       this.#wake()
     })
     // A failed fork ('error' with no pid) is followed by no 'exit' on every Node version.

@@ -1,5 +1,6 @@
 import type { Point } from '../lib/timeline.js'
 import type { LoadJob } from './job.js'
+import type { WarmUpReport } from './warm-up.js'
 
 /** Messages between a supervisor and its load worker processes (JSON over the IPC channel). */
 export type ToWorker =
@@ -11,10 +12,17 @@ export type ToWorker =
   /** Start at this wall-clock time (ms since the epoch, fractional), shared by all workers. */
   | { type: 'start'; startAtEpoch: number }
   | { type: 'stop' }
+  /**
+   * A pool's idle process: run the load path against a server of its own until a job
+   * arrives or the rounds end (`load/warm-up.ts`), then report `warmed`.
+   */
+  | { type: 'warm-up' }
 
 export type FromWorker =
   /** Its modules are loaded: sent once, at start (a pool counts it ready). */
   | { type: 'warm' }
+  /** Its warm-up ended (every round run, stopped by a job, or `failed`: it stays cold). */
+  | ({ type: 'warmed'; failed?: string } & WarmUpReport)
   | { type: 'ready' }
   /** `parts`: a transaction's iteration and step histograms, encoded. */
   | { type: 'second'; point: Point; histogram: string; parts?: string[] }

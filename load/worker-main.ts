@@ -3,6 +3,7 @@ import { encodeHistogram } from '../lib/histogram.js'
 import type { RunningModel } from './model.js'
 import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
+import { warmUp } from './warm-up.js'
 
 /**
  * A load worker process: receives its share of a job from the supervisor over IPC,
@@ -28,6 +29,8 @@ function fail(err: unknown): void {
   process.disconnect?.()
 }
 
+const EMPTY_WARM_UP = { requests: 0, errors: 0, rounds: 0, aborted: false, ms: 0 }
+
 export function runWorker(): void {
   let start: ((startPerf: number) => RunningModel) | undefined
   let running: RunningModel | undefined
@@ -37,6 +40,8 @@ export function runWorker(): void {
   let keep = false
   /** A job is in hand (from 'job' until its 'done'): a 'stop' with none in hand is stale. */
   let busy = false
+  /** A warm-up in progress: a job or a disconnect stops it. */
+  let warming: AbortController | undefined
   const finished = () => {
     busy = false
     start = undefined
@@ -49,7 +54,26 @@ export function runWorker(): void {
 
   process.on('message', (message: ToWorker) => {
     switch (message.type) {
+      case 'warm-up': {
+        if (busy || warming) return
+        const controller = new AbortController()
+        warming = controller
+        warmUp(controller.signal).then(
+          (report) => {
+            if (warming === controller) warming = undefined
+            send({ type: 'warmed', ...report })
+          },
+          // The warm-up is an optimization: a failure leaves the process as it was, cold.
+          (err: unknown) => {
+            if (warming === controller) warming = undefined
+            send({ type: 'warmed', ...EMPTY_WARM_UP, failed: (err as Error).message ?? String(err) })
+          },
+        )
+        return
+      }
       case 'job': {
+        warming?.abort()
+        warming = undefined
         const mine = ++job
         busy = true
         keep = message.keep === true
@@ -92,6 +116,7 @@ export function runWorker(): void {
   // The supervisor went away (it ended, died, or its pool let this process go): stop
   // sending load at once, and leave — an idle process has nothing keeping it.
   process.on('disconnect', () => {
+    warming?.abort()
     running?.stop()
     setTimeout(() => process.exit(0), 2000).unref()
   })

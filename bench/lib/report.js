@@ -229,9 +229,27 @@ export function renderTransaction(b, { markdown }) {
 
 /** Open model precision (bench/open.js). */
 export function renderOpen(b, { markdown }) {
-  const m = b.medians
+  const medianRow = (m, kind) => [
+    'median',
+    kind,
+    fmt(m.achievedRate, 1),
+    `±${fmt(m.rateDeviationPercent, 3)}%`,
+    fmt(m.lagP50, 3),
+    fmt(m.lagP99, 3),
+    fmt(m.lagMax, 1),
+    m.steadyLagP99 === undefined ? '–' : fmt(m.steadyLagP99, 3),
+    m.steadyLagMax === undefined ? '–' : fmt(m.steadyLagMax, 1),
+    m.lateFirstSecond === undefined ? '–' : fmt(m.lateFirstSecond),
+    fmt(m.errors),
+    fmt(m.dropped),
+    '',
+    fmt(m.cpuMicrosPerRequest, 1),
+    m.machineBusy === undefined ? '–' : `${Math.round(m.machineBusy * 100)}%`,
+    m.loadAverage === undefined ? '–' : m.loadAverage.toFixed(2),
+  ]
   const rows = b.runs.map((r) => [
     String(r.round + 1),
+    r.kind ?? 'cold',
     r.failed ? 'failed' : fmt(r.achievedRate, 1),
     r.failed ? '–' : `${((r.rateRatio - 1) * 100).toFixed(3)}%`,
     r.failed ? '–' : fmt(r.lagMs.p50, 3),
@@ -247,28 +265,17 @@ export function renderOpen(b, { markdown }) {
     r.machineBusy === undefined ? '–' : `${Math.round(r.machineBusy * 100)}%`,
     load(r.loadAverage),
   ])
-  rows.push([
-    'median',
-    fmt(m.achievedRate, 1),
-    `±${fmt(m.rateDeviationPercent, 3)}%`,
-    fmt(m.lagP50, 3),
-    fmt(m.lagP99, 3),
-    fmt(m.lagMax, 1),
-    m.steadyLagP99 === undefined ? '–' : fmt(m.steadyLagP99, 3),
-    m.steadyLagMax === undefined ? '–' : fmt(m.steadyLagMax, 1),
-    m.lateFirstSecond === undefined ? '–' : fmt(m.lateFirstSecond),
-    fmt(m.errors),
-    fmt(m.dropped),
-    '',
-    fmt(m.cpuMicrosPerRequest, 1),
-    m.machineBusy === undefined ? '–' : `${Math.round(m.machineBusy * 100)}%`,
-    m.loadAverage === undefined ? '–' : m.loadAverage.toFixed(2),
-  ])
+  // Runs from before the two kinds were all fresh processes (cold).
+  if (b.coldMedians) rows.push(medianRow(b.medians, 'pool'), medianRow(b.coldMedians, 'cold'))
+  else rows.push(medianRow(b.medians, 'cold'))
   return [
     heading(`3b. Open model precision (${fmt(b.config.rate)} requests/s)`, markdown),
     '',
     `The arrival-rate model at a fixed ${fmt(b.config.rate)} requests/s for ${b.config.seconds} s against nginx (1 worker, core 1), ` +
-      `Stampede in process on core 0 (bench/open-child.js), ${b.config.rounds} round(s). Send lag: a request's send time minus its due time, ` +
+      `Stampede in process on core 0 (bench/open-child.js), ${b.config.rounds} round(s), each with two processes: "pool", one that first ran ` +
+      `the warm-up an engine's pooled load process runs when it is forked (load/warm-up.ts${b.medians.warmUpMs ? `, ${fmt(b.medians.warmUpMs)} ms` : ''}), ` +
+      `which is the process a shard gets; "cold", one fresh from its imports (an engine with --no-worker-pool, a CLI run). The targets are judged on the pooled process. ` +
+      `Send lag: a request's send time minus its due time, ` +
       `every request; "after 1 s": the requests due after the first second (the whole run's figures include the start, where a cold ` +
       `process compiles its hot path on the core it is pinned to); "late in 1st s": requests of the first second sent more than 1 ms late. ` +
       `Achieved rate: requests sent over the span from the first send to the last. ` +
@@ -277,6 +284,7 @@ export function renderOpen(b, { markdown }) {
     table(
       [
         'round',
+        'process',
         'achieved req/s',
         'off asked',
         'lag p50 ms',
