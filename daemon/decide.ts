@@ -48,7 +48,7 @@ export function spreadUntil(heldSince: number, startAt: number, spread = SPREAD)
 
 /**
  * How long after its planned end a queued shard is still claimed. A shard claimed late runs
- * its whole pattern from a later second of the rush's clock (load/run.ts `lateStartShift`),
+ * its whole pattern from a later second of the rush's clock (load/run.ts `lateStart`),
  * so a shard that reached its engine late — a busy machine, a slow feed, an engine still
  * booting — is run rather than lost. 30 s matches the controller's default shard lease
  * grace, after which its garbage collector marks a never-claimed shard lost (a claim and
@@ -130,7 +130,7 @@ export function claimState(startAt: number, now: number, headStart: number): 'cl
  * another shard of its engine forks the rest and may start a second or more late. Forking them instead took 0.5–1 s to ready on a 2-core machine
  * shared with other builds and 1.6–2.5 s with `stress-ng --cpu 2` beside it, so 3 s covers
  * a busy machine. A run ready later still runs its whole pattern, from a later second
- * (`lateStartShift` in load/run.ts).
+ * (`lateStart` in load/run.ts; up to 500 ms late it joins in progress instead).
  */
 export function headStartMs(workers: number | 'auto', pooled = false): number {
   if (workers === 0) return 250

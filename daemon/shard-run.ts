@@ -173,16 +173,22 @@ export class ShardRun {
           ...(this.#context.pool && { pool: this.#context.pool }),
           signal,
           // The rush's clock is absolute: every engine starts second 0 at the same instant.
-          // One whose load is ready late runs its whole pattern from a later whole second
-          // (its seconds still line up with the others'), and says so in the shard.
+          // One whose load is ready a little late joins in progress; later than that, it runs
+          // its whole pattern from a later whole second (its seconds still line up with the
+          // others'), and says so in the shard (load/run.ts `lateStart`).
           startAtEpoch: shard.startAt,
-          onStart: ({ startShift }) => {
+          onStart: ({ startShift, join, lateMs }) => {
             this.#startShift = startShift
             const now = this.#context.clock.now()
             log.info(
               { shard: shard._id, readyMs: now - wokeAt, aheadMs: shard.startAt - now, startShift },
               'load ready',
             )
+            if (join && lateMs > 0)
+              log.info(
+                { shard: shard._id, lateMs: Math.round(lateMs) },
+                'load ready after the rush started: it joins in progress (what was due before is dropped)',
+              )
             if (startShift > 0)
               log.warn(
                 {

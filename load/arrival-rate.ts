@@ -86,6 +86,7 @@ class ArrivalRateRun {
     this.#cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
     this.#k = job.share.index
     this.#dueAt = this.dueAt(this.#k)
+    if (setup.join) this.skipPast(performance.now())
     this.done = new Promise<void>((resolve) => {
       this.#settle = resolve
     })
@@ -112,6 +113,20 @@ class ArrivalRateRun {
   dueAt(k: number): number {
     const due = arrivalTime(this.#job.pattern, k)
     return due === undefined ? Number.POSITIVE_INFINITY : this.#startPerf + due * 1000
+  }
+
+  /**
+   * Joining a rush in progress (load/run.ts `lateStart`): the requests due before now are
+   * not sent — at once they would be a burst the pattern never asked for, timed from due
+   * times that passed before this process started — and count as dropped (due, never sent),
+   * each in the second it was due.
+   */
+  skipPast(now: number): void {
+    while (this.#dueAt < now) {
+      this.#recorder.dropped(this.#dueAt)
+      this.#k += this.#job.share.of
+      this.#dueAt = this.dueAt(this.#k)
+    }
   }
 
   /** An exchange finished its request: it takes the oldest waiting one, or goes idle. */

@@ -37,6 +37,11 @@ export interface ModelSetup {
   job: LoadJob
   /** `performance.now()` time of second 0. */
   startPerf: number
+  /**
+   * Second 0 may have begun already (a late run joining the rush, load/run.ts `lateStart`):
+   * what was due before the model starts is not sent.
+   */
+  join: boolean
   recorder: Recorder
   timeouts: TimeoutQueue
   /** Builds an exchange context whose `onDone` the model supplies. */
@@ -53,6 +58,12 @@ export interface ModelObserver {
 export type ModelStarter = (setup: ModelSetup) => RunningModel
 
 /**
+ * Starts a prepared job with second 0 at `startPerf` (`performance.now()` time); `join`: it
+ * may have begun already, and only what is due from now on is sent (`ModelSetup.join`).
+ */
+export type StartModel = (startPerf: number, join?: boolean) => RunningModel
+
+/**
  * Resolves and checks the target (this is where a refused or unresolvable target fails,
  * before any load), then returns the function that starts the model at `startPerf`
  * (`performance.now()` time).
@@ -62,7 +73,7 @@ export async function prepareModel(
   starter: ModelStarter,
   sink: SecondSink,
   observer?: ModelObserver,
-): Promise<(startPerf: number) => RunningModel> {
+): Promise<StartModel> {
   if (shareCount(peakConnections(job), job.share) >= LEAN_HEAP_CONNECTIONS) leanHeap()
   let recorder: Recorder | undefined
   const target = await prepareTarget(job.request, job.policy, {
@@ -72,13 +83,14 @@ export async function prepareModel(
   // STAMPEDE_HTTP_CLIENT=undici: every request through undici, to compare the two paths.
   const undiciOnly = process.env.STAMPEDE_HTTP_CLIENT === 'undici'
   const statusPassed = compileStatusMatcher(job.request.expectStatus)
-  return (startPerf) => {
+  return (startPerf, join = false) => {
     const started = new Recorder(startPerf, patternDuration(job.pattern), sink)
     recorder = started
     const timeouts = new TimeoutQueue(job.request.timeoutMs)
     const running = starter({
       job,
       startPerf,
+      join,
       recorder: started,
       timeouts,
       ...(observer ? { observer } : {}),

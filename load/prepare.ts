@@ -1,5 +1,5 @@
 import type { LoadJob } from './job.js'
-import { prepareModel, type RunningModel } from './model.js'
+import { prepareModel, type StartModel } from './model.js'
 import { MODELS } from './models.js'
 import type { SecondSink } from './recorder.js'
 
@@ -8,7 +8,7 @@ import type { SecondSink } from './recorder.js'
  * only when a job has one, so the single request keeps its allocation-free path and its
  * worker start-up untouched.
  */
-export async function prepareJob(job: LoadJob, sink: SecondSink): Promise<(startAt: number) => RunningModel> {
+export async function prepareJob(job: LoadJob, sink: SecondSink): Promise<StartModel> {
   if (!job.transaction) return prepareModel(job, MODELS[job.model], sink)
   const { prepareTransaction } = await import('./transaction/prepare.js')
   return prepareTransaction(job, sink)

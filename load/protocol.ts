@@ -9,8 +9,12 @@ export type ToWorker =
    * for the next job, instead of disconnecting and exiting.
    */
   | { type: 'job'; job: LoadJob; keep?: boolean }
-  /** Start at this wall-clock time (ms since the epoch, fractional), shared by all workers. */
-  | { type: 'start'; startAtEpoch: number }
+  /**
+   * Start at this wall-clock time (ms since the epoch, fractional), shared by all workers;
+   * `join`: second 0 has begun already — start at once, sending only what is due from now
+   * (load/run.ts `lateStart`).
+   */
+  | { type: 'start'; startAtEpoch: number; join?: boolean }
   | { type: 'stop' }
   /**
    * A pool's idle process: run the load path against a server of its own until a job

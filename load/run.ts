@@ -27,14 +27,15 @@ export interface RunOptions {
   startDelayMs?: number
   /**
    * Wall-clock time (ms since the epoch) of second 0 on a clock shared with other engines;
-   * wins over `startDelayMs`. A run whose load is not ready by then (`lateStartShift`)
-   * starts at a later whole second of that clock and still runs its whole pattern: its
-   * seconds stay aligned with the other engines' and none is skipped. Points are numbered
-   * on the shared clock; the seconds it waited are reported empty.
+   * wins over `startDelayMs`. A run whose load is ready a little late (`lateStart`: up to
+   * `JOIN_GRACE_MS` after second 0 began) joins the rush in progress; one later than that
+   * starts at a later whole second of that clock and still runs its whole pattern. Either
+   * way its seconds stay aligned with the other engines'. Points are numbered on the shared
+   * clock; the seconds it waited are reported empty.
    */
   startAtEpoch?: number
-  /** Once the start is fixed, before any second: how many whole seconds late it is (`startShift`). */
-  onStart?: (start: { startShift: number }) => void
+  /** Once the start is fixed, before any second: how late it is (`lateStart`). */
+  onStart?: (start: LateStart) => void
   /**
    * Load processes kept ready (an engine's): taken instead of forked, each sent its job by
    * message, handed back after the run. Without it the run forks its own and ends them.
@@ -66,16 +67,47 @@ export interface LoadResult {
 export const LATE_START_MARGIN_MS = 100
 
 /**
- * Whole seconds to shift a start aimed at `startAtEpoch` when the load is ready at `now`:
- * 0 when there are still `marginMs` to go; otherwise the first whole second of the shared
- * clock at least `marginMs` ahead. Shifting whole seconds keeps a late run's seconds on the
- * same grid as every other engine's, and the whole pattern runs (joining late instead
- * would skip its first seconds — all of them when the pattern is short: a run that sends
- * nothing and reports success).
+ * A run whose load is ready at most this long after second 0 began joins the rush in
+ * progress instead of waiting for the next whole second. A shard claimed with no start lead
+ * (`startLeadMs: 0`) is always claimed after its start — by the feed's latency, 50–300 ms —
+ * and waiting for the next second put its first request ~1 s after the rush was written.
+ * Joining costs at most this much of the first second's load: the open model's requests due
+ * before the join are counted dropped (due, never sent), the closed model's users start at
+ * the join at the pattern's level then. Half a second bounds that loss to half of second 0.
  */
-export function lateStartShift(startAtEpoch: number, now: number, marginMs = LATE_START_MARGIN_MS): number {
-  const late = now + marginMs - startAtEpoch
-  return late > 0 ? Math.ceil(late / 1000) : 0
+export const JOIN_GRACE_MS = 500
+
+export interface LateStart {
+  /** Whole seconds the pattern starts after second 0 (0: at second 0). */
+  startShift: number
+  /**
+   * The load starts at once on the rush's clock, already running: what was due before each
+   * process starts is not sent (the open model counts it dropped).
+   */
+  join: boolean
+  /** How long after second 0 the load was ready (0 when on time). */
+  lateMs: number
+}
+
+/**
+ * How to start a run aimed at `startAtEpoch` when its load is ready at `now`. On time when
+ * there are still `marginMs` to go (the start message must reach every process first). Up
+ * to `graceMs` late: join the rush in progress. Later: the first whole second of the shared
+ * clock at least `marginMs` ahead, and the whole pattern runs from there — shifting whole
+ * seconds keeps a late run's seconds on the same grid as every other engine's, and joining
+ * that late would skip whole seconds (all of them when the pattern is short: a run that
+ * sends nothing and reports success).
+ */
+export function lateStart(
+  startAtEpoch: number,
+  now: number,
+  marginMs = LATE_START_MARGIN_MS,
+  graceMs = JOIN_GRACE_MS,
+): LateStart {
+  const late = now - startAtEpoch
+  if (now + marginMs <= startAtEpoch) return { startShift: 0, join: false, lateMs: 0 }
+  if (late <= graceMs) return { startShift: 0, join: true, lateMs: Math.max(0, late) }
+  return { startShift: Math.ceil((late + marginMs) / 1000), join: false, lateMs: late }
 }
 
 /**
@@ -127,16 +159,17 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     emit(point, secondHistogram, secondParts)
   })
   const delay = options.startDelayMs ?? 100
-  /** Fixes the start (epoch ms) once the load is ready. */
-  const startEpoch = () => {
+  /** Fixes the start (epoch ms of second 0, and whether to join in progress) once the load is ready. */
+  const startEpoch = (): StartAt => {
     const now = performance.timeOrigin + performance.now()
-    if (options.startAtEpoch === undefined) return now + delay
+    if (options.startAtEpoch === undefined) return { epoch: now + delay, join: false }
     // In this process the start is a timer set at once; load processes hear it by IPC.
-    startShift = lateStartShift(options.startAtEpoch, now, workers === 0 ? 0 : LATE_START_MARGIN_MS)
-    options.onStart?.({ startShift })
+    const late = lateStart(options.startAtEpoch, now, workers === 0 ? 0 : LATE_START_MARGIN_MS)
+    startShift = late.startShift
+    options.onStart?.(late)
     // Seconds of the shared clock spent getting ready: empty on this run's side.
     for (let t = 0; t < startShift; t++) emit(emptyPoint(t), createHistogram())
-    return options.startAtEpoch + startShift * 1000
+    return { epoch: options.startAtEpoch + startShift * 1000, join: late.join }
   }
 
   if (workers === 0) {
@@ -144,7 +177,8 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     // Aborted while the target was being resolved: nothing was sent, nothing starts.
     if (options.signal?.aborted) cutShort = true
     else {
-      const running = start(startEpoch() - performance.timeOrigin)
+      const { epoch, join } = startEpoch()
+      const running = start(epoch - performance.timeOrigin, join)
       const onAbort = () => {
         cutShort = true
         running.stop()
@@ -170,11 +204,17 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
   return result
 }
 
+interface StartAt {
+  /** Second 0, ms since the epoch. */
+  epoch: number
+  join: boolean
+}
+
 async function runWorkers(
   job: LoadJob,
   count: number,
   merger: SecondMerger,
-  startEpoch: () => number,
+  startEpoch: () => StartAt,
   signal?: AbortSignal,
   pool?: WorkerPool,
 ): Promise<boolean> {
@@ -309,8 +349,8 @@ async function runWorkers(
     await settled
     if (!failure && !cutShort) {
       started = true
-      const startAtEpoch = startEpoch()
-      for (const child of children) tell(child, { type: 'start', startAtEpoch })
+      const { epoch, join } = startEpoch()
+      for (const child of children) tell(child, { type: 'start', startAtEpoch: epoch, ...(join && { join }) })
     }
     await Promise.all(exits)
   } finally {

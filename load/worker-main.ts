@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../lib/errors.js'
 import { encodeHistogram } from '../lib/histogram.js'
-import type { RunningModel } from './model.js'
+import type { RunningModel, StartModel } from './model.js'
 import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 import { warmUp } from './warm-up.js'
@@ -32,7 +32,7 @@ function fail(err: unknown): void {
 const EMPTY_WARM_UP = { requests: 0, errors: 0, rounds: 0, aborted: false, ms: 0 }
 
 export function runWorker(): void {
-  let start: ((startPerf: number) => RunningModel) | undefined
+  let start: StartModel | undefined
   let running: RunningModel | undefined
   /** The job in hand counts from 1; a job stopped before it was ready is dropped by bumping it. */
   let job = 0
@@ -94,7 +94,7 @@ export function runWorker(): void {
       }
       case 'start':
         if (!start) return fail(new Error('start before the job was ready'))
-        running = start(message.startAtEpoch - performance.timeOrigin)
+        running = start(message.startAtEpoch - performance.timeOrigin, message.join === true)
         running.done.then(finished, fail)
         return
       case 'stop':

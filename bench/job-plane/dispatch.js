@@ -6,9 +6,9 @@
 // ready; --workers auto with the pool off, forking per shard) following the region's
 // dispatch feed. Each rush: 4 shards (one per engine if they spread), startLeadMs 0 by
 // default (BENCH_DISPATCH_LEAD_MS): startAt = the submission instant, so every shard is
-// claimed after its start and runs its whole pattern from a later whole second of the
-// rush's clock (load/run.ts lateStartShift) — one second when its load is ready at once,
-// more when it waited for forks.
+// claimed after its start: ready within 500 ms of it, it joins the rush in progress
+// (load/run.ts lateStart); later (a fork on a busy machine), it runs its whole pattern from
+// a later whole second of the rush's clock.
 //
 // Start lag = first request at the target − the start the shards were given (startAt +
 // the smallest startShift × 1 s): how late the load went out after the moment it was due.

@@ -19,6 +19,16 @@ export function startTransactionArrivals(setup: TransactionSetup): RunningModel 
   let inFlight = 0
   let k = job.share.index
   let due = arrivalTime(job.pattern, k)
+  if (setup.join) {
+    // Joining a rush in progress: arrivals due before now are dropped, not sent in a burst
+    // (as the single-request model does: load/arrival-rate.ts `skipPast`).
+    const now = performance.now()
+    while (due !== undefined && startAt + due * 1000 < now) {
+      recorder.steps[0]!.dropped(startAt + due * 1000)
+      k += job.share.of
+      due = arrivalTime(job.pattern, k)
+    }
+  }
   let stopping = false
   let cutShort = false
   let exhausted = false

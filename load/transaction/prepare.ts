@@ -3,7 +3,7 @@ import { patternDuration } from '../../lib/pattern.js'
 import { compileTransaction } from '../../lib/transaction/compile.js'
 import { RowPicker } from '../../lib/transaction/rows.js'
 import type { LoadJob } from '../job.js'
-import type { RunningModel } from '../model.js'
+import type { StartModel } from '../model.js'
 import type { SecondSink } from '../recorder.js'
 import { prepareTarget, type Target } from '../target.js'
 import { startTransactionRush } from './closed.js'
@@ -16,6 +16,8 @@ import type { ExchangeObserver, TransactionUser, UserContext } from './user.js'
 export interface TransactionSetup {
   job: LoadJob
   startAt: number
+  /** Second 0 may have begun already: what was due before the start is not sent (`ModelSetup.join`). */
+  join: boolean
   recorder: TransactionRecorder
   context(onDone: (user: TransactionUser) => void): UserContext
 }
@@ -29,7 +31,7 @@ export async function prepareTransaction(
   job: LoadJob,
   sink: SecondSink,
   observer?: ExchangeObserver,
-): Promise<(startAt: number) => RunningModel> {
+): Promise<StartModel> {
   const transaction = compileTransaction(job.transaction!)
   let recorder: TransactionRecorder | undefined
   const onConnected = (micros: number) => recorder?.connected(micros)
@@ -63,7 +65,7 @@ export async function prepareTransaction(
   }
   const shortest = Math.min(...transaction.steps.map((step) => step.timeoutMs))
   const data = transaction.data
-  return (startAt) => {
+  return (startAt, join = false) => {
     const started = new TransactionRecorder(
       startAt,
       patternDuration(job.pattern),
@@ -76,6 +78,7 @@ export async function prepareTransaction(
     const setup: TransactionSetup = {
       job,
       startAt,
+      join,
       recorder: started,
       context: (onDone) => ({
         transaction,

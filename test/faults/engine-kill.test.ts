@@ -120,7 +120,7 @@ t.test(
     const seen = await watchToEnd(server.couch, id)
     t.equal(seen.state, 'done')
     // A late run keeps its whole pattern, shifted to a later whole second of the rush's clock
-    // (load/run.ts lateStartShift): the seconds it waited are reported empty.
+    // (load/run.ts lateStart): the seconds it waited are reported empty.
     t.ok(seen.seconds.length >= 5, `${seen.seconds.length} seconds: the 5 of the pattern and the shift`)
     t.same(seen.seconds, range(seen.seconds.length), 'every second reported once')
     t.equal(seen.hits, target.answered, 'merged hits equal what the target answered')

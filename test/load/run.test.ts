@@ -1,7 +1,8 @@
 import t from 'tap'
 import type { LoadJob } from '../../load/job.js'
+import { WorkerPool } from '../../load/pool.js'
 import { prepareRequest } from '../../load/request.js'
-import { lateStartShift, runLoad } from '../../load/run.js'
+import { JOIN_GRACE_MS, type LateStart, lateStart, runLoad } from '../../load/run.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
 import { startTarget } from '../harness/target.js'
 
@@ -32,20 +33,121 @@ for (const workers of [0, 2]) {
 }
 
 t.test(
-  'lateStartShift: on time no shift; late, the first whole second of the shared clock far enough ahead',
+  'lateStart: on time no shift; a little late, join in progress; later, the first whole second far enough ahead',
   async (t) => {
-    t.equal(lateStartShift(10_000, 9_000, 100), 0, 'ready a second early')
-    t.equal(lateStartShift(10_000, 9_900, 100), 0, 'ready just in time for the start message')
-    t.equal(lateStartShift(10_000, 9_901, 100), 1, 'too close for the start message: the next second')
-    t.equal(lateStartShift(10_000, 10_000, 0), 0, 'in process, exactly on time')
-    t.equal(lateStartShift(10_000, 10_001, 0), 1)
-    t.equal(lateStartShift(10_000, 12_950, 100), 4, 'ready 2.95 s late: second 4 (3 s is too close)')
+    t.same(lateStart(10_000, 9_000, 100), { startShift: 0, join: false, lateMs: 0 }, 'ready a second early')
+    t.same(
+      lateStart(10_000, 9_900, 100),
+      { startShift: 0, join: false, lateMs: 0 },
+      'just in time for the start message',
+    )
+    t.same(
+      lateStart(10_000, 9_901, 100),
+      { startShift: 0, join: true, lateMs: 0 },
+      'too close for the start message: processes that hear it after second 0 join',
+    )
+    t.same(
+      lateStart(10_000, 10_000, 0),
+      { startShift: 0, join: false, lateMs: 0 },
+      'in process, exactly on time',
+    )
+    t.same(lateStart(10_000, 10_001, 0), { startShift: 0, join: true, lateMs: 1 })
+    t.same(
+      lateStart(10_000, 10_000 + JOIN_GRACE_MS, 100),
+      { startShift: 0, join: true, lateMs: JOIN_GRACE_MS },
+      'late by the grace: still joins',
+    )
+    t.same(
+      lateStart(10_000, 10_001 + JOIN_GRACE_MS, 100),
+      { startShift: 1, join: false, lateMs: JOIN_GRACE_MS + 1 },
+      'past it: the next whole second',
+    )
+    t.same(
+      lateStart(10_000, 12_950, 100),
+      { startShift: 4, join: false, lateMs: 2950 },
+      '2.95 s late: second 4 (3 s is too close)',
+    )
+  },
+)
+
+// A shard claimed with no start lead is claimed after its start: waiting for the next whole
+// second put its first request ~1 s after the rush was written. It joins in progress instead.
+// In this process, and in a pooled load process (an engine's: a fresh fork is ready after
+// the grace on this machine, and then shifts a whole second as above).
+for (const workers of [0, 1]) {
+  t.test(
+    `a run a little late joins the rush in progress: what was due before is dropped, not sent (${workers ? 'pooled process' : 'in process'})`,
+    async (t) => {
+      const target = await startTarget()
+      t.teardown(() => target.close())
+      const pool = workers ? new WorkerPool({ size: 1, warmUp: false }) : undefined
+      if (pool) {
+        t.teardown(() => pool.close())
+        pool.start()
+        await pool.ready()
+      }
+      const open: LoadJob = {
+        ...job,
+        model: 'arrival-rate',
+        request: { ...job.request, url: target.url },
+        pattern: [{ start: 1000, end: 1000, duration: 1 }],
+      }
+      let told: LateStart | undefined
+      // Second 0 began 200 ms ago (the load takes a little longer to be ready; the grace
+      // leaves 300 ms for that on a busy machine).
+      const result = await runLoad(open, {
+        workers,
+        ...(pool && { pool }),
+        startAtEpoch: Date.now() - 200,
+        onStart: (start) => {
+          told = start
+        },
+      })
+      t.equal(told?.join, true, 'told it joins')
+      t.ok((told?.lateMs ?? 0) >= 200, `${Math.round(told?.lateMs ?? 0)} ms late`)
+      t.equal(result.startShift, 0, 'no whole-second shift')
+      t.same(
+        result.timeline.map((p) => p.t),
+        [0],
+        'the one second of the pattern, on the shared clock',
+      )
+      const { sent, dropped } = result.summary
+      t.equal(sent + dropped, 1000, 'every request of the pattern sent or dropped, none twice')
+      t.ok(dropped >= 200, `the ${dropped} due before the join are dropped`)
+      t.ok(sent > 0, `the ${sent} due after it are sent`)
+      t.equal(target.count, sent, 'the target saw exactly the requests sent: no burst of the missed ones')
+    },
+  )
+}
+
+t.test(
+  'a closed-model run a little late joins with its users at the pattern level of the moment',
+  async (t) => {
+    const target = await startTarget()
+    t.teardown(() => target.close())
+    const rush: LoadJob = {
+      ...job,
+      request: { ...job.request, url: target.url },
+      pattern: [{ start: 2, end: 2, duration: 2 }],
+    }
+    const result = await runLoad(rush, { workers: 0, startAtEpoch: Date.now() - 200 })
+    t.equal(result.startShift, 0)
+    t.same(
+      result.timeline.map((p) => p.t),
+      [0, 1],
+    )
+    t.ok(
+      result.timeline.every((p) => p.concurrency === 2 && p.hits > 0),
+      'both seconds ran with both users',
+    )
+    t.equal(result.summary.hits, target.count)
   },
 )
 
 // The race behind a demo rush that "ran in both regions and sent nothing": load processes
-// ready only after the rush's whole (short) pattern was over. Joining the rush's clock late
-// skipped every second; a late run now shifts to a later whole second and runs them all.
+// ready only after the rush's whole (short) pattern was over. Joining the rush's clock that
+// late skipped every second; a run later than the join grace shifts to a later whole second
+// and runs them all.
 for (const workers of [0, 1]) {
   t.test(
     `a run whose load is ready after its whole pattern still runs it, seconds on the shared clock (${workers} workers)`,

@@ -98,6 +98,28 @@ t.test(
   },
 )
 
+t.test(
+  'an open-model transaction run a little late joins in progress: arrivals due before are dropped',
+  async (t) => {
+    const shop = await startShop()
+    t.teardown(() => shop.close())
+    const transaction = shopTransaction(shop.url, 3, 'sequential') as TransactionSpec
+    // 100 arrivals in 1 s whose second 0 began 100 ms ago (load/run.ts lateStart): 400 ms
+    // left of the grace for preparing (the transaction's modules, the shop's address).
+    await import('../../load/transaction/prepare.js')
+    const result = await runLoad(job(transaction, 'arrival-rate', [{ start: 100, end: 100, duration: 1 }]), {
+      workers: 0,
+      startAtEpoch: Date.now() - 100,
+    })
+    t.equal(result.startShift, 0, 'joined, not shifted')
+    const total = sumTimeline(result.timeline)
+    const started = total.steps![0]!.sent
+    t.ok(total.dropped >= 10, `${total.dropped} arrivals due before the join dropped`)
+    t.equal(started + total.dropped, 100, 'every arrival started or dropped, none twice')
+    t.equal(shop.byRoute.get('POST /login'), started, 'the shop saw only the arrivals started')
+  },
+)
+
 t.test('redirects are not followed unless asked; when asked, each hop counts in its step', async (t) => {
   const shop = await startShop()
   t.teardown(() => shop.close())
