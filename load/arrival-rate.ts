@@ -1,7 +1,7 @@
 import { arrivalTime, levelAt, shareCount } from '../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
 import { connectionGrowth, mayOpen } from './connection-growth.js'
-import { dueWait } from './due-wait.js'
+import { type DueTarget, DueTimer } from './due-timer.js'
 import { type LoadExchange, newExchange } from './exchange.js'
 import type { ModelSetup, RunningModel } from './model.js'
 
@@ -14,7 +14,7 @@ import type { ModelSetup, RunningModel } from './model.js'
  * is k modulo the share count.
  *
  * When requests are sent: a timer brings the schedule close to the next due time and turns
- * of the event loop take it the rest of the way (load/due-wait.ts: Node's timers fire up to
+ * of the event loop take it the rest of the way (load/due-timer.ts, load/due-wait.ts: Node's timers fire up to
  * 1 ms late, and every millisecond of send lag is a millisecond of latency, since latency
  * counts from the due time). The schedule is also checked after every answer (cheap: one
  * clock read), so at high rates a due request goes out at the next I/O event.
@@ -26,8 +26,6 @@ import type { ModelSetup, RunningModel } from './model.js'
 /** Milliseconds of the starting rate whose connections open before the start. */
 const PREOPEN_MS = 5
 const PREOPEN_MAX = 1000
-/** What Atomics.wait sleeps on (nothing ever notifies it: only its timeout ends a sleep). */
-const sleeper = new Int32Array(new SharedArrayBuffer(4))
 
 export function startArrivalRate(setup: ModelSetup): RunningModel {
   const run = new ArrivalRateRun(setup)
@@ -41,7 +39,7 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
  * its callers at the start of every run (`--trace-deopt`: "wrong call target"), compiling
  * again just when the schedule needs the CPU. Methods are the same functions in every run.
  */
-class ArrivalRateRun {
+class ArrivalRateRun implements DueTarget {
   readonly done: Promise<void>
   readonly #job: ModelSetup['job']
   readonly #startPerf: number
@@ -56,26 +54,17 @@ class ArrivalRateRun {
   #dueAt: number
   #stopping = false
   #cutShort = false
-  #timer: NodeJS.Timeout | undefined
-  /** When the armed timer fires. */
-  #timerAt = Number.POSITIVE_INFINITY
   #settle!: () => void
-  /** Bounds connect storms (load/connection-growth.ts). */
-  readonly #growth = connectionGrowth()
   /**
-   * How long the event loop last took to come back to the schedule (a queued turn, or a
-   * timer past its time and Node's usual 1 ms): more than BEHIND_MS means the process is
+   * Wakes the run at the next due time; its `loopLag` above BEHIND_MS means this process is
    * busy, not the target slow (load/connection-growth.ts).
    */
-  #loopLag = 0
-  #pollQueuedAt = 0
-  /** A turn of the event loop is queued to check the due time (see load/due-wait.ts). */
-  #polling = false
+  readonly #clock: DueTimer = new DueTimer(this)
+  /** Bounds connect storms (load/connection-growth.ts). */
+  readonly #growth = connectionGrowth()
   /** Due times of requests waiting for a connection (oldest first). */
   readonly #waiting: number[] = []
   #waitingHead = 0
-  readonly #poll = () => this.poll()
-  readonly #wake = () => this.wake()
 
   constructor(setup: ModelSetup) {
     const { job, startPerf } = setup
@@ -106,7 +95,7 @@ class ArrivalRateRun {
       exchange.preconnect()
       this.#idle.push(exchange)
     }
-    this.arm(performance.now())
+    this.#clock.arm(this.#dueAt, performance.now())
   }
 
   /** `performance.now()` time request k is due; Infinity past the pattern's end. */
@@ -160,7 +149,7 @@ class ArrivalRateRun {
   connection(now: number): LoadExchange | null {
     const free = this.#idle.pop()
     if (free) return free
-    if (!mayOpen(this.#growth, this.#inFlight + this.#idle.length, this.#loopLag, now)) return null
+    if (!mayOpen(this.#growth, this.#inFlight + this.#idle.length, this.#clock.loopLag, now)) return null
     return newExchange(this.#context)
   }
 
@@ -201,48 +190,17 @@ class ArrivalRateRun {
     }
     this.#recorder.concurrency(this.#inFlight)
     if (this.#dueAt === Number.POSITIVE_INFINITY) this.stop(false)
-    else this.arm(now)
+    else this.#clock.arm(this.#dueAt, now)
   }
 
-  poll(): void {
-    this.#polling = false
-    if (this.#stopping) return
-    let now = performance.now()
-    this.#loopLag = now - this.#pollQueuedAt
-    const wait = dueWait(this.#dueAt - now)
-    // No sleep while requests wait for a connection: the answer that frees one is I/O.
-    if (wait.kind === 'poll' && wait.sleepMs > 0 && this.#waitingHead === this.#waiting.length) {
-      Atomics.wait(sleeper, 0, 0, wait.sleepMs)
-      now = performance.now()
-    }
-    if (now >= this.#dueAt) this.pump()
-    else this.arm(now)
-  }
-
-  /** Waits for the next due time: a timer while it is far off, turns of the loop when close. */
-  arm(now: number): void {
-    const wait = dueWait(this.#dueAt - now)
-    if (wait.kind === 'poll') {
-      if (!this.#polling) {
-        this.#polling = true
-        this.#pollQueuedAt = now
-        setImmediate(this.#poll)
-      }
-      return
-    }
-    // An earlier timer already armed will do: it re-arms.
-    const at = now + wait.ms
-    if (this.#timer !== undefined && this.#timerAt <= at) return
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timerAt = at
-    this.#timer = setTimeout(this.#wake, wait.ms)
-  }
-
-  wake(): void {
-    this.#loopLag = Math.max(0, performance.now() - this.#timerAt - 1)
-    this.#timer = undefined
-    this.#timerAt = Number.POSITIVE_INFINITY
+  /** The due time came (DueTimer). */
+  due(): void {
     if (!this.#stopping) this.pump()
+  }
+
+  /** No sleep while requests wait for a connection: the answer that frees one is I/O. */
+  maySleep(): boolean {
+    return this.#waitingHead === this.#waiting.length
   }
 
   finish(): void {
@@ -262,8 +220,7 @@ class ArrivalRateRun {
       for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#recorder.dropped(now)
       this.#waiting.length = this.#waitingHead = 0
     }
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = undefined
+    this.#clock.stop()
     for (const exchange of this.#idle) exchange.close()
     this.#idle.length = 0
     if (this.#inFlight === 0) this.finish()

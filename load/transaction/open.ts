@@ -1,5 +1,6 @@
 import { arrivalTime, shareCount } from '../../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../../lib/workload.js'
+import { type DueTarget, DueTimer } from '../due-timer.js'
 import type { RunningModel } from '../model.js'
 import type { TransactionSetup } from './prepare.js'
 import { TransactionUser } from './user.js'
@@ -9,90 +10,143 @@ import { TransactionUser } from './user.js'
  * visitor (an empty cookie jar), on the arrival schedule of the single-request path.
  * Arrival k of the whole run belongs to the share whose index is k modulo the share
  * count; arrivals due while this share's cap of transactions in flight is used up are
- * counted as dropped.
+ * counted as dropped. An arrival's first step goes out when it is due as precisely as the
+ * single request's (load/due-timer.ts), and the schedule is also checked whenever an
+ * iteration ends; the later steps follow their answers.
  */
 export function startTransactionArrivals(setup: TransactionSetup): RunningModel {
-  const { job, startAt, recorder } = setup
-  const cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
-  const idle: TransactionUser[] = []
-  let created = 0
-  let inFlight = 0
-  let k = job.share.index
-  let due = arrivalTime(job.pattern, k)
-  if (setup.join) {
-    // Joining a rush in progress: arrivals due before now are dropped, not sent in a burst
-    // (as the single-request model does: load/arrival-rate.ts `skipPast`).
-    const now = performance.now()
-    while (due !== undefined && startAt + due * 1000 < now) {
-      recorder.steps[0]!.dropped(startAt + due * 1000)
-      k += job.share.of
-      due = arrivalTime(job.pattern, k)
+  const run = new TransactionArrivalsRun(setup)
+  return { stop: () => run.stop(true), done: run.done }
+}
+
+/** One run; a class, not closures, for the reason ArrivalRateRun gives (load/arrival-rate.ts). */
+class TransactionArrivalsRun implements DueTarget {
+  readonly done: Promise<void>
+  readonly #job: TransactionSetup['job']
+  readonly #startAt: number
+  readonly #recorder: TransactionSetup['recorder']
+  readonly #context: ReturnType<TransactionSetup['context']>
+  readonly #cap: number
+  readonly #idle: TransactionUser[] = []
+  readonly #clock: DueTimer = new DueTimer(this)
+  #created = 0
+  #inFlight = 0
+  #k: number
+  /** `performance.now()` time the next arrival is due; Infinity when none is left. */
+  #dueAt: number
+  #stopping = false
+  #cutShort = false
+  /** Unique data rows used up: no visitor of this process can start. */
+  #exhausted = false
+  #settle!: () => void
+
+  constructor(setup: TransactionSetup) {
+    const { job } = setup
+    this.#job = job
+    this.#startAt = setup.startAt
+    this.#recorder = setup.recorder
+    this.#cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
+    this.#k = job.share.index
+    this.#dueAt = this.dueAt(this.#k)
+    this.done = new Promise<void>((resolve) => {
+      this.#settle = resolve
+    })
+    this.#context = setup.context((user) => this.ended(user))
+    if (setup.join) this.skipPast(performance.now())
+    if (this.#dueAt === Number.POSITIVE_INFINITY) {
+      queueMicrotask(() => this.stop(false))
+      return
+    }
+    this.#clock.arm(this.#dueAt, performance.now())
+  }
+
+  /** `performance.now()` time arrival k is due; Infinity past the pattern's end. */
+  dueAt(k: number): number {
+    const due = arrivalTime(this.#job.pattern, k)
+    return due === undefined ? Number.POSITIVE_INFINITY : this.#startAt + due * 1000
+  }
+
+  /**
+   * Joining a rush in progress: arrivals due before now are dropped, not sent in a burst
+   * (as the single request's `skipPast`, load/arrival-rate.ts).
+   */
+  skipPast(now: number): void {
+    while (this.#dueAt < now) {
+      this.#recorder.steps[0]!.dropped(this.#dueAt)
+      this.#k += this.#job.share.of
+      this.#dueAt = this.dueAt(this.#k)
     }
   }
-  let stopping = false
-  let cutShort = false
-  let exhausted = false
-  let timer: NodeJS.Timeout | undefined
-  let settle: () => void
-  const done = new Promise<void>((resolve) => {
-    settle = resolve
-  })
 
-  const context = setup.context((user) => {
-    inFlight--
-    recorder.concurrency(inFlight)
-    if (stopping) {
+  /** A visitor's iteration ended: it waits for the next arrival, which may be due already. */
+  ended(user: TransactionUser): void {
+    this.#inFlight--
+    if (this.#stopping) {
+      this.#recorder.concurrency(this.#inFlight)
       user.close()
-      if (inFlight === 0) finish()
-    } else idle.push(user)
-  })
+      if (this.#inFlight === 0) this.finish()
+      return
+    }
+    this.#idle.push(user)
+    if (performance.now() >= this.#dueAt) this.pump()
+    else this.#recorder.concurrency(this.#inFlight)
+  }
 
-  const pump = () => {
-    timer = undefined
-    const now = performance.now()
-    recorder.roll(now)
-    while (due !== undefined && !exhausted) {
-      const dueAt = startAt + due * 1000
-      if (dueAt > now) break
-      if (inFlight < cap) {
-        let user = idle.pop()
-        if (!user) user = new TransactionUser(context, job.share.index + created++ * job.share.of)
+  pump(): void {
+    const woke = performance.now()
+    this.#recorder.roll(woke)
+    let now = woke
+    const job = this.#job
+    // Only what was due when it woke (see ArrivalRateRun.pump).
+    while (this.#dueAt <= woke && !this.#exhausted) {
+      if (this.#inFlight < this.#cap) {
+        let user = this.#idle.pop()
+        if (!user) user = new TransactionUser(this.#context, job.share.index + this.#created++ * job.share.of)
         user.resetSession()
         user.active = true
-        inFlight++
-        if (!user.startIteration(now, dueAt)) {
-          inFlight--
-          exhausted = true
-          idle.push(user)
+        this.#inFlight++
+        if (!user.startIteration(now, this.#dueAt)) {
+          this.#inFlight--
+          this.#exhausted = true
+          this.#idle.push(user)
         }
+        // Each arrival of a batch sees the clock its first step went out at.
+        now = performance.now()
       } else {
-        recorder.steps[0]!.dropped(now)
+        this.#recorder.steps[0]!.dropped(now)
       }
-      k += job.share.of
-      due = arrivalTime(job.pattern, k)
+      this.#k += job.share.of
+      this.#dueAt = this.dueAt(this.#k)
     }
-    recorder.concurrency(inFlight)
-    if (due === undefined || exhausted) stop(false)
-    else timer = setTimeout(pump, Math.max(0, startAt + due * 1000 - performance.now()))
+    this.#recorder.concurrency(this.#inFlight)
+    if (this.#dueAt === Number.POSITIVE_INFINITY || this.#exhausted) this.stop(false)
+    else this.#clock.arm(this.#dueAt, now)
   }
 
-  const finish = () => {
-    recorder.finish(cutShort)
-    for (const user of idle) user.destroy()
-    idle.length = 0
-    settle()
+  /** The due time came (DueTimer). */
+  due(): void {
+    if (!this.#stopping) this.pump()
   }
 
-  const stop = (early: boolean) => {
-    if (stopping) return
-    stopping = true
-    cutShort = early
-    if (timer) clearTimeout(timer)
-    for (const user of idle) user.close()
-    idle.length = 0
-    if (inFlight === 0) finish()
+  /** Visitors run on their own connections: nothing waits for one to free up. */
+  maySleep(): boolean {
+    return true
   }
 
-  timer = setTimeout(pump, Math.max(0, startAt + (due ?? 0) * 1000 - performance.now()))
-  return { stop: () => stop(true), done }
+  finish(): void {
+    this.#recorder.finish(this.#cutShort)
+    for (const user of this.#idle) user.destroy()
+    this.#idle.length = 0
+    this.#settle()
+  }
+
+  stop(early: boolean): void {
+    if (this.#stopping) return
+    this.#stopping = true
+    this.#cutShort = early
+    this.#clock.stop()
+    for (const user of this.#idle) user.close()
+    this.#idle.length = 0
+    if (this.#inFlight === 0) this.finish()
+  }
 }
