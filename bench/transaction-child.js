@@ -3,37 +3,11 @@
 // four-step transaction, in process (no load workers), reporting its own CPU and peak RSS.
 import { runLoad } from '../dist/load/run.js'
 import { LOCAL_POLICY } from '../dist/load/safety.js'
+import { shopRequest, shopTransaction } from './lib/shop-transaction.js'
 
 const [mode, base, users, seconds] = process.argv.slice(2)
-const request = (path, extra = {}) => ({
-  method: 'GET',
-  url: `${base}${path}`,
-  headers: {},
-  timeoutMs: 10_000,
-  ...extra,
-})
-const transaction = {
-  steps: [
-    {
-      name: 'login',
-      request: request('/login', {
-        method: 'POST',
-        bodyBase64: Buffer.from('u=ann&p=pw').toString('base64'),
-      }),
-      extract: [
-        { from: 'cookie', name: 'session' },
-        { from: 'json', path: '$.token', as: 'token' },
-      ],
-    },
-    {
-      name: 'list',
-      request: request('/items', { headers: { authorization: 'Bearer #{token}' } }),
-      extract: [{ from: 'json', path: '$.items[0].id', as: 'item' }],
-    },
-    { name: 'item', request: request('/items/#{item}') },
-    { name: 'logout', request: request('/logout') },
-  ],
-}
+const request = (path, extra) => shopRequest(base, path, extra)
+const transaction = shopTransaction(base)
 const job = {
   model: 'rush',
   request: mode === 'transaction' ? transaction.steps[0].request : request('/items'),

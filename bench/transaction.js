@@ -2,7 +2,10 @@
 // The transaction benchmark: CPU per request of a four-step transaction (a cookie login, a
 // JSON extraction, four requests per iteration) against the single-request path, both in
 // one process on core 0 against the same Node target on core 1, alternating over rounds;
-// and memory per user, from the peak RSS at a few users and at BENCH_TXN_USERS users.
+// and memory per user, from the peak RSS at a few users and at BENCH_TXN_USERS users; and
+// the open model's precision for the transaction: BENCH_TXN_OPEN_RATE arrivals/s (default
+// 5,000: 20,000 requests/s), every arrival's send lag (bench/transaction-open-child.js), in
+// a process after a pooled process's warm-up and in a cold one, alternating.
 // Writes bench/results/transaction.json. Node's own target is slower than nginx: both paths
 // meet the same target, so the ratio is what counts.
 import { spawn } from 'node:child_process'
@@ -15,6 +18,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const USERS = Number(process.env.BENCH_TXN_USERS ?? 10_000)
 const CONNECTIONS = 100
+const OPEN_RATE = Number(process.env.BENCH_TXN_OPEN_RATE ?? 5000)
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 
 async function startShop() {
@@ -28,13 +32,22 @@ async function startShop() {
 }
 
 function measure(mode, url, users, seconds) {
-  const [cmd, args] = pinned(0, process.execPath, [
-    here('./transaction-child.js'),
-    mode === 'single-undici' ? 'single' : mode,
-    url,
-    String(users),
-    String(seconds),
-  ])
+  const [cmd, args] =
+    mode === 'open-pool' || mode === 'open-cold'
+      ? pinned(0, process.execPath, [
+          here('./transaction-open-child.js'),
+          url,
+          String(users),
+          String(seconds),
+          mode.slice('open-'.length),
+        ])
+      : pinned(0, process.execPath, [
+          here('./transaction-child.js'),
+          mode === 'single-undici' ? 'single' : mode,
+          url,
+          String(users),
+          String(seconds),
+        ])
   return new Promise((resolve, reject) => {
     // single-undici: the single request through undici (the transaction's plain http: goes the lean way).
     const env = mode === 'single-undici' ? { ...process.env, STAMPEDE_HTTP_CLIENT: 'undici' } : process.env
@@ -63,6 +76,41 @@ try {
       )
     }
   }
+  const open = { rate: OPEN_RATE, seconds: SECONDS, runs: [] }
+  for (let round = 0; round < (process.env.BENCH_TXN_OPEN === '0' ? 0 : ROUNDS); round++) {
+    for (const kind of ['pool', 'cold']) {
+      const load = loadAverage()
+      const run = {
+        round,
+        ...(await measure(`open-${kind}`, shop.url, OPEN_RATE, SECONDS)),
+        loadAverage: load,
+      }
+      open.runs.push(run)
+      log(
+        `  open model round ${round + 1}/${ROUNDS} (${kind} process): ${run.achievedRate?.toFixed(1)} arrivals/s of ${OPEN_RATE}, ` +
+          `send lag p50 ${run.lagMs.p50?.toFixed(3)} ms p99 ${run.lagMs.p99?.toFixed(3)} ms max ${run.lagMs.max?.toFixed(1)} ms ` +
+          `(after the first second: p99 ${run.steadyLagMs.p99?.toFixed(3)} ms; ${run.lateFirstSecond} > 1 ms late in the first), ` +
+          `${run.errors} errors, ${run.dropped} dropped, ${run.cpuMicrosPerRequest?.toFixed(1)} µs CPU/req (load ${load?.join(' ')})`,
+      )
+    }
+  }
+  const openMedians = (kind) => {
+    const runs = open.runs.filter((run) => run.kind === kind)
+    const of = (pick) => median(runs.map(pick))
+    return {
+      achievedRate: of((r) => r.achievedRate),
+      lagP50: of((r) => r.lagMs.p50),
+      lagP99: of((r) => r.lagMs.p99),
+      lagMax: of((r) => r.lagMs.max),
+      steadyLagP99: of((r) => r.steadyLagMs.p99),
+      lateFirstSecond: of((r) => r.lateFirstSecond),
+      errors: of((r) => r.errors),
+      dropped: of((r) => r.dropped),
+      cpuMicrosPerRequest: of((r) => r.cpuMicrosPerRequest),
+      loadAverage: of((r) => r.loadAverage?.[0]),
+    }
+  }
+  if (open.runs.length > 0) open.medians = { pool: openMedians('pool'), cold: openMedians('cold') }
   const memory = {}
   for (const mode of process.env.BENCH_TXN_MEMORY === '0' ? [] : ['single', 'transaction']) {
     const few = await measure(mode, shop.url, 10, 3)
@@ -94,6 +142,7 @@ try {
     ratio: cpu('transaction') / cpu('single'),
     ratioToUndici: cpu('transaction') / cpu('single-undici'),
     memory,
+    ...(open.medians && { open }),
   }
   log(
     `CPU per request, transaction / single: ${result.ratio.toFixed(2)}× (goal ≤ 1.3×); / single through undici: ${result.ratioToUndici.toFixed(2)}×`,

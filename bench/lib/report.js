@@ -222,9 +222,62 @@ export function renderTransaction(b, { markdown }) {
       (memory.length > 0 ? ` Memory: ${memory.join('; ')}.` : ''),
     '',
     table(['mode', 'CPU µs/req', 'transaction ÷ mode', 'hits', 'errors', 'load'], rows, { markdown }),
+    ...(b.open ? renderTransactionOpen(b.open, { markdown }) : []),
     '',
-    `Targets: ${verdicts({ 'transaction ≤ 1.3× CPU/request of the single request': b.ratio <= 1.3 })}`,
+    `Targets: ${verdicts({
+      'transaction ≤ 1.3× CPU/request of the single request': b.ratio <= 1.3,
+      ...(b.open && {
+        'open model: arrival send lag p99 < 1 ms (whole run, pooled process)': b.open.medians.pool.lagP99 < 1,
+        'open model: arrival rate within 0.5% of asked':
+          Math.abs(b.open.medians.pool.achievedRate / b.open.rate - 1) <= 0.005,
+      }),
+    })}`,
   ].join('\n')
+}
+
+/** The transaction's open model (bench/transaction.js, bench/transaction-open-child.js). */
+function renderTransactionOpen(open, { markdown }) {
+  const row = (label, kind, r) => [
+    label,
+    kind,
+    fmt(r.achievedRate, 1),
+    fmt(r.lagP50 ?? r.lagMs?.p50, 3),
+    fmt(r.lagP99 ?? r.lagMs?.p99, 3),
+    fmt(r.lagMax ?? r.lagMs?.max, 1),
+    fmt(r.steadyLagP99 ?? r.steadyLagMs?.p99, 3),
+    fmt(r.lateFirstSecond),
+    fmt(r.errors),
+    fmt(r.dropped),
+    fmt(r.cpuMicrosPerRequest, 1),
+    (r.loadAverage?.[0] ?? r.loadAverage)?.toFixed?.(2) ?? '–',
+  ]
+  const rows = open.runs.map((r) => row(String(r.round + 1), r.kind, r))
+  rows.push(row('median', 'pool', open.medians.pool), row('median', 'cold', open.medians.cold))
+  return [
+    '',
+    `The open model for the transaction: ${fmt(open.rate)} arrivals/s (${fmt(open.rate * 4)} requests/s) for ${open.seconds} s, ` +
+      `every arrival's send lag (its first step's send time − its due time; the other steps follow their answers). ` +
+      `"pool": a process that first ran a pooled load process's warm-up (load/warm-up.ts, which runs the single request's path); "cold": fresh from its imports.`,
+    '',
+    table(
+      [
+        'round',
+        'process',
+        'arrivals/s',
+        'lag p50 ms',
+        'lag p99 ms',
+        'lag max ms',
+        'after 1 s: p99 ms',
+        'late in 1st s',
+        'errors',
+        'dropped',
+        'CPU µs/req',
+        'load',
+      ],
+      rows,
+      { markdown },
+    ),
+  ]
 }
 
 /** Open model precision (bench/open.js). */

@@ -25,6 +25,7 @@ class TransactionArrivalsRun implements DueTarget {
   readonly #job: TransactionSetup['job']
   readonly #startAt: number
   readonly #recorder: TransactionSetup['recorder']
+  readonly #observer: TransactionSetup['observer']
   readonly #context: ReturnType<TransactionSetup['context']>
   readonly #cap: number
   readonly #idle: TransactionUser[] = []
@@ -45,6 +46,7 @@ class TransactionArrivalsRun implements DueTarget {
     this.#job = job
     this.#startAt = setup.startAt
     this.#recorder = setup.recorder
+    this.#observer = setup.observer
     this.#cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
     this.#k = job.share.index
     this.#dueAt = this.dueAt(this.#k)
@@ -105,6 +107,7 @@ class TransactionArrivalsRun implements DueTarget {
         user.resetSession()
         user.active = true
         this.#inFlight++
+        this.#observer?.sendLag(now - this.#dueAt)
         if (!user.startIteration(now, this.#dueAt)) {
           this.#inFlight--
           this.#exhausted = true

@@ -3,7 +3,7 @@ import { patternDuration } from '../../lib/pattern.js'
 import { compileTransaction } from '../../lib/transaction/compile.js'
 import { RowPicker } from '../../lib/transaction/rows.js'
 import type { LoadJob } from '../job.js'
-import type { StartModel } from '../model.js'
+import type { ModelObserver, StartModel } from '../model.js'
 import type { SecondSink } from '../recorder.js'
 import { prepareTarget, type Target } from '../target.js'
 import { startTransactionRush } from './closed.js'
@@ -19,6 +19,8 @@ export interface TransactionSetup {
   /** Second 0 may have begun already: what was due before the start is not sent (`ModelSetup.join`). */
   join: boolean
   recorder: TransactionRecorder
+  /** Benchmarks only: told how late each arrival's first step went out (`ModelSetup.observer`). */
+  observer?: ModelObserver
   context(onDone: (user: TransactionUser) => void): UserContext
 }
 
@@ -31,6 +33,7 @@ export async function prepareTransaction(
   job: LoadJob,
   sink: SecondSink,
   observer?: ExchangeObserver,
+  lagObserver?: ModelObserver,
 ): Promise<StartModel> {
   const transaction = compileTransaction(job.transaction!)
   let recorder: TransactionRecorder | undefined
@@ -80,6 +83,7 @@ export async function prepareTransaction(
       startAt,
       join,
       recorder: started,
+      ...(lagObserver && { observer: lagObserver }),
       context: (onDone) => ({
         transaction,
         recorder: started,
