@@ -1,5 +1,6 @@
-import { arrivalTime, levelAt, shareCount } from '../lib/pattern.js'
+import { levelAt, shareCount } from '../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
+import { ArrivalSchedule } from './arrival-schedule.js'
 import { connectionGrowth, mayOpen } from './connection-growth.js'
 import { type DueTarget, DueTimer } from './due-timer.js'
 import { type LoadExchange, newExchange } from './exchange.js'
@@ -41,17 +42,14 @@ export function startArrivalRate(setup: ModelSetup): RunningModel {
  */
 class ArrivalRateRun implements DueTarget {
   readonly done: Promise<void>
-  readonly #job: ModelSetup['job']
-  readonly #startPerf: number
   readonly #recorder: ModelSetup['recorder']
   readonly #observer: ModelSetup['observer']
   readonly #cap: number
   readonly #context: ReturnType<ModelSetup['context']>
   readonly #idle: LoadExchange[] = []
   #inFlight = 0
-  #k: number
-  /** `performance.now()` time the next request is due; Infinity when none is left. */
-  #dueAt: number
+  /** The next request due (`dueAt`, Infinity when none is left). */
+  readonly #schedule: ArrivalSchedule
   #stopping = false
   #cutShort = false
   #settle!: () => void
@@ -68,19 +66,18 @@ class ArrivalRateRun implements DueTarget {
 
   constructor(setup: ModelSetup) {
     const { job, startPerf } = setup
-    this.#job = job
-    this.#startPerf = startPerf
     this.#recorder = setup.recorder
     this.#observer = setup.observer
     this.#cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
-    this.#k = job.share.index
-    this.#dueAt = this.dueAt(this.#k)
-    if (setup.join) this.skipPast(performance.now())
+    this.#schedule = new ArrivalSchedule(job.pattern, job.share, startPerf)
+    // Joining a run in progress: what was due before now is dropped, each in its second.
+    if (setup.join)
+      for (const due of this.#schedule.skipBefore(performance.now())) this.#recorder.dropped(due)
     this.done = new Promise<void>((resolve) => {
       this.#settle = resolve
     })
     this.#context = setup.context((exchange) => this.answered(exchange))
-    if (this.#dueAt === Number.POSITIVE_INFINITY) {
+    if (this.#schedule.dueAt === Number.POSITIVE_INFINITY) {
       queueMicrotask(() => this.stop(false))
       return
     }
@@ -95,27 +92,7 @@ class ArrivalRateRun implements DueTarget {
       exchange.preconnect()
       this.#idle.push(exchange)
     }
-    this.#clock.arm(this.#dueAt, performance.now())
-  }
-
-  /** `performance.now()` time request k is due; Infinity past the pattern's end. */
-  dueAt(k: number): number {
-    const due = arrivalTime(this.#job.pattern, k)
-    return due === undefined ? Number.POSITIVE_INFINITY : this.#startPerf + due * 1000
-  }
-
-  /**
-   * Joining a rush in progress (load/run.ts `lateStart`): the requests due before now are
-   * not sent — at once they would be a burst the pattern never asked for, timed from due
-   * times that passed before this process started — and count as dropped (due, never sent),
-   * each in the second it was due.
-   */
-  skipPast(now: number): void {
-    while (this.#dueAt < now) {
-      this.#recorder.dropped(this.#dueAt)
-      this.#k += this.#job.share.of
-      this.#dueAt = this.dueAt(this.#k)
-    }
+    this.#clock.arm(this.#schedule.dueAt, performance.now())
   }
 
   /** An exchange finished its request: it takes the oldest waiting one, or goes idle. */
@@ -138,7 +115,7 @@ class ArrivalRateRun implements DueTarget {
       return
     }
     this.#idle.push(exchange)
-    if (performance.now() >= this.#dueAt) this.pump()
+    if (performance.now() >= this.#schedule.dueAt) this.pump()
     else this.#recorder.concurrency(this.#inFlight)
   }
 
@@ -171,26 +148,25 @@ class ArrivalRateRun implements DueTarget {
     if (this.#waitingHead === waiting.length) waiting.length = this.#waitingHead = 0
     // Only what was due when it woke: sends take time (a new connection tens of µs), and a
     // loop that chased the clock would never yield to the I/O that frees connections.
-    const job = this.#job
-    while (this.#dueAt <= woke) {
+    const schedule = this.#schedule
+    while (schedule.dueAt <= woke) {
       if (this.#inFlight + waiting.length - this.#waitingHead < this.#cap) {
         const exchange = this.#waitingHead < waiting.length ? null : this.connection(now)
         if (exchange) {
           this.#inFlight++
-          this.#observer?.sendLag(now - this.#dueAt)
-          exchange.send(now, this.#dueAt)
+          this.#observer?.sendLag(now - schedule.dueAt)
+          exchange.send(now, schedule.dueAt)
           // Each request of a batch sees the clock it went out at.
           now = performance.now()
-        } else waiting.push(this.#dueAt)
+        } else waiting.push(schedule.dueAt)
       } else {
         this.#recorder.dropped(now)
       }
-      this.#k += job.share.of
-      this.#dueAt = this.dueAt(this.#k)
+      schedule.next()
     }
     this.#recorder.concurrency(this.#inFlight)
-    if (this.#dueAt === Number.POSITIVE_INFINITY) this.stop(false)
-    else this.#clock.arm(this.#dueAt, now)
+    if (schedule.dueAt === Number.POSITIVE_INFINITY) this.stop(false)
+    else this.#clock.arm(schedule.dueAt, now)
   }
 
   /** The due time came (DueTimer). */

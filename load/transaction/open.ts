@@ -1,5 +1,6 @@
-import { arrivalTime, shareCount } from '../../lib/pattern.js'
+import { shareCount } from '../../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../../lib/workload.js'
+import { ArrivalSchedule } from '../arrival-schedule.js'
 import { type DueTarget, DueTimer } from '../due-timer.js'
 import type { RunningModel } from '../model.js'
 import type { TransactionSetup } from './prepare.js'
@@ -23,7 +24,6 @@ export function startTransactionArrivals(setup: TransactionSetup): RunningModel 
 class TransactionArrivalsRun implements DueTarget {
   readonly done: Promise<void>
   readonly #job: TransactionSetup['job']
-  readonly #startAt: number
   readonly #recorder: TransactionSetup['recorder']
   readonly #observer: TransactionSetup['observer']
   readonly #context: ReturnType<TransactionSetup['context']>
@@ -32,9 +32,8 @@ class TransactionArrivalsRun implements DueTarget {
   readonly #clock: DueTimer = new DueTimer(this)
   #created = 0
   #inFlight = 0
-  #k: number
-  /** `performance.now()` time the next arrival is due; Infinity when none is left. */
-  #dueAt: number
+  /** The next arrival due (`dueAt`, Infinity when none is left). */
+  readonly #schedule: ArrivalSchedule
   #stopping = false
   #cutShort = false
   /** Unique data rows used up: no visitor of this process can start. */
@@ -44,40 +43,22 @@ class TransactionArrivalsRun implements DueTarget {
   constructor(setup: TransactionSetup) {
     const { job } = setup
     this.#job = job
-    this.#startAt = setup.startAt
     this.#recorder = setup.recorder
     this.#observer = setup.observer
     this.#cap = Math.max(1, shareCount(job.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, job.share))
-    this.#k = job.share.index
-    this.#dueAt = this.dueAt(this.#k)
+    this.#schedule = new ArrivalSchedule(job.pattern, job.share, setup.startAt)
     this.done = new Promise<void>((resolve) => {
       this.#settle = resolve
     })
     this.#context = setup.context((user) => this.ended(user))
-    if (setup.join) this.skipPast(performance.now())
-    if (this.#dueAt === Number.POSITIVE_INFINITY) {
+    // Joining a run in progress: arrivals due before now are dropped, each in its second.
+    if (setup.join)
+      for (const due of this.#schedule.skipBefore(performance.now())) this.#recorder.steps[0]!.dropped(due)
+    if (this.#schedule.dueAt === Number.POSITIVE_INFINITY) {
       queueMicrotask(() => this.stop(false))
       return
     }
-    this.#clock.arm(this.#dueAt, performance.now())
-  }
-
-  /** `performance.now()` time arrival k is due; Infinity past the pattern's end. */
-  dueAt(k: number): number {
-    const due = arrivalTime(this.#job.pattern, k)
-    return due === undefined ? Number.POSITIVE_INFINITY : this.#startAt + due * 1000
-  }
-
-  /**
-   * Joining a rush in progress: arrivals due before now are dropped, not sent in a burst
-   * (as the single request's `skipPast`, load/arrival-rate.ts).
-   */
-  skipPast(now: number): void {
-    while (this.#dueAt < now) {
-      this.#recorder.steps[0]!.dropped(this.#dueAt)
-      this.#k += this.#job.share.of
-      this.#dueAt = this.dueAt(this.#k)
-    }
+    this.#clock.arm(this.#schedule.dueAt, performance.now())
   }
 
   /** A visitor's iteration ended: it waits for the next arrival, which may be due already. */
@@ -90,7 +71,7 @@ class TransactionArrivalsRun implements DueTarget {
       return
     }
     this.#idle.push(user)
-    if (performance.now() >= this.#dueAt) this.pump()
+    if (performance.now() >= this.#schedule.dueAt) this.pump()
     else this.#recorder.concurrency(this.#inFlight)
   }
 
@@ -99,16 +80,17 @@ class TransactionArrivalsRun implements DueTarget {
     this.#recorder.roll(woke)
     let now = woke
     const job = this.#job
+    const schedule = this.#schedule
     // Only what was due when it woke (see ArrivalRateRun.pump).
-    while (this.#dueAt <= woke && !this.#exhausted) {
+    while (schedule.dueAt <= woke && !this.#exhausted) {
       if (this.#inFlight < this.#cap) {
         let user = this.#idle.pop()
         if (!user) user = new TransactionUser(this.#context, job.share.index + this.#created++ * job.share.of)
         user.resetSession()
         user.active = true
         this.#inFlight++
-        this.#observer?.sendLag(now - this.#dueAt)
-        if (!user.startIteration(now, this.#dueAt)) {
+        this.#observer?.sendLag(now - schedule.dueAt)
+        if (!user.startIteration(now, schedule.dueAt)) {
           this.#inFlight--
           this.#exhausted = true
           this.#idle.push(user)
@@ -118,12 +100,11 @@ class TransactionArrivalsRun implements DueTarget {
       } else {
         this.#recorder.steps[0]!.dropped(now)
       }
-      this.#k += job.share.of
-      this.#dueAt = this.dueAt(this.#k)
+      schedule.next()
     }
     this.#recorder.concurrency(this.#inFlight)
-    if (this.#dueAt === Number.POSITIVE_INFINITY || this.#exhausted) this.stop(false)
-    else this.#clock.arm(this.#dueAt, now)
+    if (schedule.dueAt === Number.POSITIVE_INFINITY || this.#exhausted) this.stop(false)
+    else this.#clock.arm(schedule.dueAt, now)
   }
 
   /** The due time came (DueTimer). */
