@@ -169,6 +169,8 @@ async function main() {
         startLagMs: first - (shards[0].startAt + Math.min(...shifts) * 1000),
         shiftS: Math.max(...shifts),
         firstClaimMs: Math.min(...shards.map((s) => s.claimedAt)) - t0,
+        // From the first claim written to the first request: how fast a claimed shard starts.
+        afterClaimMs: first - Math.min(...shards.map((s) => s.claimedAt)),
         lastRunningMs: Math.max(...shards.map((s) => s.startedAt ?? Number.NaN)) - t0,
         engines: new Set(shards.map((s) => s.engine)).size,
         states: [...new Set(shards.map((s) => s.state))].join(','),
@@ -192,6 +194,7 @@ async function main() {
       ['startLagMs', 'start lag ms'],
       ['shiftS', 'shift s'],
       ['firstClaimMs', 'first claim ms'],
+      ['afterClaimMs', 'first request after the claim ms'],
       ['lastRunningMs', 'last shard running ms'],
       ['engines', 'engines used'],
       ['states', 'final'],
@@ -207,6 +210,11 @@ async function main() {
       95,
     )
     const shift = summary(rows.map((r) => r.shiftS))
+    const afterClaim = summary(rows.map((r) => r.afterClaimMs))
+    afterClaim.p95 = percentile(
+      rows.map((r) => r.afterClaimMs),
+      95,
+    )
     results.push({
       variant: name,
       workers,
@@ -215,6 +223,7 @@ async function main() {
       first,
       lag,
       shift,
+      afterClaim,
       claim,
       running,
       submit,

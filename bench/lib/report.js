@@ -406,8 +406,16 @@ export function renderDispatch(b, { markdown }) {
   const pooled = b.results.find((r) => r.pool)
   const targets = pooled
     ? {
-        'start lag p50 < 250 ms (workers auto, pool)': pooled.lag.p50 < 250,
-        'first request within 100 ms of the start given (workers auto, pool, p95)': pooled.lag.p95 < 100,
+        'first request after the write p50 < 250 ms (workers auto, pool)': pooled.first.p50 < 250,
+        ...(pooled.afterClaim
+          ? {
+              'first request within 100 ms of the claim (workers auto, pool, p95)':
+                pooled.afterClaim.p95 < 100,
+            }
+          : {
+              'first request within 100 ms of the start given (workers auto, pool, p95)':
+                pooled.lag.p95 < 100,
+            }),
       }
     : {}
   const rows = b.results.map((r) => [
@@ -415,6 +423,7 @@ export function renderDispatch(b, { markdown }) {
     ms(r.lag.p50),
     ms(r.lag.p95),
     `${fmt(r.shift.p50)} / ${fmt(r.shift.max)}`,
+    r.afterClaim ? `${ms(r.afterClaim.p50)} / ${ms(r.afterClaim.p95)}` : '–',
     ms(r.first.p50),
     r.idleRss ? `${r.idleRss.processes} × ${fmt(r.idleRss.meanMiB)} MiB` : '–',
     `${load(r.loadStart)} → ${load(r.loadEnd)}`,
@@ -422,7 +431,7 @@ export function renderDispatch(b, { markdown }) {
   return [
     heading('5. Dispatch: shard start lag', markdown),
     '',
-    `${b.engines} engine processes on PouchDB Server (in memory), one region, ${b.rushes} rushes of ${b.engines} shards (1 user for 1 s each), \`startLeadMs: ${b.leadMs}\`, ${b.cores} cores. Start lag: the first request at the target after the start the shards were given (the rush's start plus their smallest \`startShift\`).${b.leadMs === 0 ? ` With no lead every shard is claimed after its start and runs from a later whole second of the rush's clock (docs/job-plane.md, "A late start"): one when its load is ready at once, more when it waited for forks; so the first request comes about a second after the write whatever the engine.` : ''} Run: ${b.startedAt}.`,
+    `${b.engines} engine processes on PouchDB Server (in memory), one region, ${b.rushes} rushes of ${b.engines} shards (1 user for 1 s each), \`startLeadMs: ${b.leadMs}\`, ${b.cores} cores. Start lag: the first request at the target after the start the shards were given (the rush's start plus their smallest \`startShift\`).${b.leadMs === 0 ? (b.results.some((r) => r.afterClaim) ? ` With no lead every shard is claimed after its start: one whose load is ready within 500 ms of it joins the rush in progress (docs/job-plane.md, "A little late"), later ones run from a later whole second of the rush's clock ("A late start"), so the start lag is how late the claim was.` : ` With no lead every shard is claimed after its start and runs from a later whole second of the rush's clock (docs/job-plane.md, "A late start"): one when its load is ready at once, more when it waited for forks; so the first request comes about a second after the write whatever the engine.`) : ''} Run: ${b.startedAt}.`,
     '',
     table(
       [
@@ -430,6 +439,7 @@ export function renderDispatch(b, { markdown }) {
         'start lag p50',
         'start lag p95',
         'start shift p50 / max (s)',
+        'first request after the claim, p50 / p95',
         'first request after the write, p50',
         'idle load processes',
         'load average (start → end)',
