@@ -108,6 +108,7 @@ export class Engine {
         if (event.type === 'died') log.warn(event, 'load process died; forking another')
         else if (event.type === 'warmed' && (event.failed || event.errors > 0))
           log.warn(event, 'load process warm-up failed; it stays cold')
+        else if (event.type === 'warmed') log.info(event, 'load process warmed up')
         else if (event.type === 'lent' && event.cold > 0)
           log.info(event, 'too few idle load processes: forked the rest for this shard')
         else log.debug(event, 'load process pool')

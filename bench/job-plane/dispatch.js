@@ -117,6 +117,13 @@ async function main() {
     let idleRss
     if (pooled) {
       await Promise.all(engines.map((engine) => engine.logged('load processes ready')))
+      // As on an engine's own instance, where they are done long before its first shard:
+      // each pooled process warms up once loaded (load/warm-up.ts, ~1 s of CPU) — 8 at once
+      // here on 2 cores. A shard that takes one stops its warm-up; the others would still
+      // share the cores with it.
+      const warmed = (engine) => engine.logLines.filter((e) => e.msg === 'load process warmed up').length
+      const until = Date.now() + 60_000
+      while (engines.some((engine) => warmed(engine) < info.cores) && Date.now() < until) await sleep(100)
       const sizes = engines.flatMap((engine) => childrenOf(engine.pid).map(rssMiB))
       idleRss = {
         processes: sizes.length,
