@@ -44,43 +44,35 @@ t.test('stampede rush|status|abort|sprint|hosts --api', async (t) => {
   t.equal(report.passed, true)
   t.match(report.where, /through the API, 2 shards in us-east-1, eu-west-1/)
 
-  const status = await runCli(['status', id, '--api', plane.url])
+  // Independent commands at once (each a Node start-up, seconds on a busy machine); those
+  // that need an earlier one's result come in the next batch.
+  const [status, detached, sprint, hosts] = await Promise.all([
+    runCli(['status', id, '--api', plane.url]),
+    runCli(['rush', `${plane.target.url}/`, '-p', '1:30', '--api', plane.url, '--detach']),
+    runCli(['sprint', `${plane.target.url}/status/201`, '--api', plane.url, '--region', 'eu-west-1']),
+    runCli(['hosts', 'add', 'www.example.test', '--api', plane.url]),
+  ])
   t.equal(status.code, 0, status.stderr)
   t.match(status.stdout, new RegExp(`rush ${id}  done  \\(passed\\)`))
 
-  const detached = await runCli([
-    'rush',
-    `${plane.target.url}/`,
-    '-p',
-    '1:30',
-    '--api',
-    plane.url,
-    '--detach',
-  ])
   t.equal(detached.code, 0, detached.stderr)
   const other = detached.stdout.trim()
-  const aborted = await runCli(['abort', other, '--api', plane.url])
-  t.equal(aborted.code, 0, aborted.stderr)
-  t.equal((await call(plane.url, 'GET', `/api/v2/rushes/${other}`, { key })).status, 200)
 
-  const sprint = await runCli([
-    'sprint',
-    `${plane.target.url}/status/201`,
-    '--api',
-    plane.url,
-    '--region',
-    'eu-west-1',
-  ])
   t.equal(sprint.code, 0, sprint.stderr)
   t.match(sprint.stdout, /201/)
 
-  const hosts = await runCli(['hosts', 'add', 'www.example.test', '--api', plane.url])
   t.equal(hosts.code, 0, hosts.stderr)
   t.match(
     hosts.stdout,
     /www\.example\.test {2}not proven\n {2}token [0-9a-f]{32}\n {2}serve http:\/\/www\.example\.test\/stampede-/,
   )
-  const list = await runCli(['hosts', 'list', '--api', plane.url, '--json'])
+
+  const [aborted, list] = await Promise.all([
+    runCli(['abort', other, '--api', plane.url]),
+    runCli(['hosts', 'list', '--api', plane.url, '--json']),
+  ])
+  t.equal(aborted.code, 0, aborted.stderr)
+  t.equal((await call(plane.url, 'GET', `/api/v2/rushes/${other}`, { key })).status, 200)
   t.match(JSON.parse(list.stdout), [
     { host: '127.0.0.1', proven: true },
     { host: 'www.example.test', proven: false },

@@ -64,15 +64,18 @@ t.test(
     t.notOk(await store.authenticate(key!, 'acme'), 'the old key is gone')
     t.ok(await store.authenticate(fresh!), 'the new one works, with or without the user')
 
-    for (const bad of [
+    const bads = [
       ['tenants', 'create', 'a b', ...couch],
       ['tenants', 'create', 'x', '--max-users', '-1', ...couch],
       ['tenants'],
       ['nonsense'],
       ['--bogus'],
       ['keys', 'rotate', 'nobody', ...couch],
-    ]) {
-      const answer = await run(bad)
+    ]
+    // Independent processes, started at once: each mostly starts Node, and each answer is its own.
+    const answers = await Promise.all(bads.map((bad) => run(bad)))
+    for (const [i, bad] of bads.entries()) {
+      const answer = answers[i]!
       t.equal(answer.code, 2, `${bad.join(' ')}: exit 2`)
       t.match(answer.stderr, /^stampede-api: [^\n]+\n$/, 'one line')
     }

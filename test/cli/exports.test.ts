@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { runCli } from '../harness/cli.js'
+import { runCli, runClis } from '../harness/cli.js'
 import { reportData } from '../harness/report.js'
 import { startTarget } from '../harness/target.js'
 
@@ -89,8 +89,12 @@ t.test('rush --report --junit --csv write the result three ways, in step with --
 t.test('a file that cannot be written fails before any load, in one line', async (t) => {
   const target = await startTarget()
   t.teardown(() => target.close())
-  for (const option of ['--report', '--junit', '--csv']) {
-    const run = await runCli(['rush', `${target.url}/`, '-p', '1:1', option, '/nonexistent/dir/out', '-q'])
+  const options = ['--report', '--junit', '--csv']
+  const runs = await runClis(
+    options.map((option) => ['rush', `${target.url}/`, '-p', '1:1', option, '/nonexistent/dir/out', '-q']),
+  )
+  for (const [i, option] of options.entries()) {
+    const run = runs[i]!
     t.equal(run.code, 2, `${option}: bad usage`)
     t.equal(run.stderr, `stampede: cannot write ${option} /nonexistent/dir/out: ENOENT\n`)
   }

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { runCli } from '../harness/cli.js'
+import { runCli, runClis } from '../harness/cli.js'
 import { startTarget } from '../harness/target.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'stampede-pipelining-'))
@@ -66,8 +66,9 @@ t.test('--pipelining is refused where it does not apply, in one line, exit 2', a
     [[url, '--pattern', '1:1', '--pipelining', '65'], /from 1 to 64/],
     [[url, '--pattern', '1:1', '--pipelining', 'x'], /whole number/],
   ]
-  for (const [args, message] of cases) {
-    const run = await runCli(['rush', ...args])
+  const runs = await runClis(cases.map(([args]) => ['rush', ...args]))
+  for (const [i, [args, message]] of cases.entries()) {
+    const run = runs[i]!
     t.equal(run.code, 2, args.join(' '))
     t.match(run.stderr, message)
     t.equal(run.stderr.trim().split('\n').length, 1, 'one line')

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { runCli } from '../harness/cli.js'
+import { runCli, runClis } from '../harness/cli.js'
 import { startShop } from '../harness/shop.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'stampede-txn-'))
@@ -118,8 +118,9 @@ t.test('bad input: one line naming the step and the problem, exit 2, nothing sen
       /^stampede: step step1: url: variable "token" is used before step step2/,
     ],
   ]
-  for (const [args, message] of cases) {
-    const run = await runCli(['rush', '-p', '1:1', '-q', ...args])
+  const runs = await runClis(cases.map(([args]) => ['rush', '-p', '1:1', '-q', ...args]))
+  for (const [i, [args, message]] of cases.entries()) {
+    const run = runs[i]!
     t.equal(run.code, 2, args.join(' '))
     t.match(run.stderr.trim(), message)
     t.equal(run.stderr.trim().split('\n').length, 1, 'one line')

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { runCli } from '../harness/cli.js'
+import { runCli, runClis } from '../harness/cli.js'
 import { startTarget } from '../harness/target.js'
 
 t.test('bad input gets one clear line and exit 2, never a stack trace', async (t) => {
@@ -44,8 +44,9 @@ t.test('bad input gets one clear line and exit 2, never a stack trace', async (t
       /need at least \d+ load processes/,
     ],
   ]
-  for (const [what, args, message] of cases) {
-    const run = await runCli(args)
+  const runs = await runClis(cases.map(([, args]) => args))
+  for (const [i, [what, , message]] of cases.entries()) {
+    const run = runs[i]!
     t.equal(run.code, 2, `${what}: exit 2`)
     t.match(run.stderr, message, `${what}: says what is wrong`)
     t.equal(run.stderr.trim().split('\n').length, 1, `${what}: on one line`)

@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -129,11 +129,13 @@ t.test('migrate sets up replication between regions, idempotently', async (t) =>
 t.test('the controller command line: one-line errors, exit 2 on bad input', async (t) => {
   if (!existsSync(MAIN)) throw new Error('build first: npx tsc -p .')
   const dir = mkdtempSync(join(tmpdir(), 'stampede-topology-'))
-  const run = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' })
-  const help = run('migrate', '--help')
-  t.equal(help.status, 0)
-  t.match(help.stdout, /--topology FILE/)
-  for (const [what, content, reason] of [
+  const run = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [MAIN, ...args], (_, stdout, stderr) =>
+        resolve({ status: child.exitCode, stdout, stderr }),
+      )
+    })
+  const bad = [
     ['not JSON', '{', /is not JSON/],
     ['no regions', '{"regions": []}', /non-empty list/],
     [
@@ -141,16 +143,30 @@ t.test('the controller command line: one-line errors, exit 2 on bad input', asyn
       '{"regions": [{"name": "us-east-1", "url": "http://admin:secret@127.0.0.1:5984"}]}',
       /not in the URL/,
     ],
-  ] as const) {
+  ] as const
+  const files = bad.map(([what, content]) => {
     const file = join(dir, `${what.replace(/\W/g, '-')}.json`)
     writeFileSync(file, content)
-    const result = run('migrate', '--topology', file)
+    return file
+  })
+  // Independent processes, started at once: each is mostly a Node start-up (seconds on a
+  // busy machine), and each exit status and message is its own.
+  const [help, missing, unknown, ...results] = await Promise.all([
+    run('migrate', '--help'),
+    run('migrate', '--topology', join(dir, 'missing.json')),
+    run('frobnicate'),
+    ...files.map((file) => run('migrate', '--topology', file)),
+  ])
+  t.equal(help!.status, 0)
+  t.match(help!.stdout, /--topology FILE/)
+  for (const [i, [what, , reason]] of bad.entries()) {
+    const result = results[i]!
     t.equal(result.status, 2, `${what}: exit 2`)
     t.match(result.stderr, reason, `${what}: says why`)
     t.equal(result.stderr.trim().split('\n').length, 1, `${what}: one line`)
   }
-  t.equal(run('migrate', '--topology', join(dir, 'missing.json')).status, 2)
-  t.equal(run('frobnicate').status, 2)
+  t.equal(missing!.status, 2)
+  t.equal(unknown!.status, 2)
 })
 
 t.test(

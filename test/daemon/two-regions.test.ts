@@ -30,9 +30,11 @@ t.test('a rush over two replicating regions, two engines each, merges exactly', 
   const id = await submitRush(east.couch, {
     model: 'rush',
     request: { method: 'GET', url: target.url, headers: {}, timeoutMs: 2000 },
+    // A ramp second and a steady one: what is asked below (every second once, merged hits and
+    // percentiles, each shard claimed once in its region) holds for any length.
     pattern: [
-      { start: 1, end: 8, duration: 2 },
-      { start: 8, end: 8, duration: 2 },
+      { start: 1, end: 8, duration: 1 },
+      { start: 8, end: 8, duration: 1 },
     ],
     regions: ['us-east-1', 'us-west-1'],
     shardsPerRegion: 2,
@@ -47,7 +49,7 @@ t.test('a rush over two replicating regions, two engines each, merges exactly', 
   t.equal(result.state, 'done')
   // A shard whose engine was late (a busy machine) runs its pattern from a later second.
   const shift = Math.max(0, ...result.shards.map((s) => s.startShift ?? 0))
-  const expected = Array.from({ length: 4 + shift }, (_, i) => i)
+  const expected = Array.from({ length: 2 + shift }, (_, i) => i)
   t.same(seconds, expected, 'every second of the timeline is present once, in order')
   t.same(
     result.timeline.map((p) => p.t),

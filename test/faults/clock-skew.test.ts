@@ -17,6 +17,7 @@
 import { existsSync } from 'node:fs'
 import t from 'tap'
 import { submitRush } from '../../lib/couch/rushes.js'
+import { cleanups, startCouch } from '../harness/couch.js'
 import {
   auditSamples,
   type EngineProc,
@@ -29,10 +30,12 @@ import {
 } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { type GatedTarget, startGatedTarget } from '../harness/gated-target.js'
-import { expectedSeconds, oneRegion } from '../harness/plane.js'
+import { expectedSeconds, migrateRegions } from '../harness/plane.js'
 
 const SKEW_MS = 2000
 const LATE_ALLOWANCE_MS = 1000
+const AHEAD_REGION = 'us-east-1'
+const BEHIND_REGION = 'us-west-1'
 
 /**
  * libfaketime preloaded into the engine itself (not the `faketime` wrapper, which would stand
@@ -47,66 +50,77 @@ t.test(
   'engines skewed by ±2 s: the seconds line up by label; each engine is off by its own skew',
   { skip: faketime || process.env.CI ? false : 'libfaketime is not installed (apt-get install faketime)' },
   async (t) => {
-    const { server, later } = await oneRegion(t)
-    const skewed = (id: string, offsetMs: number): EngineProc => {
-      // Room for one shard of 2 connections: in the two-shard rush one shard runs on each engine,
-      // however slow the other is to see them (a lone engine would otherwise take both).
-      const engine = spawnEngine(engineFlags(server.url, server.prefix, id, ['--capacity', '2']), {
+    // Two regions on one test server, an engine in each: every shard's engine is known by its
+    // region, so the engines run their lone rushes at the same time and the two-shard rush puts
+    // one shard on each (one region and one engine at a time took twice as long).
+    const later = cleanups(t)
+    const server = await startCouch()
+    later(() => server.stop())
+    await migrateRegions({ [AHEAD_REGION]: server, [BEHIND_REGION]: server }, server.prefix)
+    const skewed = (id: string, offsetMs: number, region: string): EngineProc => {
+      const flags = engineFlags(server.url, server.prefix, id)
+      flags[flags.indexOf('--region') + 1] = region
+      const engine = spawnEngine(flags, {
         env: { LD_PRELOAD: LIBFAKETIME, FAKETIME: `${offsetMs >= 0 ? '+' : ''}${offsetMs / 1000}` },
       })
       later(() => engine.stop())
       return engine
     }
-    const rush = (target: GatedTarget, shards: number, seconds: number) =>
+    const rush = (target: GatedTarget, regions: string[], seconds: number) =>
       submitRush(server.couch, {
         model: 'rush',
         request: { method: 'GET', url: target.url, headers: {}, timeoutMs: 2000 },
-        pattern: [{ start: 2 * shards, end: 2 * shards, duration: seconds }],
-        regions: ['us-east-1'],
-        shardsPerRegion: shards,
+        pattern: [{ start: 2 * regions.length, end: 2 * regions.length, duration: seconds }],
+        regions,
+        shardsPerRegion: 1,
         startLeadMs: 3000,
       })
 
-    // Each skewed engine alone: where its load lands in real time.
+    const ahead = skewed('ahead', SKEW_MS, AHEAD_REGION)
+    const behind = skewed('behind', -SKEW_MS, BEHIND_REGION)
+    await Promise.all([ahead, behind].map((e) => e.when((l) => l.msg === 'engine following dispatch')))
+
+    // Each skewed engine alone on its rush: where its load lands in real time.
     const offsets: Record<string, number> = {}
-    const engines: EngineProc[] = []
-    for (const skew of [SKEW_MS, -SKEW_MS]) {
-      const name = skew > 0 ? 'ahead' : 'behind'
-      const engine = skewed(name, skew)
-      engines.push(engine)
-      await engine.when((l) => l.msg === 'engine following dispatch')
+    const alone = async (name: string, skew: number, region: string) => {
       const target = await startGatedTarget()
       later(() => target.stop())
-      const id = await rush(target, 1, 3)
+      const id = await rush(target, [region], 3)
       const { startAt } = (await server.couch.db(server.couch.names.fleet).get(`rush:${id}`)) as unknown as {
         startAt: number
       }
       const seen = await watchToEnd(server.couch, id)
-      t.equal(seen.state, 'done', `${name}: done`)
       // A shard whose load was ready late (a busy machine) runs its pattern whole seconds later,
       // the seconds before reported empty (docs/job-plane.md, "A late start"): counted here.
       const shift = (await expectedSeconds(server.couch, id, 3)) - 3
+      return {
+        name,
+        skew,
+        seen,
+        shift,
+        target,
+        offset: Math.min(...target.answeredAt) - startAt - shift * 1000,
+      }
+    }
+    const lone = await Promise.all([
+      alone('ahead', SKEW_MS, AHEAD_REGION),
+      alone('behind', -SKEW_MS, BEHIND_REGION),
+    ])
+    for (const { name, skew, seen, shift, target, offset } of lone) {
+      t.equal(seen.state, 'done', `${name}: done`)
       t.same(seen.seconds, range(3 + shift), `${name}: seconds 0…${2 + shift}, once`)
       t.equal(seen.hits, target.answered, `${name}: hits equal what the target answered`)
-      const offset = Math.min(...target.answeredAt) - startAt - shift * 1000
       offsets[name] = offset
       t.ok(
         offset >= -skew - 50 && offset <= -skew + LATE_ALLOWANCE_MS,
         `${name} (${skew > 0 ? '+' : ''}${skew} ms): first answer ${offset} ms from startAt, within [${-skew}, ${-skew + LATE_ALLOWANCE_MS}]`,
       )
-      if (skew > 0) {
-        // Only one engine at a time in this part: the next one must not take its shards.
-        await engine.stop()
-      }
     }
 
     // Both at once: one shard each, merged by label.
-    const ahead = skewed('ahead-2', SKEW_MS)
-    await ahead.when((l) => l.msg === 'engine following dispatch')
-    const behind = engines[1]!
     const target = await startGatedTarget()
     later(() => target.stop())
-    const id = await rush(target, 2, 4)
+    const id = await rush(target, [AHEAD_REGION, BEHIND_REGION], 4)
     const seen = await watchToEnd(server.couch, id)
     t.equal(seen.state, 'done')
     t.same(

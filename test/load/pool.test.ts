@@ -23,13 +23,20 @@ const rssMiB = (pid: number) => {
   return match ? Number(match[1]) / 1024 : Number.NaN
 }
 
-/** A pool of `size` whose forks and events the test sees; closed at teardown. */
-function testPool(t: Test, size: number) {
+/**
+ * A pool of `size` whose forks and events the test sees; closed at teardown. Its processes
+ * do not warm up unless asked: each warm-up is ~1.3 s of CPU per process (load/warm-up.ts),
+ * paid again for every replacement, on a 2-core machine that runs two test files at once,
+ * and these tests are about lending, replacing and closing — test/load/warm-up.test.ts
+ * covers the warm-up in a pool, and the last test here closes a pool that is warming.
+ */
+function testPool(t: Test, size: number, warmUp = false) {
   const forked: ChildProcess[] = []
   const events: PoolEvent[] = []
   const listeners = new Set<(event: PoolEvent) => void>()
   const pool = new WorkerPool({
     size,
+    warmUp,
     fork: () => {
       const child = forkWorker()
       forked.push(child)
@@ -167,7 +174,8 @@ t.test('a run stopped while its processes prepare leaves them clean for the next
 t.test('close leaves no process behind, idle or lent', async (t) => {
   const target = await startTarget()
   t.teardown(() => target.close())
-  const { pool } = testPool(t, 2)
+  // Warming up (the default): the idle process may still be in its warm-up when the pool closes.
+  const { pool } = testPool(t, 2, true)
   await pool.ready()
   const pids = pool.pids
   // One run still going when the pool closes: its processes stop their load and leave too.
