@@ -4,8 +4,8 @@ import { LOCAL_POLICY } from '../dist/load/safety.js'
 // (pinned by the parent): a fixed rate of arrivals, each the four-step shop transaction,
 // against the shop target, in process; every arrival's send lag (how long after its due
 // time its first step went out) through the model's bench-only observer. Prints one JSON line.
-// `pool`: first the warm-up an engine's pooled load process runs (load/warm-up.ts, which runs
-// the single-request path only); `cold`: a process fresh from its imports.
+// `pool`: first the warm-up an engine's pooled load process runs (load/warm-up.ts: the single
+// request's rounds, then the transaction's); `cold`: a process fresh from its imports.
 import { prepareTransaction } from '../dist/load/transaction/prepare.js'
 import { warmUp } from '../dist/load/warm-up.js'
 import { sendLagRecorder } from './lib/send-lag.js'

@@ -102,7 +102,6 @@ export async function runThroughApi(
   interruptible: <T>(work: (signal: AbortSignal) => Promise<T>) => Promise<T>,
   seconds?: ReportSeconds,
 ): Promise<Outcome | string> {
-  if (stringOption(values, 'workers') !== undefined) throw new UsageError('--workers is for local runs')
   const client = new ApiClient(url, apiKey())
   const submitted = await client.call<{ id: string }>('POST', '/rushes', rushBody(job, values, thresholds))
   const id = submitted.id

@@ -40,6 +40,14 @@ export class Progress {
     }
   }
 
+  /** A line about what happens before the first second (the next line replaces it on a terminal). */
+  status(text: string): void {
+    if (this.#tty) {
+      this.#out.write(`\r\x1b[2K${text}`)
+      this.#drawn = true
+    } else this.#out.write(`${text}\n`)
+  }
+
   /** Clears the live line before the summary is printed. */
   done(): void {
     if (this.#tty && this.#drawn) this.#out.write('\r\x1b[2K')

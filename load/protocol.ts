@@ -6,9 +6,10 @@ import type { WarmUpReport } from './warm-up.js'
 export type ToWorker =
   /**
    * `keep`: the process belongs to a pool (`load/pool.ts`): after `done` it stays, connected,
-   * for the next job, instead of disconnecting and exiting.
+   * for the next job, instead of disconnecting and exiting. `warmUp`: a fresh process warms
+   * the job's load path first (`load/warm-up.ts`), then prepares the job and says `ready`.
    */
-  | { type: 'job'; job: LoadJob; keep?: boolean }
+  | { type: 'job'; job: LoadJob; keep?: boolean; warmUp?: boolean }
   /**
    * Start at this wall-clock time (ms since the epoch, fractional), shared by all workers;
    * `join`: second 0 has begun already — start at once, sending only what is due from now
@@ -25,7 +26,10 @@ export type ToWorker =
 export type FromWorker =
   /** Its modules are loaded: sent once, at start (a pool counts it ready). */
   | { type: 'warm' }
-  /** Its warm-up ended (every round run, stopped by a job, or `failed`: it stays cold). */
+  /**
+   * Its warm-up ended (every round run, stopped by a job, or `failed`: it stays cold); after a
+   * job's `warmUp`, it comes before `ready`.
+   */
   | ({ type: 'warmed'; failed?: string } & WarmUpReport)
   | { type: 'ready' }
   /** `parts`: a transaction's iteration and step histograms, encoded. */

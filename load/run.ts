@@ -11,6 +11,7 @@ import { mergeParts, SecondMerger } from './merge.js'
 import type { WorkerPool } from './pool.js'
 import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
+import { type WarmUpOutcome, warmUpOrStayCold, warmUpRoundsFor } from './warm-up.js'
 import { defaultCores, openFileLimit, planWorkers } from './workers.js'
 
 export interface RunOptions {
@@ -41,6 +42,15 @@ export interface RunOptions {
    * message, handed back after the run. Without it the run forks its own and ends them.
    */
   pool?: WorkerPool
+  /**
+   * Each process (this one, or each forked one) warms the job's load path against a server
+   * of its own before it says ready (`load/warm-up.ts`; ~1.3 s), so that second 0 runs on
+   * optimized code, not on a process compiling its hot functions on the run's core. Pooled
+   * processes warmed up when idle: ignored with `pool`.
+   */
+  warmUp?: boolean
+  /** A process's warm-up ended: `index` is its load process (0 in process). */
+  onWarmedUp?: (outcome: WarmUpOutcome, index: number) => void
 }
 
 export interface LoadResult {
@@ -174,7 +184,9 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
 
   if (workers === 0) {
     const start = await prepareJob(job, (point, h, p) => merger.add(0, point, h, p))
-    // Aborted while the target was being resolved: nothing was sent, nothing starts.
+    if (options.warmUp && !options.signal?.aborted)
+      options.onWarmedUp?.(await warmUpOrStayCold(options.signal, warmUpRoundsFor(job)), 0)
+    // Aborted while the target was being resolved or the load path warmed: nothing was sent, nothing starts.
     if (options.signal?.aborted) cutShort = true
     else {
       const { epoch, join } = startEpoch()
@@ -189,7 +201,7 @@ export async function runLoad(job: LoadJob, options: RunOptions = {}): Promise<L
     }
     merger.finish(0)
   } else {
-    cutShort = await runWorkers(job, workers, merger, startEpoch, options.signal, options.pool)
+    cutShort = await runWorkers(job, workers, merger, startEpoch, options)
   }
   const duration = cutShort ? timeline.length : startShift + patternDuration(job.pattern)
   const result: LoadResult = {
@@ -215,8 +227,7 @@ async function runWorkers(
   count: number,
   merger: SecondMerger,
   startEpoch: () => StartAt,
-  signal?: AbortSignal,
-  pool?: WorkerPool,
+  { signal, pool, warmUp: warmUpFirst, onWarmedUp }: RunOptions,
 ): Promise<boolean> {
   const children: ChildProcess[] = []
   // From the pool: loaded already, and they stay after the run (`keep`).
@@ -267,6 +278,11 @@ async function runWorkers(
         case 'ready':
           settleHere()
           return
+        case 'warmed': {
+          const { type: _, ...report } = message
+          onWarmedUp?.(report, index)
+          return
+        }
         case 'second':
           merger.add(
             index,
@@ -340,7 +356,13 @@ async function runWorkers(
       }),
     )
     const share = nestShare(job.share, { index, of: count })
-    tell(child, { type: 'job', job: { ...job, share }, ...(lent && { keep: true }) })
+    tell(child, {
+      type: 'job',
+      job: { ...job, share },
+      ...(lent && { keep: true }),
+      // Pooled processes warmed up while idle.
+      ...(warmUpFirst && !lent && { warmUp: true }),
+    })
   }
 
   signal?.addEventListener('abort', onAbort, { once: true })

@@ -3,7 +3,7 @@ import { encodeHistogram } from '../lib/histogram.js'
 import type { RunningModel, StartModel } from './model.js'
 import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
-import { warmUp } from './warm-up.js'
+import { warmUpOrStayCold, warmUpRoundsFor } from './warm-up.js'
 
 /**
  * A load worker process: receives its share of a job from the supervisor over IPC,
@@ -28,8 +28,6 @@ function fail(err: unknown): void {
   })
   process.disconnect?.()
 }
-
-const EMPTY_WARM_UP = { requests: 0, errors: 0, rounds: 0, aborted: false, ms: 0 }
 
 export function runWorker(): void {
   let start: StartModel | undefined
@@ -58,17 +56,10 @@ export function runWorker(): void {
         if (busy || warming) return
         const controller = new AbortController()
         warming = controller
-        warmUp(controller.signal).then(
-          (report) => {
-            if (warming === controller) warming = undefined
-            send({ type: 'warmed', ...report })
-          },
-          // The warm-up is an optimization: a failure leaves the process as it was, cold.
-          (err: unknown) => {
-            if (warming === controller) warming = undefined
-            send({ type: 'warmed', ...EMPTY_WARM_UP, failed: (err as Error).message ?? String(err) })
-          },
-        )
+        warmUpOrStayCold(controller.signal).then((report) => {
+          if (warming === controller) warming = undefined
+          send({ type: 'warmed', ...report })
+        })
         return
       }
       case 'job': {
@@ -84,12 +75,25 @@ export function runWorker(): void {
             histogram: encodeHistogram(histogram),
             ...(parts ? { parts: parts.map(encodeHistogram) } : {}),
           })
-        }).then((ready) => {
-          // Stopped while preparing: its 'done' is sent; a 'ready' now would reach the next run.
-          if (mine !== job) return
-          start = ready
-          send({ type: 'ready' })
-        }, fail)
+        })
+          .then(async (ready) => {
+            // Prepared first, so that a refused target fails at once, not after the warm-up.
+            // A 'stop' meanwhile aborts the warm-up and bumps `job`: nothing follows.
+            if (mine === job && message.warmUp) {
+              const controller = new AbortController()
+              warming = controller
+              const report = await warmUpOrStayCold(controller.signal, warmUpRoundsFor(message.job))
+              if (warming === controller) warming = undefined
+              if (mine === job) send({ type: 'warmed', ...report })
+            }
+            return ready
+          })
+          .then((ready) => {
+            // Stopped while preparing or warming: its 'done' is sent; a 'ready' now would reach the next run.
+            if (mine !== job) return
+            start = ready
+            send({ type: 'ready' })
+          }, fail)
         return
       }
       case 'start':
@@ -99,6 +103,8 @@ export function runWorker(): void {
         return
       case 'stop':
         if (!busy) return
+        warming?.abort()
+        warming = undefined
         if (running) running.stop()
         else {
           busy = false

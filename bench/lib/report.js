@@ -257,7 +257,7 @@ function renderTransactionOpen(open, { markdown }) {
     '',
     `The open model for the transaction: ${fmt(open.rate)} arrivals/s (${fmt(open.rate * 4)} requests/s) for ${open.seconds} s, ` +
       `every arrival's send lag (its first step's send time − its due time; the other steps follow their answers). ` +
-      `"pool": a process that first ran a pooled load process's warm-up (load/warm-up.ts, which runs the single request's path); "cold": fresh from its imports.`,
+      `"pool": a process that first ran a pooled load process's warm-up (load/warm-up.ts: the single request's rounds, then the transaction's); "cold": fresh from its imports.`,
     '',
     table(
       [

@@ -54,6 +54,34 @@ t.test('a rush reports exactly the hits the target counted, in one timeline seco
   }
 })
 
+t.test(
+  'a local rush warms its load path up first, unless told not to; the target sees the run only',
+  async (t) => {
+    const target = await startTarget()
+    t.teardown(() => target.close())
+    const runs = [
+      { args: ['--workers', '0'], warmUp: true },
+      { args: ['--workers', '1'], warmUp: true },
+      { args: ['--workers', '1', '--no-warm-up'], warmUp: true },
+    ]
+    for (const { args, warmUp } of runs) {
+      target.reset()
+      const out = jsonPath()
+      // Not quiet: the progress says what happens before second 0 (stderr is not a terminal here).
+      const run = await runCli(['rush', `${target.url}/`, '--rate', '100:1', ...args, '--json', out], {
+        warmUp,
+      })
+      t.equal(run.code, 0, `exit 0 (${args.join(' ')}); stderr: ${run.stderr}`)
+      const warmed = !args.includes('--no-warm-up')
+      t.equal(/warming up the load path/.test(run.stderr), warmed, `${args.join(' ')}: warms up: ${warmed}`)
+      t.notMatch(run.stderr, /did not warm up/)
+      const report = readJson(out)
+      t.equal(report.summary.hits, 100, 'the 100 requests asked')
+      t.equal(target.requests, 100, "none of the warm-up's requests reached the target")
+    }
+  },
+)
+
 t.test('the ramp really reaches the asked concurrency, and never goes past it', async (t) => {
   const target = await startTarget()
   t.teardown(() => target.close())

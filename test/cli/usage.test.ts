@@ -39,6 +39,21 @@ t.test('bad input gets one clear line and exit 2, never a stack trace', async (t
       /cannot write --json/,
     ],
     [
+      'a local-only option with --couch',
+      [
+        'rush',
+        'http://127.0.0.1:9/',
+        '-p',
+        '1:1',
+        '--no-warm-up',
+        '--couch',
+        'http://127.0.0.1:9',
+        '--regions',
+        'r',
+      ],
+      /--no-warm-up is for local runs/,
+    ],
+    [
       'too few workers for the connections',
       ['rush', 'http://127.0.0.1:9/', '-p', '50000:1', '-w', '1'],
       /need at least \d+ load processes/,

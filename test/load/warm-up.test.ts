@@ -3,7 +3,13 @@ import type { LoadJob } from '../../load/job.js'
 import { type PoolEvent, WorkerPool } from '../../load/pool.js'
 import { runLoad } from '../../load/run.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
-import { WARM_UP_ROUNDS, warmUp, warmUpJob } from '../../load/warm-up.js'
+import {
+  TRANSACTION_WARM_UP_ROUNDS,
+  WARM_UP_ROUNDS,
+  warmUp,
+  warmUpJob,
+  warmUpRoundsFor,
+} from '../../load/warm-up.js'
 import { startTarget } from '../harness/target.js'
 
 /** Handles of the kinds a warm-up opens (its server, its connections), counted. */
@@ -26,6 +32,40 @@ t.test(
     t.ok(WARM_UP_ROUNDS.length >= 3, 'several rounds: a single run leaves its end deoptimized for the next')
   },
 )
+
+t.test('a pool warms both paths; a run warms only its own', async (t) => {
+  t.same(
+    warmUpRoundsFor(),
+    [...WARM_UP_ROUNDS, ...TRANSACTION_WARM_UP_ROUNDS],
+    'a pool does not know its next job',
+  )
+  t.same(warmUpRoundsFor({}), WARM_UP_ROUNDS)
+  t.same(warmUpRoundsFor({ transaction: { steps: [] } }), TRANSACTION_WARM_UP_ROUNDS)
+  t.ok(
+    TRANSACTION_WARM_UP_ROUNDS.every((round) => round.transaction),
+    'the transaction rounds run the transaction',
+  )
+  const job = warmUpJob(TRANSACTION_WARM_UP_ROUNDS[0]!, 'http://127.0.0.1:9/')
+  t.equal(job.transaction?.steps.length, 4)
+  t.equal(job.request, job.transaction?.steps[0]?.request, "the job's request is its first step's")
+  t.same(JSON.parse(JSON.stringify(job)), job, 'plain data, as a supervisor sends jobs')
+})
+
+t.test('a transaction warm-up runs every step, and every extraction finds its value', async (t) => {
+  const before = netHandles()
+  // 200 transactions/s for a quarter of a second: exactly 50 arrivals of 4 requests each. A
+  // failed extraction (no cookie, no JSON token, no id) would count as an error and end its
+  // iteration before the later steps.
+  const open = await warmUp(undefined, [
+    { model: 'arrival-rate', from: 200, to: 200, seconds: 0.25, transaction: true },
+  ])
+  t.match(open, { rounds: 1, errors: 0, requests: 200 })
+  const closed = await warmUp(undefined, [{ model: 'rush', from: 2, to: 2, seconds: 0.1, transaction: true }])
+  t.match(closed, { rounds: 1, errors: 0 })
+  t.ok(closed.requests >= 4, `the closed round's users ran (${closed.requests} requests)`)
+  while (netHandles() > before) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(netHandles(), before, 'the server and every connection closed')
+})
 
 t.test(
   'a warm-up runs every round against its own server, answers them all, and leaves nothing open',
@@ -110,7 +150,7 @@ t.test('a pooled process warms up once loaded, and a run that takes it mid-warm-
   process.kill(pool.pids[0]!, 'SIGKILL')
   await died
   const full = await secondWarmed
-  t.match(full, { type: 'warmed', aborted: false, errors: 0, rounds: WARM_UP_ROUNDS.length })
+  t.match(full, { type: 'warmed', aborted: false, errors: 0, rounds: warmUpRoundsFor().length })
   t.ok((full as { requests: number }).requests > 10_000, 'tens of thousands of requests to its own server')
 })
 
@@ -137,4 +177,77 @@ t.test('warmUp: false keeps the pool cold (no warm-up message)', async (t) => {
     events.some((event) => event.type === 'warmed'),
     'no warm-up ran',
   )
+})
+
+t.test(
+  'a run asked to warm up warms each of its processes before second 0, and counts only its job',
+  async (t) => {
+    const target = await startTarget()
+    t.teardown(() => target.close())
+    for (const workers of [0, 1]) {
+      target.reset()
+      const events: string[] = []
+      const result = await runLoad(
+        {
+          model: 'arrival-rate',
+          request: { method: 'GET', url: target.url, headers: {}, timeoutMs: 2000 },
+          pattern: [{ start: 200, end: 200, duration: 1 }],
+          share: { index: 0, of: 1 },
+          policy: LOCAL_POLICY,
+        },
+        {
+          workers,
+          warmUp: true,
+          onWarmedUp: (outcome, index) => {
+            t.match(
+              outcome,
+              { rounds: WARM_UP_ROUNDS.length, aborted: false, errors: 0 },
+              `process ${index} warmed`,
+            )
+            t.notOk(outcome.failed)
+            // Thousands, not a count: on a busy machine the rounds drop what their in-flight cap refuses.
+            t.ok(outcome.requests > 1000, `its own server answered ${outcome.requests} requests`)
+            events.push(`warmed ${index}`)
+          },
+          onSecond: (point) => events.push(`second ${point.t}`),
+        },
+      )
+      t.same(events, ['warmed 0', 'second 0'], `workers ${workers}: warmed once, before second 0`)
+      t.equal(
+        result.timeline.reduce((sum, point) => sum + point.sent, 0),
+        200,
+        'every request of the job, none of the warm-up',
+      )
+      t.equal(target.requests, 200, 'the target saw the job only')
+    }
+  },
+)
+
+t.test('a run stopped while its processes warm up sends nothing and ends', async (t) => {
+  const target = await startTarget()
+  t.teardown(() => target.close())
+  for (const workers of [0, 1]) {
+    const controller = new AbortController()
+    const warmed: boolean[] = []
+    // The warm-up takes over a second: the stop comes while the process loads, prepares or warms.
+    setTimeout(() => controller.abort(), 300)
+    const result = await runLoad(
+      {
+        model: 'rush',
+        request: { method: 'GET', url: target.url, headers: {}, timeoutMs: 2000 },
+        pattern: [{ start: 4, end: 4, duration: 2 }],
+        share: { index: 0, of: 1 },
+        policy: LOCAL_POLICY,
+      },
+      {
+        workers,
+        warmUp: true,
+        signal: controller.signal,
+        onWarmedUp: (outcome) => warmed.push(outcome.aborted),
+      },
+    )
+    t.equal(result.cutShort, true, `workers ${workers}: cut short`)
+    t.equal(target.requests, 0, 'nothing reached the target')
+    t.ok(warmed.every(Boolean), 'a warm-up that ran was stopped, not run to its end')
+  }
 })
