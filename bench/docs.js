@@ -18,10 +18,7 @@ export function writeDocs(resultsFile = RESULTS) {
     if (transaction.cpuMicrosPerRequest?.['single-undici'] !== undefined)
       results.benchmarks.transaction = transaction
   }
-  // The tenant API's section is written by bench/api.js alone: keep it when these results have none.
   const previous = existsSync(DOCS) ? readFileSync(DOCS, 'utf8') : ''
-  const apiAt = previous.indexOf('## 4. Tenant API')
-  const keptApi = !results.benchmarks.api && apiAt >= 0 ? `\n${previous.slice(apiAt).trimEnd()}\n` : ''
   const m = results.machine
   const when = Object.entries(results.benchmarks)
     .map(([name, b]) => `${name} ${b.startedAt ?? results.startedAt}`)
@@ -38,10 +35,36 @@ Machine: ${m.cpus} × ${m.cpuModel ?? 'CPU'}, ${m.memoryGiB} GiB, Node ${m.node}
 Runs: ${when}. Other work may share the machine: each section gives the load average when it started.
 
 ${renderAll(results, { markdown: true })}
-${keptApi}`
+`
   mkdirSync(dirname(DOCS), { recursive: true })
-  writeFileSync(DOCS, text)
+  writeFileSync(DOCS, keepMissingSections(previous, text))
   return DOCS
+}
+
+/**
+ * `text` with every section of `previous` that `text` lacks, in the order of their numbers.
+ * Why: some sections are written by their own benchmark alone (the tenant API's, dispatch,
+ * pipelining) and live only in the page; regenerating the page from results without them
+ * must keep them — once each (keeping "section 4 to the end of the page" once duplicated
+ * the dispatch section that followed it).
+ */
+export function keepMissingSections(previous, text) {
+  const page = splitSections(text)
+  const have = new Set(page.sections.map((section) => section.key))
+  const kept = splitSections(previous).sections.filter((section) => !have.has(section.key))
+  const sections = [...page.sections, ...kept].sort((a, b) => a.order - b.order)
+  return `${[page.head.trimEnd(), ...sections.map((section) => section.text.trimEnd())].join('\n\n')}\n`
+}
+
+/** A page's text before its first "## N." heading, and each such section (key "3b", sortable order). */
+function splitSections(text) {
+  const heads = [...text.matchAll(/^## (\d+)([a-z]?)\./gm)]
+  const sections = heads.map((match, i) => ({
+    key: `${match[1]}${match[2]}`,
+    order: Number(match[1]) * 100 + (match[2] ? match[2].charCodeAt(0) - 96 : 0),
+    text: text.slice(match.index, heads[i + 1]?.index ?? text.length),
+  }))
+  return { head: heads.length ? text.slice(0, heads[0].index) : text, sections }
 }
 
 /**
