@@ -36,9 +36,11 @@ export interface WarmUpRound {
  * The first round ramps: both sides of a cold process answer slowly at first, and at full
  * rate at once the model opened ~900 connections in 0.3 s, some of which waited a second for
  * their accept (SYN retried) and timed out. The in-flight cap bounds the same in any round.
+ * It starts low so that the open model also waits by timer (gaps over 1.5 ms), as a run at a
+ * low rate does: code that only ever polled deoptimized at its first timer.
  */
 export const WARM_UP_ROUNDS: readonly WarmUpRound[] = [
-  { model: 'arrival-rate', from: 2_000, to: 20_000, seconds: 0.4 },
+  { model: 'arrival-rate', from: 200, to: 20_000, seconds: 0.4 },
   { model: 'arrival-rate', from: 20_000, to: 20_000, seconds: 0.3 },
   { model: 'rush', from: 32, to: 32, seconds: 0.2 },
   { model: 'arrival-rate', from: 20_000, to: 20_000, seconds: 0.3 },
@@ -50,7 +52,7 @@ export const WARM_UP_ROUNDS: readonly WarmUpRound[] = [
  * of 20 ms (bench:transaction), the compile pauses of a cold process.
  */
 export const TRANSACTION_WARM_UP_ROUNDS: readonly WarmUpRound[] = [
-  { model: 'arrival-rate', from: 500, to: 5_000, seconds: 0.4, transaction: true },
+  { model: 'arrival-rate', from: 100, to: 5_000, seconds: 0.4, transaction: true },
   { model: 'arrival-rate', from: 5_000, to: 5_000, seconds: 0.3, transaction: true },
   { model: 'rush', from: 32, to: 32, seconds: 0.2, transaction: true },
   { model: 'arrival-rate', from: 5_000, to: 5_000, seconds: 0.3, transaction: true },
@@ -64,6 +66,15 @@ export function warmUpRoundsFor(job?: Pick<LoadJob, 'transaction'>): readonly Wa
   if (job === undefined) return [...WARM_UP_ROUNDS, ...TRANSACTION_WARM_UP_ROUNDS]
   return job.transaction ? TRANSACTION_WARM_UP_ROUNDS : WARM_UP_ROUNDS
 }
+
+/**
+ * Each round joins its run this far into its pattern (a lead at one request or user a second,
+ * skipped), so that the run's first second ends 100 ms into the round. Why: a run's hot
+ * functions (the recorder's sent, wrote, hit) optimized in rounds shorter than a second had
+ * never seen a second end, and deoptimized at the first second's end of the next real run
+ * (`--trace-deopt`) — a pause at t = 1 s of every run.
+ */
+const WARM_UP_LEAD_SECONDS = 0.9
 
 /** Most warm-up requests in flight at once: past it the model counts requests dropped. */
 const WARM_UP_MAX_IN_FLIGHT = 256
@@ -132,7 +143,10 @@ export function warmUpJob(round: WarmUpRound, url: string): LoadJob {
       ? transaction.steps[0]!.request
       : { method: 'GET', url, headers: {}, timeoutMs: 1000 },
     ...(transaction && { transaction }),
-    pattern: [{ start: round.from, end: round.to, duration: round.seconds }],
+    pattern: [
+      { start: 1, end: 1, duration: WARM_UP_LEAD_SECONDS },
+      { start: round.from, end: round.to, duration: round.seconds },
+    ],
     share: { index: 0, of: 1 },
     policy: { allowLoopback: true, allowPrivate: false },
     maxInFlight: WARM_UP_MAX_IN_FLIGHT,
@@ -154,7 +168,8 @@ export async function warmUp(
         for (const n of Object.values(point.errors)) report.errors += n
       })
       if (signal?.aborted) break
-      const running = start(performance.now() + 10)
+      // Joined in progress, past the lead: the round's own load starts at once.
+      const running = start(performance.now() - WARM_UP_LEAD_SECONDS * 1000, true)
       const stop = () => running.stop()
       signal?.addEventListener('abort', stop, { once: true })
       await running.done
@@ -197,20 +212,27 @@ export async function warmUpOrStayCold(
 
 /**
  * The warm-up's server: answers every request head it reads (a blank line ends one; the
- * warm-up's only body, the login's, holds no blank line) with a small fixed response shaped
- * like a web application's: a cookie, and JSON that has the transaction's token and id.
+ * warm-up's only body, the login's, holds no blank line) with a small response shaped like a
+ * web application's: a cookie, and JSON that has the transaction's token and id. It answers
+ * with a Content-Length and chunked by turns, as targets do (nginx's static files, Node's
+ * and most application servers' answers): a run whose parser met only one of the two
+ * deoptimized at its target's first answer of the other kind (`--trace-deopt`).
  */
-const BODY = '{"token":"w4rm","items":[{"id":7}]}'
-const ANSWER = Buffer.from(
+// 42 bytes: its chunk size, 2a, has a letter, as most chunk sizes do.
+const BODY = '{"token":"w4rm","items":[{"id":7}],"ok":1}'
+const HEAD =
   'HTTP/1.1 200 OK\r\nServer: stampede-warm-up\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n' +
-    'Set-Cookie: session=w4rm; Path=/; HttpOnly\r\n' +
-    `Content-Type: application/json\r\nContent-Length: ${BODY.length}\r\nConnection: keep-alive\r\n\r\n${BODY}`,
-)
+  'Set-Cookie: session=w4rm; Path=/; HttpOnly\r\nContent-Type: application/json\r\n' +
+  'Connection: keep-alive\r\n'
+const ANSWERS = [
+  Buffer.from(`${HEAD}Content-Length: ${BODY.length}\r\n\r\n${BODY}`),
+  Buffer.from(`${HEAD}Transfer-Encoding: chunked\r\n\r\n${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\n\r\n`),
+]
 const CR = 13
 const LF = 10
-
 async function startSink(): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>()
+  let answered = 0
   const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -228,7 +250,7 @@ async function startSink(): Promise<{ url: string; close(): Promise<void> }> {
           }
         } else matched = byte === CR ? 1 : 0
       }
-      for (let i = 0; i < heads; i++) socket.write(ANSWER)
+      for (let i = 0; i < heads; i++) socket.write(ANSWERS[answered++ % ANSWERS.length]!)
     })
   })
   await new Promise<void>((resolve, reject) => {
