@@ -255,7 +255,7 @@ function renderTransactionOpen(open, { markdown }) {
   rows.push(row('median', 'pool', open.medians.pool), row('median', 'cold', open.medians.cold))
   return [
     '',
-    `The open model for the transaction: ${fmt(open.rate)} arrivals/s (${fmt(open.rate * 4)} requests/s) for ${open.seconds} s, ` +
+    `The open model for the transaction: ${fmt(open.rate)} arrivals/s (${fmt(open.rate * 4)} requests/s) for ${open.seconds} s against ${open.target ?? 'the Node shop, core 1'}, ` +
       `every arrival's send lag (its first step's send time − its due time; the other steps follow their answers). ` +
       `"pool": a process that first ran a pooled load process's warm-up (load/warm-up.ts: the single request's rounds, then the transaction's); "cold": fresh from its imports.`,
     '',

@@ -312,6 +312,31 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
   }
 
   /**
+   * Opens the connection its first step will use before the run needs it (the open model's
+   * start, as ArrivalRateRun's preopen: load/arrival-rate.ts). Only on the lean path to an
+   * origin whose address is checked already; anything else connects at its first send.
+   */
+  preconnect(): void {
+    const context = this.#context
+    const origin = context.transaction.steps[0]!.origin
+    const target = context.target(origin)
+    if (!context.lean || target instanceof Promise || target.url.protocol !== 'http:') return
+    this.#leanConnection(origin, target).exchange.preconnect()
+  }
+
+  /** This user's lean connection to `origin`, made on first use. */
+  #leanConnection(origin: string, target: Target): LeanConnection {
+    let connection = this.#leanConnections.get(origin)
+    if (!connection) {
+      this.#leanHooks ??= this.#hooks()
+      const context: ExchangeContext = { ...this.#leanHooks, target }
+      connection = { exchange: new NetExchange(context), context }
+      this.#leanConnections.set(origin, connection)
+    }
+    return connection
+  }
+
+  /**
    * The lean path: renders the request's bytes as undici would write them (request line,
    * host, connection, the step's headers, cookie, content-length, body) as one latin1
    * string and sends them on this origin's NetExchange. A step's own request (not a
@@ -347,13 +372,7 @@ export class TransactionUser implements Dispatcher.DispatchHandler {
       if (wire === null) return false
       if (own) this.#remember(step, wire, cookie)
     }
-    let connection = this.#leanConnections.get(origin)
-    if (!connection) {
-      this.#leanHooks ??= this.#hooks()
-      const fresh: ExchangeContext = { ...this.#leanHooks, target }
-      connection = { exchange: new NetExchange(fresh), context: fresh }
-      this.#leanConnections.set(origin, connection)
-    }
+    const connection = this.#leanConnection(origin, target)
     const net = connection.context
     net.wire = wire
     // Counted as written: the bytes on the wire, exactly (one byte per latin1 character).
