@@ -2,6 +2,7 @@ import { levelAt, shareCount } from '../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
 import { ArrivalSchedule } from './arrival-schedule.js'
 import { connectionGrowth, mayOpen } from './connection-growth.js'
+import { DueQueue } from './due-queue.js'
 import { type DueTarget, DueTimer } from './due-timer.js'
 import { type LoadExchange, newExchange } from './exchange.js'
 import type { ModelSetup, RunningModel } from './model.js'
@@ -61,8 +62,7 @@ class ArrivalRateRun implements DueTarget {
   /** Bounds connect storms (load/connection-growth.ts). */
   readonly #growth = connectionGrowth()
   /** Due times of requests waiting for a connection (oldest first). */
-  readonly #waiting: number[] = []
-  #waitingHead = 0
+  readonly #waiting = new DueQueue()
 
   constructor(setup: ModelSetup) {
     const { job, startPerf } = setup
@@ -98,16 +98,15 @@ class ArrivalRateRun implements DueTarget {
   /** An exchange finished its request: it takes the oldest waiting one, or goes idle. */
   answered(exchange: LoadExchange): void {
     this.#inFlight--
-    if (this.#stopping && this.#waitingHead === this.#waiting.length) {
+    if (this.#stopping && this.#waiting.size === 0) {
       this.#recorder.concurrency(this.#inFlight)
       exchange.close()
       if (this.#inFlight === 0) this.finish()
       return
     }
-    if (this.#waitingHead < this.#waiting.length) {
+    if (this.#waiting.size > 0) {
       // The oldest waiting request takes this connection; its latency counts from its due time.
-      const due = this.#waiting[this.#waitingHead++]!
-      if (this.#waitingHead === this.#waiting.length) this.#waiting.length = this.#waitingHead = 0
+      const due = this.#waiting.shift()
       const now = performance.now()
       this.#inFlight++
       this.#observer?.sendLag(now - due)
@@ -136,22 +135,21 @@ class ArrivalRateRun implements DueTarget {
     let now = woke
     const waiting = this.#waiting
     // Requests that waited for a connection go first, oldest first.
-    while (this.#waitingHead < waiting.length) {
+    while (waiting.size > 0) {
       const exchange = this.connection(now)
       if (!exchange) break
-      const waited = waiting[this.#waitingHead++]!
+      const waited = waiting.shift()
       this.#inFlight++
       this.#observer?.sendLag(now - waited)
       exchange.send(now, waited)
       now = performance.now()
     }
-    if (this.#waitingHead === waiting.length) waiting.length = this.#waitingHead = 0
     // Only what was due when it woke: sends take time (a new connection tens of µs), and a
     // loop that chased the clock would never yield to the I/O that frees connections.
     const schedule = this.#schedule
     while (schedule.dueAt <= woke) {
-      if (this.#inFlight + waiting.length - this.#waitingHead < this.#cap) {
-        const exchange = this.#waitingHead < waiting.length ? null : this.connection(now)
+      if (this.#inFlight + waiting.size < this.#cap) {
+        const exchange = waiting.size > 0 ? null : this.connection(now)
         if (exchange) {
           this.#inFlight++
           this.#observer?.sendLag(now - schedule.dueAt)
@@ -176,7 +174,7 @@ class ArrivalRateRun implements DueTarget {
 
   /** No sleep while requests wait for a connection: the answer that frees one is I/O. */
   maySleep(): boolean {
-    return this.#waitingHead === this.#waiting.length
+    return this.#waiting.size === 0
   }
 
   finish(): void {
@@ -193,8 +191,7 @@ class ArrivalRateRun implements DueTarget {
     if (early) {
       // Cut short: what still waited for a connection is not sent.
       const now = performance.now()
-      for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#recorder.dropped(now)
-      this.#waiting.length = this.#waitingHead = 0
+      for (let n = this.#waiting.clear(); n > 0; n--) this.#recorder.dropped(now)
     }
     this.#clock.stop()
     for (const exchange of this.#idle) exchange.close()

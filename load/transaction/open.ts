@@ -2,6 +2,7 @@ import { levelAt, shareCount } from '../../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../../lib/workload.js'
 import { ArrivalSchedule } from '../arrival-schedule.js'
 import { connectionGrowth, mayOpen } from '../connection-growth.js'
+import { DueQueue } from '../due-queue.js'
 import { type DueTarget, DueTimer } from '../due-timer.js'
 import type { RunningModel } from '../model.js'
 import type { TransactionSetup } from './prepare.js'
@@ -49,8 +50,7 @@ class TransactionArrivalsRun implements DueTarget {
   /** Bounds connect storms (load/connection-growth.ts). */
   readonly #growth = connectionGrowth()
   /** Due times of arrivals waiting for a visitor free (oldest first). */
-  readonly #waiting: number[] = []
-  #waitingHead = 0
+  readonly #waiting = new DueQueue()
   /** The next arrival due (`dueAt`, Infinity when none is left). */
   readonly #schedule: ArrivalSchedule
   #stopping = false
@@ -96,9 +96,8 @@ class TransactionArrivalsRun implements DueTarget {
    */
   ended(user: TransactionUser): void {
     this.#inFlight--
-    if (this.#waitingHead < this.#waiting.length && !this.#exhausted) {
-      const due = this.#waiting[this.#waitingHead++]!
-      if (this.#waitingHead === this.#waiting.length) this.#waiting.length = this.#waitingHead = 0
+    if (this.#waiting.size > 0 && !this.#exhausted) {
+      const due = this.#waiting.shift()
       this.#begin(user, performance.now(), due)
       if (this.#exhausted) {
         this.#dropWaiting()
@@ -125,17 +124,16 @@ class TransactionArrivalsRun implements DueTarget {
     const schedule = this.#schedule
     const waiting = this.#waiting
     // Arrivals that waited for a visitor go first, oldest first.
-    while (this.#waitingHead < waiting.length && !this.#exhausted) {
+    while (waiting.size > 0 && !this.#exhausted) {
       const user = this.visitor(now)
       if (!user) break
-      this.#begin(user, now, waiting[this.#waitingHead++]!)
+      this.#begin(user, now, waiting.shift())
       now = performance.now()
     }
-    if (this.#waitingHead === waiting.length) waiting.length = this.#waitingHead = 0
     // Only what was due when it woke (see ArrivalRateRun.pump).
     while (schedule.dueAt <= woke && !this.#exhausted) {
-      if (this.#inFlight + waiting.length - this.#waitingHead < this.#cap) {
-        const user = this.#waitingHead < waiting.length ? null : this.visitor(now)
+      if (this.#inFlight + waiting.size < this.#cap) {
+        const user = waiting.size > 0 ? null : this.visitor(now)
         if (user) {
           this.#begin(user, now, schedule.dueAt)
           // Each arrival of a batch sees the clock its first step went out at.
@@ -179,8 +177,7 @@ class TransactionArrivalsRun implements DueTarget {
 
   #dropWaiting(): void {
     const now = performance.now()
-    for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#recorder.steps[0]!.dropped(now)
-    this.#waiting.length = this.#waitingHead = 0
+    for (let n = this.#waiting.clear(); n > 0; n--) this.#recorder.steps[0]!.dropped(now)
   }
 
   /** The due time came (DueTimer). */
@@ -190,7 +187,7 @@ class TransactionArrivalsRun implements DueTarget {
 
   /** No sleep while arrivals wait for a visitor: the answer that frees one is I/O. */
   maySleep(): boolean {
-    return this.#waitingHead === this.#waiting.length
+    return this.#waiting.size === 0
   }
 
   finish(): void {
