@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { LOAD_PROCESS_V8_FLAGS } from '../dist/load/run.js'
 import { busyShare, machineCpu } from './lib/netstat.js'
 import { loadAverage, runMeasured, sleep } from './lib/processes.js'
 import { median } from './lib/stats.js'
@@ -28,7 +29,8 @@ export async function openModel({ rounds, seconds, rate = 20_000, log }) {
         const machineBefore = machineCpu()
         const measured = await runMeasured(
           process.execPath,
-          [CHILD, nginx.url, String(rate), String(seconds), kind],
+          // With the V8 flags a forked load process gets (load/run.ts).
+          [...LOAD_PROCESS_V8_FLAGS, CHILD, nginx.url, String(rate), String(seconds), kind],
           {
             core: 0,
             timeoutMs: (seconds + 60) * 1000,

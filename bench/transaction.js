@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { LOAD_PROCESS_V8_FLAGS } from '../dist/load/run.js'
 import { killGroup, loadAverage, pinned, spawnTracked } from './lib/processes.js'
 import { median } from './lib/stats.js'
 import { startNginxShop } from './lib/targets.js'
@@ -39,6 +40,8 @@ function measure(mode, url, users, seconds) {
   const [cmd, args] =
     mode === 'open-pool' || mode === 'open-cold'
       ? pinned(0, process.execPath, [
+          // With the V8 flags a forked load process gets (load/run.ts).
+          ...LOAD_PROCESS_V8_FLAGS,
           here('./transaction-open-child.js'),
           url,
           String(users),
@@ -46,6 +49,7 @@ function measure(mode, url, users, seconds) {
           mode.slice('open-'.length),
         ])
       : pinned(0, process.execPath, [
+          ...LOAD_PROCESS_V8_FLAGS,
           here('./transaction-child.js'),
           mode === 'single-undici' ? 'single' : mode,
           url,

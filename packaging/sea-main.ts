@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   workerEntry.path = process.execPath
   workerEntry.args = []
   workerEntry.env = { [ROLE_ENV]: WORKER_ROLE }
+  workerEntry.execArgv = []
   await import('../daemon/main.js')
 }
 
