@@ -1,7 +1,7 @@
-import { levelAt, shareCount } from '../lib/pattern.js'
+import { shareCount } from '../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../lib/workload.js'
 import { ArrivalSchedule } from './arrival-schedule.js'
-import { connectionGrowth, mayOpen } from './connection-growth.js'
+import { connectionGrowth, mayOpen, preopenCount } from './connection-growth.js'
 import { DueQueue } from './due-queue.js'
 import { type DueTarget, DueTimer } from './due-timer.js'
 import { type LoadExchange, newExchange } from './exchange.js'
@@ -21,13 +21,9 @@ import type { ModelSetup, RunningModel } from './model.js'
  * counts from the due time). The schedule is also checked after every answer (cheap: one
  * clock read), so at high rates a due request goes out at the next I/O event.
  *
- * Connections for the first milliseconds are opened before the start (PREOPEN_MS of the
- * starting rate): otherwise every request of the first milliseconds opens one, and at
- * high rates the connects (tens of µs of CPU each) delay the sends, which opens more.
+ * Connections for the first milliseconds are opened before the start (`preopenCount`,
+ * load/connection-growth.ts).
  */
-/** Milliseconds of the starting rate whose connections open before the start. */
-const PREOPEN_MS = 5
-const PREOPEN_MAX = 1000
 
 export function startArrivalRate(setup: ModelSetup): RunningModel {
   const run = new ArrivalRateRun(setup)
@@ -81,11 +77,7 @@ class ArrivalRateRun implements DueTarget {
       queueMicrotask(() => this.stop(false))
       return
     }
-    const preopen = Math.min(
-      this.#cap,
-      PREOPEN_MAX,
-      Math.ceil((shareCount(levelAt(job.pattern, 0), job.share) * PREOPEN_MS) / 1000),
-    )
+    const preopen = preopenCount(job, this.#cap)
     for (let i = 0; i < preopen; i++) {
       const exchange = newExchange(this.#context)
       if (!exchange.preconnect) break

@@ -1,3 +1,6 @@
+import { levelAt, shareCount } from '../lib/pattern.js'
+import type { LoadJob } from './job.js'
+
 /**
  * How fast the open model may open connections. Opening one costs tens of microseconds of
  * CPU on each side (a socket, a connect, an accept, the address policy), more than the
@@ -58,4 +61,22 @@ export function mayOpen(
   if (growth.opened >= allowance) return false
   growth.opened++
   return true
+}
+
+/** Milliseconds of the starting rate whose connections open before the start. */
+export const PREOPEN_MS = 5
+export const PREOPEN_MAX = 1000
+
+/**
+ * How many connections an open model opens before its start (a transaction's: visitors,
+ * each a connection): PREOPEN_MS of this share's starting rate, within its in-flight `cap`.
+ * Otherwise every request of the first milliseconds opens one, and at high rates the
+ * connects (tens of µs of CPU each) delay the sends, which opens more.
+ */
+export function preopenCount(job: Pick<LoadJob, 'pattern' | 'share'>, cap: number): number {
+  return Math.min(
+    cap,
+    PREOPEN_MAX,
+    Math.ceil((shareCount(levelAt(job.pattern, 0), job.share) * PREOPEN_MS) / 1000),
+  )
 }

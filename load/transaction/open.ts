@@ -1,7 +1,7 @@
-import { levelAt, shareCount } from '../../lib/pattern.js'
+import { shareCount } from '../../lib/pattern.js'
 import { DEFAULT_MAX_IN_FLIGHT } from '../../lib/workload.js'
 import { ArrivalSchedule } from '../arrival-schedule.js'
-import { connectionGrowth, mayOpen } from '../connection-growth.js'
+import { connectionGrowth, mayOpen, preopenCount } from '../connection-growth.js'
 import { DueQueue } from '../due-queue.js'
 import { type DueTarget, DueTimer } from '../due-timer.js'
 import type { RunningModel } from '../model.js'
@@ -26,10 +26,6 @@ import { TransactionUser } from './user.js'
  * the hiccup longer: 600–1,500 visitors in the first second where ~10 are busy in steady
  * state, and up to 14 ms of send lag (bench:transaction).
  */
-/** Milliseconds of the starting rate whose visitors connect before the start (as PREOPEN_MS). */
-const PREOPEN_MS = 5
-const PREOPEN_MAX = 1000
-
 export function startTransactionArrivals(setup: TransactionSetup): RunningModel {
   const run = new TransactionArrivalsRun(setup)
   return { stop: () => run.stop(true), done: run.done }
@@ -77,12 +73,7 @@ class TransactionArrivalsRun implements DueTarget {
       queueMicrotask(() => this.stop(false))
       return
     }
-    const preopen = Math.min(
-      this.#cap,
-      PREOPEN_MAX,
-      Math.ceil((shareCount(levelAt(job.pattern, 0), job.share) * PREOPEN_MS) / 1000),
-    )
-    for (let i = 0; i < preopen; i++) {
+    for (let i = preopenCount(job, this.#cap); i > 0; i--) {
       const user = this.newUser()
       user.preconnect()
       this.#idle.push(user)

@@ -6,6 +6,8 @@ import {
   GROWTH_WINDOW_MS,
   MIN_OPEN_PER_WINDOW,
   mayOpen,
+  PREOPEN_MAX,
+  preopenCount,
 } from '../../load/connection-growth.js'
 
 /** How many of `asked` opens one window allows with `connections` open when it began. */
@@ -50,4 +52,16 @@ t.test('against a slow target, 100 connections grow past 20,000 within a second'
   }
   t.ok(connections >= 20_000, `${connections} connections after ${Math.round(now)} ms`)
   t.ok(now < 1000)
+})
+
+t.test('an open model connects 5 ms of its share of the starting rate before the start', async (t) => {
+  const job = (start: number, of = 1) => ({
+    pattern: [{ start, end: start * 2, duration: 10 }],
+    share: { index: 0, of },
+  })
+  t.equal(preopenCount(job(4000), 10_000), 20, '5 ms of 4,000/s')
+  t.equal(preopenCount(job(4000, 4), 10_000), 5, 'of this share only')
+  t.equal(preopenCount(job(1), 10_000), 1, 'at least one at any rate')
+  t.equal(preopenCount(job(4000), 7), 7, 'within the in-flight cap')
+  t.equal(preopenCount(job(10_000_000), 1_000_000), PREOPEN_MAX, 'and the bound')
 })
