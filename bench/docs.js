@@ -2,10 +2,9 @@
 // Regenerates docs/benchmarks.md from bench/results/latest.json (or the file given as the
 // argument). The figures in the docs come only from here, never typed by hand.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { hasTaskset } from './lib/processes.js'
+import { machineFacts } from './lib/processes.js'
 import { renderAll, renderApi, renderDispatch, renderPipelining, renderTransaction } from './lib/report.js'
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url))
@@ -48,17 +47,6 @@ ${renderAll(results, { markdown: true })}
 /** How the page names a machine (bench/run.js's `machine`). */
 function machineText(m) {
   return `${m.cpus} × ${m.cpuModel ?? 'CPU'}, ${m.memoryGiB} GiB, Node ${m.node}, pinning with taskset: ${m.taskset ? 'yes' : 'no'}`
-}
-
-/** This machine, as bench/run.js describes it. */
-function thisMachine() {
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
-    node: process.version,
-    taskset: hasTaskset,
-  }
 }
 
 /**
@@ -165,7 +153,7 @@ export function writeTransactionSection(transaction) {
   const next = text.indexOf('\n## ', start)
   const section = renderTransaction(transaction, { markdown: true })
   const joined = `${text.slice(0, start)}${section}\n${next < 0 ? '' : text.slice(next)}`
-  const header = runsHeader(joined, [['transaction', transaction.startedAt]], machineText(thisMachine()))
+  const header = runsHeader(joined, [['transaction', transaction.startedAt]], machineText(machineFacts()))
   writeFileSync(
     DOCS,
     joined

@@ -4,13 +4,12 @@
 // regenerates docs/benchmarks.md from them. Which benchmarks: the arguments
 // (throughput, concurrency, accuracy; default all). Settings: see bench/README.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { accuracy } from './accuracy.js'
 import { concurrency } from './concurrency.js'
 import { writeDocs } from './docs.js'
-import { cleanup, hasTaskset, installCleanup, loadAverage } from './lib/processes.js'
+import { cleanup, installCleanup, loadAverage, machineFacts } from './lib/processes.js'
 import { renderAll } from './lib/report.js'
 import { STAMPEDE_CLI, WRK } from './lib/tools.js'
 import { openModel } from './open.js'
@@ -75,11 +74,7 @@ async function main() {
   const suites = wanted.length > 0 ? SUITES.filter((name) => wanted.includes(name)) : SUITES
   const log = (text) => console.log(text)
   const machine = {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
-    node: process.version,
-    taskset: hasTaskset,
+    ...machineFacts(),
     wrk: WRK ?? null,
     loadAverageAtStart: loadAverage(),
   }
