@@ -226,6 +226,8 @@ t.test('transactions through the API: v2, the command line, blitz v1', async (t)
     t.teardown(() => {
       delete process.env.STAMPEDE_API_KEY
     })
+    // -t 5s on each step, as v2's body: a busy machine's hiccup must not turn a login into a
+    // timeout and break the exact counts (each row logged in once) this test is about.
     const run = await runCli([
       'rush',
       '-p',
@@ -246,6 +248,8 @@ t.test('transactions through the API: v2, the command line, blitz v1', async (t)
       'session',
       '-x:j',
       'token=$.token',
+      '-t',
+      '5s',
       `${target.url}/login`,
       '--step',
       'list',
@@ -253,12 +257,18 @@ t.test('transactions through the API: v2, the command line, blitz v1', async (t)
       'authorization: Bearer #{token}',
       '-x:j',
       'item=$.items[0].id',
+      '-t',
+      '5s',
       `${target.url}/items`,
       '--step',
       'item',
+      '-t',
+      '5s',
       `${target.url}/items/#{item}`,
       '--step',
       'logout',
+      '-t',
+      '5s',
       `${target.url}/logout`,
       '--api',
       plane.url,
