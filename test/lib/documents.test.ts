@@ -111,7 +111,9 @@ t.test('validators are plain ES5 that an old JavaScript engine runs', async (t) 
   for (const [type, validator] of Object.entries(VALIDATORS)) {
     const source = validator.toString()
     t.notMatch(source, /=>|`|\bconst\b|\blet\b|\?\.|\?\?|\.\.\./, `${type} uses no ES2015+ syntax`)
-    t.notMatch(source, /\b__\w+|require\(|import\b/, `${type} refers to no helper or module`)
+    // `__name(…)` is esbuild's keep-names call (tsx loads these sources): validate_doc_update
+    // defines it, so it is the one helper allowed; tsc's output has none.
+    t.notMatch(source, /\b__(?!name\()\w+|require\(|import\b/, `${type} refers to no other helper or module`)
   }
 })
 
