@@ -136,8 +136,9 @@ export const LOAD_PROCESS_V8_FLAGS: readonly string[] = ['--no-memory-reducer']
 
 /**
  * How to start a load worker process. A single-executable build has no worker file: it
- * points `path` at its own binary, sets `env` so that the binary starts as a worker, and
- * clears `execArgv` (on Node 20 such a binary reads no Node or V8 flag from its command line).
+ * points `path` at its own binary, sets `env` so that the binary starts as a worker, clears
+ * `execArgv` (such a binary takes no flag before a script) and passes the V8 flags as
+ * `--node-options=…` in `args` (packaging/sea-main.ts).
  */
 export const workerEntry: {
   path: string

@@ -145,6 +145,10 @@ function buildOne(arch, code, options, log) {
     // A code cache only loads on the platform that made it: x64 only, when built on x64.
     useCodeCache: arch === 'x64' && hostArch() === 'x64',
     useSnapshot: false,
+    // `--node-options="…"` on the binary's command line sets Node and V8 flags (a Node 24
+    // SEA field; NODE_OPTIONS refuses most V8 flags): how the engine gives its load processes
+    // theirs (packaging/sea-main.ts, LOAD_PROCESS_V8_FLAGS).
+    execArgvExtension: 'cli',
   }
   const inputs = sha256(
     JSON.stringify({

@@ -15,7 +15,7 @@
  */
 
 import { VERSION } from '../lib/version.js'
-import { workerEntry } from '../load/run.js'
+import { LOAD_PROCESS_V8_FLAGS, workerEntry } from '../load/run.js'
 
 /** The environment variable that makes the binary start as a load worker. */
 export const ROLE_ENV = 'STAMPEDE_ROLE'
@@ -48,7 +48,10 @@ async function main(): Promise<void> {
   }
   // Load workers are this same binary, told by the environment what to be.
   workerEntry.path = process.execPath
-  workerEntry.args = []
+  // A single executable takes no Node or V8 flag before its script (there is none); it reads
+  // them from `--node-options="…"` (the build's execArgvExtension "cli"), so the load
+  // processes get theirs there, and only they: the engine keeps V8's defaults.
+  workerEntry.args = LOAD_PROCESS_V8_FLAGS.length ? [`--node-options=${LOAD_PROCESS_V8_FLAGS.join(' ')}`] : []
   workerEntry.env = { [ROLE_ENV]: WORKER_ROLE }
   workerEntry.execArgv = []
   await import('../daemon/main.js')

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { arch } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -32,6 +32,27 @@ if (process.platform !== 'linux' || arch() !== 'x64') {
     t.equal(help.code, 0, help.stderr)
     t.match(help.stdout, /^Usage: stampede-engine \[options\]/)
     t.match(help.stdout, /--couch URL/)
+  })
+
+  t.test('Node and V8 flags reach the binary through --node-options, not as its own options', async (t) => {
+    // How the engine gives its load processes their V8 flags (packaging/sea-main.ts): a flag
+    // there is Node's to parse, so one it does not know is Node's "bad option", exit 9.
+    const bogus = await runIsolated(
+      copy.path,
+      ['--node-options=--no-such-node-flag', '--version'],
+      bare,
+      copy.dir,
+    )
+    t.equal(bogus.code, 9, bogus.stderr)
+    t.match(bogus.stderr, /bad option: --no-such-node-flag/)
+    const reducerOff = await runIsolated(
+      copy.path,
+      ['--node-options=--no-memory-reducer', '--version'],
+      bare,
+      copy.dir,
+    )
+    t.equal(reducerOff.code, 0, reducerOff.stderr)
+    t.equal(reducerOff.stderr, '', 'accepted without a warning (the code cache still loads)')
   })
 
   t.test('bad usage is one line on stderr and exit 2', async (t) => {
@@ -99,6 +120,16 @@ if (process.platform !== 'linux' || arch() !== 'x64') {
     })
     const readyMs = performance.now() - started
     t.comment(`start to ready (spawn → registered and following its feed): ${readyMs.toFixed(0)} ms`)
+    // Its load processes are this binary with their V8 flags in --node-options (no memory reducer).
+    const pool = await waitFor('the load processes ready', () =>
+      logLines().find((line) => line.msg === 'load processes ready'),
+    )
+    const pids = pool.pids as number[]
+    t.equal(pids.length, 2, 'two load processes, as asked')
+    for (const pid of pids) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+      t.same(argv.slice(-1), ['--node-options=--no-memory-reducer'], `load process ${pid}: ${argv.join(' ')}`)
+    }
     const registered = await getDoc<EngineDoc>(server.couch.db(server.couch.names.fleet), 'engine:i-0binary')
     t.equal(registered?.state, 'idle', 'registered in fleet')
 
