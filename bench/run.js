@@ -82,7 +82,7 @@ async function main() {
     `stampede bench: ${suites.join(', ')}${quick ? ' (quick)' : ''}; ${machine.cpus} cores, load average ${machine.loadAverageAtStart?.join(' ')}`,
   )
   log(`  using ${STAMPEDE_CLI}`)
-  if (!hasTaskset) log('  taskset not found: tools and targets are not pinned')
+  if (!machine.taskset) log('  taskset not found: tools and targets are not pinned')
 
   const startedAt = new Date().toISOString()
   const results = { startedAt, settings, machine, benchmarks: {} }
