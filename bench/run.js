@@ -32,7 +32,7 @@ const settings = {
   openRate: number('BENCH_OPEN_RATE', 20_000),
   users: number('BENCH_USERS', quick ? 5000 : 100_000),
   rampSeconds: number('BENCH_RAMP_SECONDS', quick ? 2 : 10),
-  holdSeconds: number('BENCH_HOLD_SECONDS', quick ? 3 : 20),
+  holdSeconds: number('BENCH_HOLD_SECONDS', quick ? 3 : 40),
   addressCount: number('BENCH_ADDRESSES', 4), // at least users / 12,500 (file limit)
   port: number('BENCH_PORT', 20_000),
   peers: env.BENCH_PEERS !== '0',

@@ -190,7 +190,10 @@ function renderSides(s) {
       `targets ${fmt(s.targetCpuSeconds, 1)} CPU s (${s.targetCores} cores), machine ${Math.round((s.machineBusy ?? 0) * 100)}% busy of ${s.cores} cores; ` +
       `listen overflows ${fmt(tcp.TcpExtListenOverflows)}, listen drops ${fmt(tcp.TcpExtListenDrops)}, SYN retransmits ${fmt(tcp.TcpExtTCPSynRetrans)}, ` +
       `retransmitted segments ${fmt(tcp.TcpRetransSegs)} (nstat, whole machine); fullest accept queue ${fmt(q.peakQueued)} of backlog ${fmt(q.backlog)} (ss -lnt). ` +
-      `Load average at the end: ${load(s.loadAverageAtEnd)}.`,
+      `Load average at the end: ${load(s.loadAverageAtEnd)}.` +
+      (s.opening
+        ? ` While the connections opened (${s.opening.seconds} s, sampled each second): machine ${Math.round(s.opening.machineBusy * 100)}% busy, targets ${s.opening.targetCores} cores.`
+        : ''),
     '',
     `Verdict: ${s.verdict}.`,
   ].join('\n')
