@@ -37,20 +37,12 @@ if (process.platform !== 'linux' || arch() !== 'x64') {
   t.test('Node and V8 flags reach the binary through --node-options, not as its own options', async (t) => {
     // How the engine gives its load processes their V8 flags (packaging/sea-main.ts): a flag
     // there is Node's to parse, so one it does not know is Node's "bad option", exit 9.
-    const bogus = await runIsolated(
-      copy.path,
-      ['--node-options=--no-such-node-flag', '--version'],
-      bare,
-      copy.dir,
-    )
+    const versionWith = (nodeOptions: string) =>
+      runIsolated(copy.path, [`--node-options=${nodeOptions}`, '--version'], bare, copy.dir)
+    const bogus = await versionWith('--no-such-node-flag')
     t.equal(bogus.code, 9, bogus.stderr)
     t.match(bogus.stderr, /bad option: --no-such-node-flag/)
-    const reducerOff = await runIsolated(
-      copy.path,
-      ['--node-options=--no-memory-reducer', '--version'],
-      bare,
-      copy.dir,
-    )
+    const reducerOff = await versionWith('--no-memory-reducer')
     t.equal(reducerOff.code, 0, reducerOff.stderr)
     t.equal(reducerOff.stderr, '', 'accepted without a warning (the code cache still loads)')
   })
