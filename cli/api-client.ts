@@ -28,11 +28,25 @@ export interface Problem {
   [field: string]: unknown
 }
 
+/** Answers that say the API is there but its job plane (CouchDB) briefly is not. */
+const TRANSIENT_STATUSES = new Set([502, 503, 504])
+/** Waits before each new try of a transient answer: about 4 s in all, then the error. */
+export const RETRY_DELAYS_MS: readonly number[] = [250, 1000, 3000]
+/** A Retry-After longer than this is not waited for. */
+const MAX_RETRY_AFTER_MS = 10_000
+
+export interface ApiClientOptions {
+  /** How the client waits between tries (tests pass one that records and returns at once). */
+  sleep?: (ms: number) => Promise<void>
+}
+
 export class ApiClient {
   readonly base: string
   readonly #key: string
+  readonly #sleep: (ms: number) => Promise<void>
 
-  constructor(url: string, key: string) {
+  constructor(url: string, key: string, options: ApiClientOptions = {}) {
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
     let parsed: URL
     try {
       parsed = new URL(url)
@@ -49,7 +63,24 @@ export class ApiClient {
     return { authorization: `Bearer ${this.#key}`, accept: 'application/json' }
   }
 
+  /**
+   * One API call. A read (GET, HEAD) answered 502, 503 or 504 — the API up, its job plane
+   * briefly not, as on a busy machine — is tried again after RETRY_DELAYS_MS (or the
+   * answer's Retry-After); a write is not, since it may have been done.
+   */
   async call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    const retries = method === 'GET' || method === 'HEAD' ? RETRY_DELAYS_MS : []
+    for (let attempt = 0; ; attempt++) {
+      const { response, text } = await this.#send(method, path, body)
+      if (TRANSIENT_STATUSES.has(response.status) && attempt < retries.length) {
+        await this.#sleep(retryAfterMs(response.headers.get('retry-after')) ?? retries[attempt]!)
+        continue
+      }
+      return this.#parse<T>(method, path, response, text)
+    }
+  }
+
+  async #send(method: string, path: string, body: unknown): Promise<{ response: Response; text: string }> {
     let response: Response
     try {
       response = await fetch(`${this.base}/api/v2${path}`, {
@@ -63,7 +94,10 @@ export class ApiClient {
         `cannot reach the API at ${this.base}: ${(err as Error).cause ?? (err as Error).message}`,
       )
     }
-    const text = await response.text()
+    return { response, text: await response.text() }
+  }
+
+  #parse<T>(method: string, path: string, response: Response, text: string): T {
     let parsed: any
     try {
       parsed = text ? JSON.parse(text) : {}
@@ -169,4 +203,11 @@ export class ApiClient {
     }
     return undefined
   }
+}
+
+/** A Retry-After in seconds, within MAX_RETRY_AFTER_MS; else undefined (an HTTP date is not waited for). */
+export function retryAfterMs(header: string | null): number | undefined {
+  if (header === null || !/^\d+$/.test(header.trim())) return undefined
+  const ms = Number(header.trim()) * 1000
+  return ms <= MAX_RETRY_AFTER_MS ? ms : undefined
 }
