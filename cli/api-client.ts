@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { sleepOn, systemClock } from '../lib/clock.js'
 import { StampedeError, UsageError } from '../lib/errors.js'
 import { decodeHistogram, type LatencyHistogram } from '../lib/histogram.js'
 import type { Point } from '../lib/timeline.js'
@@ -36,7 +37,7 @@ export const RETRY_DELAYS_MS: readonly number[] = [250, 1000, 3000]
 const MAX_RETRY_AFTER_MS = 10_000
 
 export interface ApiClientOptions {
-  /** How the client waits between tries (tests pass one that records and returns at once). */
+  /** How the client waits between tries and before resuming a stream (tests pass one that records and returns at once). */
   sleep?: (ms: number) => Promise<void>
 }
 
@@ -46,7 +47,7 @@ export class ApiClient {
   readonly #sleep: (ms: number) => Promise<void>
 
   constructor(url: string, key: string, options: ApiClientOptions = {}) {
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
+    this.#sleep = options.sleep ?? ((ms) => sleepOn(systemClock, ms))
     let parsed: URL
     try {
       parsed = new URL(url)
@@ -150,7 +151,7 @@ export class ApiClient {
           throw new StampedeError('STAMPEDE_API', `following rush ${id}: ${(err as Error).message}`)
       }
       if (options.signal?.aborted) return undefined
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** Math.min(failures, 4))))
+      await this.#sleep(Math.min(5000, 250 * 2 ** Math.min(failures, 4)))
     }
   }
 
@@ -207,7 +208,8 @@ export class ApiClient {
 
 /** A Retry-After in seconds, within MAX_RETRY_AFTER_MS; else undefined (an HTTP date is not waited for). */
 export function retryAfterMs(header: string | null): number | undefined {
-  if (header === null || !/^\d+$/.test(header.trim())) return undefined
-  const ms = Number(header.trim()) * 1000
+  const seconds = header?.trim()
+  if (seconds === undefined || !/^\d+$/.test(seconds)) return undefined
+  const ms = Number(seconds) * 1000
   return ms <= MAX_RETRY_AFTER_MS ? ms : undefined
 }
