@@ -214,7 +214,6 @@ export async function concurrency({ users, rampSeconds, holdSeconds, addressCoun
 function startSides(servers, port) {
   const cpuBefore = servers.map((server) => processCpuSeconds(server.pid) ?? 0)
   const tcpBefore = tcpCounters()
-  const machineBefore = machineCpu()
   const queuesBefore = listenQueues(port)
   const queues = watchListenQueues(port)
   const started = performance.now()
@@ -247,7 +246,7 @@ function startSides(servers, port) {
         generatorCores:
           run.cpuSeconds === undefined ? undefined : Number((run.cpuSeconds / wallSeconds).toFixed(2)),
         targetCores: Number((targetCpu / wallSeconds).toFixed(2)),
-        machineBusy: busyShare(machineBefore, machineCpu()),
+        machineBusy: busyShare(samples[0].machine, samples.at(-1).machine),
         cores: cpus().length,
         tcp,
         listenQueues: { before: queuesBefore, after: listenQueues(port), ...queuePeak },
@@ -288,21 +287,21 @@ export function verdict(s) {
     )
   if ((tcp.TcpExtTCPSynRetrans ?? 0) > 0)
     notes.push(`${tcp.TcpExtTCPSynRetrans} SYN retransmits: those connects waited 1 s or more`)
+  // Judged on the window where the connections opened when there is one (the run's average
+  // hides it), else on the whole run.
   const opening = s.opening
-  if (opening?.machineBusy !== undefined && opening.machineBusy >= 0.95) {
-    // The generator's share is what the targets leave (with kernel work no process is charged).
-    const rest = s.cores * opening.machineBusy - opening.targetCores
-    notes.push(
-      `machine saturated while the connections opened (${opening.seconds} s, ${Math.round(opening.machineBusy * 100)}% busy; targets ${opening.targetCores} cores, generator and the rest ${rest.toFixed(2)}): the time to open is CPU-bound, not the tool's limit`,
-    )
-  } else if (opening?.machineBusy !== undefined) {
-    notes.push(
-      `CPU to spare while the connections opened (${opening.seconds} s, ${Math.round(opening.machineBusy * 100)}% busy; targets ${opening.targetCores} cores)`,
-    )
-  }
   const busy = s.machineBusy
   if (opening?.machineBusy !== undefined) {
-    // Judged on the opening window above; the run's average is in the figures.
+    const share = `${opening.seconds} s, ${Math.round(opening.machineBusy * 100)}% busy`
+    if (opening.machineBusy >= 0.95) {
+      // The generator's share is what the targets leave (with kernel work no process is charged).
+      const rest = s.cores * opening.machineBusy - opening.targetCores
+      notes.push(
+        `machine saturated while the connections opened (${share}; targets ${opening.targetCores} cores, generator and the rest ${rest.toFixed(2)}): the time to open is CPU-bound, not the tool's limit`,
+      )
+    } else {
+      notes.push(`CPU to spare while the connections opened (${share}; targets ${opening.targetCores} cores)`)
+    }
   } else if (busy !== undefined && busy >= 0.95) {
     const others = s.cores * busy - (s.generatorCores ?? 0) - s.targetCores
     notes.push(
