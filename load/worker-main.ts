@@ -9,6 +9,12 @@ import { warmUpOrStayCold, warmUpRoundsFor } from './warm-up.js'
  * A load worker process: receives its share of a job from the supervisor over IPC,
  * prepares it, starts on the common clock and reports each finished second.
  */
+/**
+ * Disconnects once `message` is written, never synchronously: messages that arrive before this
+ * module's listener exists are replayed by Node in one loop, which then writes to the channel
+ * and throws (`Cannot set properties of null`, exit 1) if a handler disconnected meanwhile —
+ * as a job stopped before its process had loaded did.
+ */
 function sendThenDisconnect(message: FromWorker): void {
   if (!process.connected) return
   process.send?.(message, undefined, {}, () => process.disconnect?.())
@@ -21,12 +27,11 @@ function send(message: FromWorker): void {
 
 function fail(err: unknown): void {
   const { code, message } = err as { code?: string; message?: string }
-  send({
+  sendThenDisconnect({
     type: 'failed',
     code: code ?? ('STAMPEDE_WORKER' satisfies ErrorCode),
     message: message ?? String(err),
   })
-  process.disconnect?.()
 }
 
 export function runWorker(): void {
@@ -111,8 +116,8 @@ export function runWorker(): void {
           // Stopped before the start: done, having sent nothing.
           job++
           start = undefined
-          send({ type: 'done' })
-          if (!keep) process.disconnect?.()
+          if (keep) send({ type: 'done' })
+          else sendThenDisconnect({ type: 'done' })
         }
         return
     }
