@@ -13,8 +13,8 @@ const CHILD = fileURLToPath(new URL('./open-child.js', import.meta.url))
  * the send lag of every request (its send time minus its due time: p50/p99/max) and the
  * achieved rate (requests sent over the span from the first send to the last, against
  * the asked rate). Each round runs two processes: `pool`, one that first ran the warm-up an
- * engine's pooled load process runs when forked (load/warm-up.ts) — what a shard gets —
- * and `cold`, one fresh from its imports (a `--no-worker-pool` engine's, or a CLI run's).
+ * engine's pooled load process runs when forked (load/warm-up.ts) — what a shard gets; its
+ * rounds run with the send-lag observer the measured run has — and `cold`, one fresh from its imports (a `--no-worker-pool` engine's, or a CLI run's).
  * The targets are judged on the first; the second is reported beside it. Medians per kind.
  */
 const KINDS = ['pool', 'cold']

@@ -2,6 +2,7 @@ import { createServer, type Socket } from 'node:net'
 import type { TransactionSpec } from '../lib/transaction/spec.js'
 import type { LoadModelName } from '../lib/workload.js'
 import type { LoadJob } from './job.js'
+import type { ModelObserver } from './model.js'
 import { prepareJob } from './prepare.js'
 
 /**
@@ -153,9 +154,17 @@ export function warmUpJob(round: WarmUpRound, url: string): LoadJob {
   }
 }
 
+/**
+ * `observer`: benchmarks only — the send-lag observer the measured run will have. The rounds
+ * must run with it: optimized code that never saw it (an engine's never has one) deoptimized
+ * at its first call in the measured run and compiled again on the pinned core
+ * (`--trace-deopt`: `pump`, twice, and `answered`, "insufficient type feedback"), so the
+ * benchmark measured ~15-ms stalls of its own making that no shard has.
+ */
 export async function warmUp(
   signal?: AbortSignal,
   rounds: readonly WarmUpRound[] = warmUpRoundsFor(),
+  observer?: ModelObserver,
 ): Promise<WarmUpReport> {
   const began = performance.now()
   const report: WarmUpReport = { requests: 0, errors: 0, rounds: 0, aborted: false, ms: 0 }
@@ -163,10 +172,14 @@ export async function warmUp(
   const sink = await startSink()
   try {
     for (const round of rounds) {
-      const start = await prepareJob(warmUpJob(round, sink.url), (point) => {
-        report.requests += point.hits
-        for (const n of Object.values(point.errors)) report.errors += n
-      })
+      const start = await prepareJob(
+        warmUpJob(round, sink.url),
+        (point) => {
+          report.requests += point.hits
+          for (const n of Object.values(point.errors)) report.errors += n
+        },
+        observer,
+      )
       if (signal?.aborted) break
       // Joined in progress, past the lead: the round's own load starts at once.
       const running = start(performance.now() - WARM_UP_LEAD_SECONDS * 1000, true)

@@ -260,7 +260,7 @@ function renderTransactionOpen(open, { markdown }) {
     '',
     `The open model for the transaction: ${fmt(open.rate)} arrivals/s (${fmt(open.rate * 4)} requests/s) for ${open.seconds} s against ${open.target ?? 'the Node shop, core 1'}, ` +
       `every arrival's send lag (its first step's send time − its due time; the other steps follow their answers). ` +
-      `"pool": a process that first ran a pooled load process's warm-up (load/warm-up.ts: the single request's rounds, then the transaction's); "cold": fresh from its imports.`,
+      `"pool": a process that first ran a pooled load process's warm-up (load/warm-up.ts: the single request's rounds, then the transaction's; with the benchmark's send-lag observer, as the measured run has); "cold": fresh from its imports.`,
     '',
     table(
       [
@@ -330,7 +330,8 @@ export function renderOpen(b, { markdown }) {
     `The arrival-rate model at a fixed ${fmt(b.config.rate)} requests/s for ${b.config.seconds} s against nginx (1 worker, core 1), ` +
       `Stampede in process on core 0 (bench/open-child.js), ${b.config.rounds} round(s), each with two processes: "pool", one that first ran ` +
       `the warm-up an engine's pooled load process runs when it is forked (load/warm-up.ts${b.medians.warmUpMs ? `, ${fmt(b.medians.warmUpMs)} ms` : ''}), ` +
-      `which is the process a shard gets; "cold", one fresh from its imports (an engine with --no-worker-pool, a CLI run). The targets are judged on the pooled process. ` +
+      `which is the process a shard gets (its rounds run with the benchmark's send-lag observer, as the measured run does: code optimized without it ` +
+      `compiled again at the observer's first call, a cost of the measuring that no shard has); "cold", one fresh from its imports (an engine with --no-worker-pool, a CLI run). The targets are judged on the pooled process. ` +
       `Send lag: a request's send time minus its due time, ` +
       `every request; "after 1 s": the requests due after the first second (the whole run's figures include the start, where a cold ` +
       `process compiles its hot path on the core it is pinned to); "late in 1st s": requests of the first second sent more than 1 ms late. ` +

@@ -4,10 +4,10 @@
 
 /**
  * `expected`: how many sends the run makes at most; `startingAt(startPerf)` tells second 0
- * (`performance.now()` time) before the run starts. The figures for the sends due after the first second are kept
- * apart too: the steady state apart from the start, where a cold process compiles its hot
- * path (V8's optimizing compiler runs on a thread that shares the pinned core) — reported
- * beside the whole run, never instead.
+ * (`performance.now()` time) before the run starts, and forgets what was observed before.
+ * The figures for the sends due after the first second are kept apart too: the steady state
+ * apart from the start, where a cold process compiles its hot path (V8's optimizing compiler
+ * runs on a thread that shares the pinned core) — reported beside the whole run, never instead.
  */
 export function sendLagRecorder(expected) {
   let startPerf = 0
@@ -46,8 +46,15 @@ export function sendLagRecorder(expected) {
       lateFirstSecond,
     }
   }
+  // Also starts over: a warm-up that runs with this observer (so that the measured run's
+  // optimized code has seen it: load/warm-up.ts `warmUp`) calls it first, the run again.
   const startingAt = (perf) => {
     startPerf = perf
+    count = 0
+    steadyCount = 0
+    lateFirstSecond = 0
+    firstSend = undefined
+    lastSend = undefined
   }
   return { observer, startingAt, summary }
 }

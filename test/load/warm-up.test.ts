@@ -97,6 +97,35 @@ t.test(
   },
 )
 
+t.test(
+  "a benchmark's send-lag observer is told of every open-model send of the rounds, single and transaction",
+  async (t) => {
+    // The measured run has the observer: rounds that ran without it left code that deoptimized
+    // at its first call (load/warm-up.ts `warmUp`).
+    const lags: number[] = []
+    const observer = { sendLag: (ms: number) => lags.push(ms) }
+    const single = await warmUp(
+      undefined,
+      [{ model: 'arrival-rate', from: 1000, to: 1000, seconds: 0.1 }],
+      observer,
+    )
+    t.equal(lags.length, single.requests, `one per request sent (${lags.length})`)
+    t.ok(lags.length >= 90, 'the round sent')
+    t.ok(
+      lags.every((ms) => ms >= 0),
+      'lags, not times',
+    )
+    lags.length = 0
+    const transaction = await warmUp(
+      undefined,
+      [{ model: 'arrival-rate', from: 200, to: 200, seconds: 0.1, transaction: true }],
+      observer,
+    )
+    t.equal(lags.length * 4, transaction.requests, 'one per arrival (its first step)')
+    t.ok(lags.length >= 15, `the transaction round sent (${lags.length} arrivals)`)
+  },
+)
+
 t.test('a signal stops a warm-up in the middle of a round', async (t) => {
   const controller = new AbortController()
   const warming = warmUp(controller.signal, [
