@@ -9,6 +9,7 @@ import { evaluateThresholds, parseThreshold, type ThresholdResult } from '../lib
 import type { Point } from '../lib/timeline.js'
 import { stepName } from '../lib/transaction/spec.js'
 import { stepSummaries, summarizeTransaction, type TransactionSummary } from '../lib/transaction/summary.js'
+import { readAgain } from './read-again.js'
 
 /**
  * One merge per rush per API process: the first reader (a status poll, an event stream)
@@ -225,7 +226,7 @@ export class Feeds {
     this.#sweep(now)
     let feed = this.#feeds.get(id)
     if (!feed || feed.failure !== undefined) {
-      const rush = known ?? (await readRush(this.#couch, id))
+      const rush = known ?? (await readAgain(() => readRush(this.#couch, id)))
       feed = this.#feeds.get(id)
       if (!feed || feed.failure !== undefined) {
         feed = new RushFeed(this.#couch, rush, this.#options.pollMs, now)

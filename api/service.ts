@@ -13,6 +13,7 @@ import type { AddressPolicy } from '../load/safety.js'
 import type { Feeds, RushFeed } from './feeds.js'
 import { type ProofOptions, proofPath, proofTargetOf, proofUrl, proveHost } from './proof.js'
 import { checkRushShape } from './quotas.js'
+import { readAgain } from './read-again.js'
 import type { ApiStore, HostDoc, ProofCheck, TenantDoc } from './store.js'
 import { checkHostHeaders, stepOrigins } from './transaction.js'
 
@@ -221,9 +222,8 @@ export class ApiService {
     if (!/^sp-[a-z0-9-]{1,64}$/.test(id)) throw notFound('sprint', id)
     const owned = await this.store.owned(tenant.name, 'sprint', id)
     if (!owned) throw notFound('sprint', id)
-    const doc = await getDoc<SprintDoc>(
-      this.couch.db(this.couch.names.dispatch(String(owned.region))),
-      sprintDocId(id),
+    const doc = await readAgain(() =>
+      getDoc<SprintDoc>(this.couch.db(this.couch.names.dispatch(String(owned.region))), sprintDocId(id)),
     )
     if (!doc || doc.owner !== tenant.name) throw notFound('sprint', id)
     return doc

@@ -11,6 +11,7 @@ import {
   reserve,
   type Usage,
 } from './quotas.js'
+import { readAgain } from './read-again.js'
 
 /**
  * The API's own documents, in `<prefix>-api` (one database next to fleet and results; the
@@ -112,7 +113,7 @@ export class ApiStore {
 
   async tenant(name: string): Promise<TenantDoc | undefined> {
     if (!TENANT_NAME.test(name.toLowerCase())) return undefined
-    return getDoc<TenantDoc>(this.#db, `tenant:${name.toLowerCase()}`)
+    return readAgain(() => getDoc<TenantDoc>(this.#db, `tenant:${name.toLowerCase()}`))
   }
 
   async requireTenant(name: string): Promise<TenantDoc> {
@@ -159,7 +160,7 @@ export class ApiStore {
   async authenticate(key: string, user?: string): Promise<TenantDoc | undefined> {
     let name = user?.toLowerCase()
     if (name === undefined) {
-      const index = await getDoc<{ tenant: string }>(this.#db, `key:${hashKey(key)}`)
+      const index = await readAgain(() => getDoc<{ tenant: string }>(this.#db, `key:${hashKey(key)}`))
       if (!index) return undefined
       name = index.tenant
     }
@@ -169,7 +170,7 @@ export class ApiStore {
   }
 
   async usage(name: string): Promise<Usage> {
-    const doc = await getDoc<Usage & { _rev: string }>(this.#db, `usage:${name}`)
+    const doc = await readAgain(() => getDoc<Usage & { _rev: string }>(this.#db, `usage:${name}`))
     return doc ?? EMPTY_USAGE
   }
 
@@ -185,7 +186,7 @@ export class ApiStore {
   ): Promise<QuotaRefusal | undefined> {
     const id = `usage:${tenant.name}`
     for (let attempt = 0; attempt < 200; attempt++) {
-      const current = await getDoc<Usage & { _id: string; _rev?: string }>(this.#db, id)
+      const current = await readAgain(() => getDoc<Usage & { _id: string; _rev?: string }>(this.#db, id))
       const decision = reserve(tenant.quotas, current ?? EMPTY_USAGE, rush, until, clock())
       if ('refusal' in decision) return decision.refusal
       const rev = await tryWrite(this.#db, { ...decision.usage, _id: id, _rev: current?._rev, type: 'usage' })
@@ -199,7 +200,7 @@ export class ApiStore {
   async release(tenant: string, rush: string, now: number, refundToday = false): Promise<void> {
     const id = `usage:${tenant}`
     for (let attempt = 0; attempt < 50; attempt++) {
-      const current = await getDoc<Usage & { _id: string; _rev?: string }>(this.#db, id)
+      const current = await readAgain(() => getDoc<Usage & { _id: string; _rev?: string }>(this.#db, id))
       if (!current) return
       const next = release(current, rush, now, refundToday)
       if (await tryWrite(this.#db, { ...next, _id: id, _rev: current._rev, type: 'usage' })) return
@@ -222,7 +223,7 @@ export class ApiStore {
     kind: 'rush' | 'sprint',
     id: string,
   ): Promise<Record<string, unknown> | undefined> {
-    return getDoc(this.#db, `own:${tenant}:${kind}:${id}`)
+    return readAgain(() => getDoc(this.#db, `own:${tenant}:${kind}:${id}`))
   }
 
   /** The tenant's ids of one kind, newest first, `limit` at a time after `before`. */
@@ -234,12 +235,14 @@ export class ApiStore {
   ): Promise<string[]> {
     const prefix = `own:${tenant}:${kind}:`
     try {
-      const response = await this.#db.list({
-        descending: true,
-        startkey: before !== undefined ? `${prefix}${before}` : `${prefix}\ufff0`,
-        endkey: prefix,
-        limit: limit + (before !== undefined ? 1 : 0),
-      })
+      const response = await readAgain(() =>
+        this.#db.list({
+          descending: true,
+          startkey: before !== undefined ? `${prefix}${before}` : `${prefix}\ufff0`,
+          endkey: prefix,
+          limit: limit + (before !== undefined ? 1 : 0),
+        }),
+      )
       return response.rows
         .map((row) => row.id.slice(prefix.length))
         .filter((id) => id !== before)
@@ -250,7 +253,7 @@ export class ApiStore {
   }
 
   async host(tenant: string, host: string): Promise<HostDoc | undefined> {
-    return getDoc<HostDoc>(this.#db, hostDocId(tenant, host))
+    return readAgain(() => getDoc<HostDoc>(this.#db, hostDocId(tenant, host)))
   }
 
   /** The tenant's record for a host, created with a fresh token when there is none. */
@@ -284,12 +287,14 @@ export class ApiStore {
 
   async #all<T>(prefix: string, limit: number): Promise<T[]> {
     try {
-      const response = await this.#db.list({
-        startkey: prefix,
-        endkey: `${prefix}\ufff0`,
-        include_docs: true,
-        limit,
-      })
+      const response = await readAgain(() =>
+        this.#db.list({
+          startkey: prefix,
+          endkey: `${prefix}\ufff0`,
+          include_docs: true,
+          limit,
+        }),
+      )
       return response.rows.flatMap((row) => (row.doc ? [row.doc as T] : []))
     } catch (err) {
       throw couchFailure(err, `listing ${prefix} in ${this.dbName}`)
