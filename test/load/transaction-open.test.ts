@@ -1,3 +1,5 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Point } from '../../lib/timeline.js'
 import type { LoadJob } from '../../load/job.js'
@@ -71,21 +73,61 @@ t.test('past the growth allowance, arrivals wait for a visitor and all start, no
   )
 })
 
+/**
+ * A target that answers nothing until `release()`: until then a visitor that started an
+ * arrival holds its connection, whatever the time (a `/delay/MS` answer could come before a
+ * busy machine's stop, and its visitor would start another arrival).
+ */
+async function heldTarget() {
+  const held: http.ServerResponse[] = []
+  let released = false
+  let connections = 0
+  let requests = 0
+  const server = http.createServer((req, res) => {
+    requests++
+    req.resume()
+    if (released) res.end('ok')
+    else held.push(res)
+  })
+  server.on('connection', () => connections++)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    get connections() {
+      return connections
+    },
+    get requests() {
+      return requests
+    },
+    release() {
+      released = true
+      for (const res of held.splice(0)) res.end('ok')
+    },
+    close: () => {
+      server.closeAllConnections()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
 t.test('a run stopped early drops the arrivals still waiting for a visitor', async (t) => {
-  const target = await startTarget()
+  const target = await heldTarget()
   t.teardown(() => target.close())
   const points: Point[] = []
-  const start = await prepareTransaction(openTransaction(`${target.url}/delay/300`, 10_000, 1), (point) =>
+  const start = await prepareTransaction(openTransaction(target.url, 10_000, 1), (point) =>
     points.push(point),
   )
   const running = start(performance.now() + 20)
-  // Stopped once 100 visitors have started: with no answer before 300 ms and the visitors
-  // growing by an eighth per 10 ms from 50, hundreds of arrivals wait by then.
+  // Stopped once 100 visitors have started: none answered, and the visitors growing by an
+  // eighth per 10 ms from 50, hundreds of arrivals wait by then.
   while (target.requests < 100) await new Promise((resolve) => setImmediate(resolve))
   running.stop()
+  target.release()
   await running.done
   const sum = (field: 'sent' | 'hits' | 'dropped') => points.reduce((total, point) => total + point[field], 0)
   t.ok(sum('dropped') > 0, `arrivals waiting were dropped (${sum('dropped')})`)
   t.equal(sum('sent'), target.requests, 'what started reached the target, nothing after the stop')
+  t.equal(sum('hits'), sum('sent'), 'each answered once released')
   t.ok(sum('sent') <= target.connections, 'each started arrival had its own visitor')
 })
