@@ -5,10 +5,9 @@ import { prepareJob } from './prepare.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 import { warmUpOrStayCold, warmUpRoundsFor } from './warm-up.js'
 
-/**
- * A load worker process: receives its share of a job from the supervisor over IPC,
- * prepares it, starts on the common clock and reports each finished second.
- */
+// A load worker process: receives its share of a job from the supervisor over IPC,
+// prepares it, starts on the common clock and reports each finished second.
+
 /**
  * Disconnects once `message` is written, never synchronously: messages that arrive before this
  * module's listener exists are replayed by Node in one loop, which then writes to the channel
@@ -45,14 +44,18 @@ export function runWorker(): void {
   let busy = false
   /** A warm-up in progress: a job or a disconnect stops it. */
   let warming: AbortController | undefined
-  const finished = () => {
-    busy = false
-    start = undefined
-    running = undefined
+  /** The job in hand is over: a pooled process stays for the next one, any other leaves. */
+  const sayDone = () => {
     if (keep) send({ type: 'done' })
     // Disconnect once 'done' is written: a run that ends with many seconds queued
     // (a transaction whose rows ran out early) would lose its tail otherwise.
     else sendThenDisconnect({ type: 'done' })
+  }
+  const finished = () => {
+    busy = false
+    start = undefined
+    running = undefined
+    sayDone()
   }
 
   process.on('message', (message: ToWorker) => {
@@ -116,8 +119,7 @@ export function runWorker(): void {
           // Stopped before the start: done, having sent nothing.
           job++
           start = undefined
-          if (keep) send({ type: 'done' })
-          else sendThenDisconnect({ type: 'done' })
+          sayDone()
         }
         return
     }

@@ -10,8 +10,10 @@
 // it there); the children go without.
 import { createRequire } from 'node:module'
 
-const PROCESSINFO = /(^|\s)"?--(import|loader|experimental-loader)=\S*@tapjs[/\\]processinfo\S*/g
-const isProcessInfo = (flag) => /^--(import|loader|experimental-loader)=\S*@tapjs[/\\]processinfo/.test(flag)
+const FLAG = String.raw`--(?:import|loader|experimental-loader)=\S*@tapjs[/\\]processinfo\S*`
+// In NODE_OPTIONS the flag may be quoted; in execArgv it is a whole item.
+const PROCESSINFO = new RegExp(String.raw`(^|\s)"?${FLAG}`, 'g')
+const PROCESSINFO_FLAG = new RegExp(`^${FLAG}$`)
 const isThisFile = (flag) => flag.endsWith('untracked-children.mjs')
 
 if (process.env.NODE_OPTIONS) {
@@ -20,7 +22,7 @@ if (process.env.NODE_OPTIONS) {
   else delete process.env.NODE_OPTIONS
 }
 // fork() hands a child this process's flags: the same array, read at each fork.
-const kept = process.execArgv.filter((flag) => !isProcessInfo(flag) && !isThisFile(flag))
+const kept = process.execArgv.filter((flag) => !PROCESSINFO_FLAG.test(flag) && !isThisFile(flag))
 process.execArgv.splice(0, process.execArgv.length, ...kept)
 // One shared registry for every copy of the package (a global singleton): this empties the
 // hook processinfo registered.
