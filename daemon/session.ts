@@ -165,9 +165,6 @@ export class EngineSession {
     this.#draining = true
     log.info({ reason, timeoutMs: drain.leftMs, shards: this.running }, 'draining')
     this.#parts.event({ type: 'draining', reason })
-    await this.#saveEngine().catch((err) =>
-      log.warn({ err: (err as Error).message }, 'could not mark the engine draining'),
-    )
     // A claim in flight lands in #runs first; no claim comes after (draining).
     await this.#serial
     for (const step of planDrain(this.#held(), drain.deadline)) {
@@ -187,6 +184,11 @@ export class EngineSession {
         run.stop('engine stopping', `${reason}; cannot finish before the drain deadline`)
       }
     }
+    // Said once each shard has its plan: whoever sees the engine draining (the controller, an
+    // operator's second SIGTERM) sees the plan made, not a plan a later signal could overtake.
+    await this.#saveEngine().catch((err) =>
+      log.warn({ err: (err as Error).message }, 'could not mark the engine draining'),
+    )
     await drain.wait(() =>
       this.#runs.size > 0 ? Promise.allSettled([...this.#runs.values()].map((run) => run.done)) : undefined,
     )
