@@ -81,6 +81,9 @@ export class EngineSession {
   #serial: Promise<unknown> = Promise.resolve()
   #following: Promise<void> | undefined
   #draining = false
+  // What the engine doc says: draining once the drain is planned (or the controller marked it),
+  // so a heartbeat between the signal and the plan cannot announce a plan not yet made.
+  #saysDraining = false
   readonly #sprints: SprintRunner
   #drain: { deadline: DrainDeadline; done: Promise<void> } | undefined
 
@@ -102,9 +105,10 @@ export class EngineSession {
       clock,
       doc: parts.doc,
       heartbeatMs: parts.heartbeatMs,
-      status: () => ({ draining: this.#draining, held: this.#runs.size, inUse: this.#inUse() }),
+      status: () => ({ draining: this.#saysDraining, held: this.#runs.size, inUse: this.#inUse() }),
       onMarkedDraining: () => {
         this.#draining = true
+        this.#saysDraining = true
         this.#parts.event({ type: 'draining', reason: 'marked by the controller for scale-in' })
       },
       wrote: (requests) => parts.stats.count(requests),
@@ -186,6 +190,7 @@ export class EngineSession {
     }
     // Said once each shard has its plan: whoever sees the engine draining (the controller, an
     // operator's second SIGTERM) sees the plan made, not a plan a later signal could overtake.
+    this.#saysDraining = true
     await this.#saveEngine().catch((err) =>
       log.warn({ err: (err as Error).message }, 'could not mark the engine draining'),
     )

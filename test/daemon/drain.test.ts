@@ -1,7 +1,8 @@
 import t from 'tap'
 import { abortRush, rushStatus } from '../../lib/couch/rushes.js'
 import { waitFor } from '../harness/couch.js'
-import { oneRegion } from '../harness/plane.js'
+import { oneRegion, startEngine } from '../harness/plane.js'
+import { anyDocWrite, docWrite, startProxy } from '../harness/proxy.js'
 import { engineArgs, fleetDoc, shardDoc, spawnEngine, submitOneShard } from './engine-process.js'
 
 const staticIdentity = (id: string) => ['--identity', 'static', '--instance-id', id, '--region', 'us-east-1']
@@ -117,3 +118,38 @@ t.test('an engine drains while a rush is aborted: the abort still reaches it', a
   t.equal((await shardDoc(server, rush))?.state, 'aborted')
   t.equal((await fleetDoc(server, 'd4'))?.state, 'gone')
 })
+
+t.test(
+  'a claim in flight at the signal: the engine doc says draining only once the claim has its drain plan',
+  async (t) => {
+    const { server, later } = await oneRegion(t)
+    const proxy = await startProxy(server.url)
+    later(() => proxy.close())
+    // Fast heartbeats through the proxy, so several fall between the signal and the plan.
+    const engine = await startEngine(proxy.url, server.prefix, 'd5', 'us-east-1', { heartbeatMs: 50 })
+    later(() => engine.engine.stop())
+    const claim = proxy.hold(
+      anyDocWrite((doc) => String(doc._id).startsWith('shard:') && doc.state === 'claimed'),
+    )
+    later(() => claim.drop())
+    const rush = await submitOneShard(server, 'http://127.0.0.1:9/', { seconds: 2, leadMs: 60_000 })
+    await claim.arrived
+    const drained = engine.engine.drain({ timeoutMs: 60_000, reason: 'test drain' })
+    // Two heartbeats in a row, both while the claim is held: the second read the engine's
+    // status after drain() began (a beat never overlaps the one before).
+    for (const beat of ['first', 'second']) {
+      const write = proxy.hold(docWrite('engine:d5', () => true))
+      const doc = JSON.parse((await write.arrived).body) as { state: string }
+      write.release()
+      t.not(doc.state, 'draining', `the ${beat} heartbeat after the signal does not say draining yet`)
+    }
+    claim.release()
+    await drained
+    t.ok(
+      engine.events.some((event) => event.type === 'released'),
+      'the claim, landed, was handed back by the drain plan',
+    )
+    t.equal((await shardDoc(server, rush))?.state, 'queued', 'the shard is back in the queue')
+    t.equal((await fleetDoc(server, 'd5'))?.state, 'gone')
+  },
+)

@@ -166,11 +166,15 @@ export async function startProxy(upstream: string): Promise<CouchProxy> {
 
 /** A predicate: a write (POST or PUT) of the document `id` for which `test` holds. */
 export function docWrite(id: string, test: (doc: Record<string, unknown>) => boolean) {
+  return anyDocWrite((doc) => doc._id === id && test(doc))
+}
+
+/** A hold predicate: a write of any document `test` picks. */
+export function anyDocWrite(test: (doc: Record<string, unknown>) => boolean) {
   return (request: ProxiedRequest): boolean => {
     if (request.method !== 'PUT' && request.method !== 'POST') return false
     try {
-      const doc = JSON.parse(request.body) as Record<string, unknown>
-      return doc._id === id && test(doc)
+      return test(JSON.parse(request.body) as Record<string, unknown>)
     } catch {
       return false
     }
