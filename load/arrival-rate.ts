@@ -177,14 +177,15 @@ class ArrivalRateRun implements DueTarget {
   }
 
   stop(early: boolean): void {
-    if (this.#stopping) return
-    this.#stopping = true
-    this.#cutShort = early
-    if (early) {
-      // Cut short: what still waited for a connection is not sent.
+    if (early && !this.#cutShort) {
+      // Cut short: what still waits for a connection is not sent. Also once the schedule has
+      // run out (a stop of its own, not early), while requests it made due still wait.
+      this.#cutShort = true
       const now = performance.now()
       for (let n = this.#waiting.clear(); n > 0; n--) this.#recorder.dropped(now)
     }
+    if (this.#stopping) return
+    this.#stopping = true
     this.#clock.stop()
     for (const exchange of this.#idle) exchange.close()
     this.#idle.length = 0

@@ -189,11 +189,16 @@ class TransactionArrivalsRun implements DueTarget {
   }
 
   stop(early: boolean): void {
+    if (early && !this.#cutShort) {
+      // Cut short: what still waits for a visitor is not started. Also once the schedule has
+      // run out (a stop of its own, not early), while arrivals it made due still wait.
+      this.#cutShort = true
+      this.#dropWaiting()
+    }
     if (this.#stopping) return
     this.#stopping = true
-    this.#cutShort = early
-    // Cut short (or no data row left): what still waited for a visitor is not started.
-    if (early || this.#exhausted) this.#dropWaiting()
+    // No data row left: what still waited for a visitor cannot start.
+    if (this.#exhausted) this.#dropWaiting()
     this.#clock.stop()
     for (const user of this.#idle) user.close()
     this.#idle.length = 0

@@ -1,10 +1,9 @@
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Point } from '../../lib/timeline.js'
 import type { LoadJob } from '../../load/job.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
 import { prepareTransaction } from '../../load/transaction/prepare.js'
+import { startHeldTarget } from '../harness/held-target.js'
 import { startTarget } from '../harness/target.js'
 
 // The transaction's open model makes visitors (each a connection) as the single path opens
@@ -73,46 +72,8 @@ t.test('past the growth allowance, arrivals wait for a visitor and all start, no
   )
 })
 
-/**
- * A target that answers nothing until `release()`: until then a visitor that started an
- * arrival holds its connection, whatever the time (a `/delay/MS` answer could come before a
- * busy machine's stop, and its visitor would start another arrival).
- */
-async function heldTarget() {
-  const held: http.ServerResponse[] = []
-  let released = false
-  let connections = 0
-  let requests = 0
-  const server = http.createServer((req, res) => {
-    requests++
-    req.resume()
-    if (released) res.end('ok')
-    else held.push(res)
-  })
-  server.on('connection', () => connections++)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    get connections() {
-      return connections
-    },
-    get requests() {
-      return requests
-    },
-    release() {
-      released = true
-      for (const res of held.splice(0)) res.end('ok')
-    },
-    close: () => {
-      server.closeAllConnections()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
-
 t.test('a run stopped early drops the arrivals still waiting for a visitor', async (t) => {
-  const target = await heldTarget()
+  const target = await startHeldTarget()
   t.teardown(() => target.close())
   const points: Point[] = []
   const start = await prepareTransaction(openTransaction(target.url, 10_000, 1), (point) =>
@@ -130,4 +91,28 @@ t.test('a run stopped early drops the arrivals still waiting for a visitor', asy
   t.equal(sum('sent'), target.requests, 'what started reached the target, nothing after the stop')
   t.equal(sum('hits'), sum('sent'), 'each answered once released')
   t.ok(sum('sent') <= target.connections, 'each started arrival had its own visitor')
+})
+
+t.test('a stop after the schedule ran out still drops the arrivals waiting for a visitor', async (t) => {
+  const target = await startHeldTarget()
+  t.teardown(() => target.close())
+  const points: Point[] = []
+  const start = await prepareTransaction(openTransaction(target.url, 10_000, 0.05), (point) =>
+    points.push(point),
+  )
+  // A start already past: all 500 arrivals are due at the first wake-up, which starts what
+  // visitors allow, queues the rest and ends the schedule, in one go before any request lands.
+  const running = start(performance.now() - 1000)
+  while (target.requests < 1) await new Promise((resolve) => setImmediate(resolve))
+  running.stop()
+  target.release()
+  await running.done
+  const sum = (field: 'sent' | 'hits' | 'dropped') => points.reduce((total, point) => total + point[field], 0)
+  t.ok(sum('dropped') > 0, `the arrivals still waiting were dropped (${sum('dropped')})`)
+  t.equal(sum('sent') + sum('dropped'), 500, 'each arrival started or dropped')
+  t.equal(sum('sent'), target.requests)
+  t.ok(
+    sum('sent') <= target.connections,
+    'nothing started after the stop: each started arrival had its own visitor',
+  )
 })
