@@ -126,10 +126,13 @@ and it sends nothing again (apache/pouchdb#9063, open; #8462, closed as stale). 
 replication in eight with refused connections, several with dropped packets (the results
 database's among them: the far region's samples never arrived). CouchDB 3's replication
 scheduler restarts a failed job by itself. So on PouchDB Server the test restarts the
-replications once the link is back, as an operator would (\`restartStalledReplications\` in
-\`test/harness/plane.ts\`: a twin of each \`_replicator\` document, sharing its checkpoints —
-deleting the document of a live replication crashes PouchDB Server); against a real CouchDB
-(\`COUCHDB_URL\`) it does not, and the figure is CouchDB's own recovery.
+replications once the link is back, as an operator would, and again whenever one stops
+delivering (on a machine three times oversubscribed a restarted one stalled too): a watchdog,
+\`keepReplicating\` in \`test/harness/replication-keeper.ts\`, updates a probe design document in
+each region's databases every second and restarts a replication whose target has not had an
+update older than 10 s. A restart is a twin of the \`_replicator\` document, sharing its
+checkpoints (deleting the document of a live replication crashes PouchDB Server). Against a real
+CouchDB (\`COUCHDB_URL\`) it does nothing, and the figure is CouchDB's own recovery.
 
 ${faultsSection()}
 ## How each fault is made

@@ -11,9 +11,10 @@
  *
  * It takes about a minute: the 30 s of the issue are kept. The link drops packets (requests
  * accepted, never answered) rather than refusing connections, as a real partition does. On
- * PouchDB Server the replications are started afresh after the heal: its replicator may never
- * resume one after network errors (restartStalledReplications in test/harness/plane.ts says
- * why); against a real CouchDB (COUCHDB_URL) the test leaves the recovery to CouchDB.
+ * PouchDB Server the replications are started afresh after the heal, and again whenever one
+ * stops delivering: its replicator may never resume one after network errors
+ * (test/harness/replication-keeper.ts says why); against a real CouchDB (COUCHDB_URL) the test
+ * leaves the recovery to CouchDB.
  */
 import t from 'tap'
 import { getDoc } from '../../lib/couch/client.js'
@@ -23,8 +24,9 @@ import { cleanups, startCouch, uniquePrefix } from '../harness/couch.js'
 import { auditSamples, range, watchToEnd } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { startGatedTarget } from '../harness/gated-target.js'
-import { migrateRegions, restartStalledReplications, startEngine } from '../harness/plane.js'
+import { migrateRegions, startEngine } from '../harness/plane.js'
 import { startProxy } from '../harness/proxy.js'
+import { keepReplicating } from '../harness/replication-keeper.js'
 
 t.setTimeout(300_000)
 const record = figures(t, 'partition')
@@ -101,9 +103,9 @@ t.test('replication between two regions cut for 30 s mid-rush, then healed', asy
   westLink.heal()
   const healedAt = Date.now()
   // PouchDB Server's replicator may never resume a replication after network errors (a
-  // PouchDB defect, not Stampede's: see restartStalledReplications); CouchDB's resumes itself.
-  const restarted =
-    (await restartStalledReplications(east, prefix)) + (await restartStalledReplications(west, prefix))
+  // PouchDB defect, not Stampede's: see keepReplicating); CouchDB's resumes itself.
+  const keeper = await keepReplicating({ [EAST]: east, [WEST]: west }, prefix)
+  later(() => keeper.stop())
 
   // The abort wins in the west once the link is back: the west engine stops its shard.
   await engines[1]!.when(
@@ -138,6 +140,7 @@ t.test('replication between two regions cut for 30 s mid-rush, then healed', asy
   ).catch((err: Error) => {
     throw new Error(`${err.message} (${differs} still differs)`)
   })
+  await keeper.stop()
   t.pass('both regions hold the same documents at the same revisions')
   for (const server of [east, west]) {
     for (const region of [EAST, WEST]) {
@@ -174,7 +177,7 @@ t.test('replication between two regions cut for 30 s mid-rush, then healed', asy
     documentsLost: audits.reduce((n, a) => n + a.gaps, 0),
     extra: {
       'partition ms': healedAt - cutAt,
-      'replications restarted after the heal (PouchDB Server only)': restarted,
+      'replications restarted after the heal (PouchDB Server only)': keeper.restarted,
       'heal → abort heard in the west, ms': abortHeardMs,
       'heal → databases converged (engines stopped), ms': convergedAt - healedAt,
     },

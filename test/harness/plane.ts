@@ -108,37 +108,3 @@ export async function expectedSeconds(couch: Couch, id: string, planned: number)
   const { shards } = await rushStatus(couch, id)
   return planned + Math.max(0, ...shards.map((shard) => shard.startShift ?? 0))
 }
-
-/**
- * Starts a test server's replications of `prefix` afresh, as an operator would. Only for
- * PouchDB Server: its replicator (PouchDB 7.3.1) sometimes never resumes a live replication
- * after network errors — the document stays `triggered` and the replication sends nothing
- * again (apache/pouchdb#9063, #8462; seen here after a partition heals: one replication in
- * eight with refused connections, more with dropped packets). CouchDB 3's replication
- * scheduler restarts a failed job by itself: against a real CouchDB (`COUCHDB_URL`) this does
- * nothing, so the test proves that recovery unaided.
- *
- * The stalled replications are left in place: deleting a document whose replication is live
- * crashes PouchDB Server (its replicator then reads the deleted document, unhandled). Each gets
- * a twin `<id>.restart` whose description differs by one field (PouchDB Server starts no
- * replication whose description equals a running one's); both share the checkpoints, so the
- * twin starts where the stalled one stopped. Returns how many it started.
- */
-export async function restartStalledReplications(server: TestCouch, prefix: string): Promise<number> {
-  if (process.env.COUCHDB_URL) return 0
-  const replicator = server.couch.db('_replicator')
-  const rows = await replicator.list({ include_docs: true })
-  const ids = new Set(rows.rows.map((row) => row.id))
-  let started = 0
-  for (const row of rows.rows) {
-    if (!row.id.startsWith(`stampede.${prefix}.`) || row.id.endsWith('.restart') || !row.doc) continue
-    if (ids.has(`${row.id}.restart`)) continue
-    // The description without the replicator's own bookkeeping (`_replication_*`).
-    const description = Object.fromEntries(
-      Object.entries(row.doc as unknown as Record<string, unknown>).filter(([key]) => !key.startsWith('_')),
-    )
-    await replicator.insert({ _id: `${row.id}.restart`, ...description, restarted: true } as never)
-    started++
-  }
-  return started
-}
