@@ -20,12 +20,11 @@ import t from 'tap'
 import { getDoc } from '../../lib/couch/client.js'
 import { abortRush, submitRush } from '../../lib/couch/rushes.js'
 import type { ShardDoc } from '../../lib/documents.js'
-import { cleanups, startCouch, uniquePrefix } from '../harness/couch.js'
+import { cleanups } from '../harness/couch.js'
 import { auditSamples, range, watchToEnd } from '../harness/faults.js'
 import { figures } from '../harness/figures.js'
 import { startGatedTarget } from '../harness/gated-target.js'
-import { migrateRegions, startEngine } from '../harness/plane.js'
-import { startProxy } from '../harness/proxy.js'
+import { regionsBehindProxies, startEngine } from '../harness/plane.js'
 import { keepReplicating } from '../harness/replication-keeper.js'
 
 t.setTimeout(300_000)
@@ -36,20 +35,11 @@ const WEST = 'us-west-1'
 
 t.test('replication between two regions cut for 30 s mid-rush, then healed', async (t) => {
   const later = cleanups(t)
-  const prefix = uniquePrefix()
-  const east = await startCouch({ prefix })
-  later(() => east.stop())
-  const west = await startCouch({ prefix })
-  later(() => west.stop())
-  const eastLink = await startProxy(east.url)
-  later(() => eastLink.close())
-  const westLink = await startProxy(west.url)
-  later(() => westLink.close())
-  // Replication pulls from the URLs migrate is given: the proxies.
-  await migrateRegions(
-    { [EAST]: { ...east, url: eastLink.url }, [WEST]: { ...west, url: westLink.url } },
+  const {
     prefix,
-  )
+    servers: [east, west],
+    links: [eastLink, westLink],
+  } = await regionsBehindProxies(later, [EAST, WEST])
   const engines = [
     await startEngine(east.url, prefix, 'east-1', EAST, { heartbeatMs: 1000 }),
     await startEngine(west.url, prefix, 'west-1', WEST, { heartbeatMs: 1000 }),

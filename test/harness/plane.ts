@@ -5,7 +5,15 @@ import { silentLogger } from '../../daemon/log.js'
 import type { EngineEvent } from '../../daemon/session.js'
 import type { Couch } from '../../lib/couch/client.js'
 import { rushStatus } from '../../lib/couch/rushes.js'
-import { cleanups, connectTestCouch, couchCredentials, startCouch, type TestCouch } from './couch.js'
+import {
+  cleanups,
+  connectTestCouch,
+  couchCredentials,
+  startCouch,
+  type TestCouch,
+  uniquePrefix,
+} from './couch.js'
+import { type CouchProxy, startProxy } from './proxy.js'
 import { startTarget, type Target } from './target.js'
 
 /**
@@ -107,4 +115,33 @@ export async function oneRegion(
 export async function expectedSeconds(couch: Couch, id: string, planned: number): Promise<number> {
   const { shards } = await rushStatus(couch, id)
   return planned + Math.max(0, ...shards.map((shard) => shard.startShift ?? 0))
+}
+
+/**
+ * Two regions whose link can be cut: a test server each, each behind a proxy
+ * (test/harness/proxy.ts) through which the other region's replications pull; engines and
+ * the CLI talk to their own region's server directly, so a cut only parts the regions.
+ */
+export async function regionsBehindProxies(
+  later: (fn: () => unknown) => void,
+  regions: [string, string],
+): Promise<{ prefix: string; servers: [TestCouch, TestCouch]; links: [CouchProxy, CouchProxy] }> {
+  const prefix = uniquePrefix()
+  const servers: TestCouch[] = []
+  const links: CouchProxy[] = []
+  for (let i = 0; i < 2; i++) {
+    const server = await startCouch({ prefix })
+    later(() => server.stop())
+    servers.push(server)
+  }
+  for (const server of servers) {
+    const link = await startProxy(server.url)
+    later(() => link.close())
+    links.push(link)
+  }
+  await migrateRegions(
+    Object.fromEntries(regions.map((region, i) => [region, { ...servers[i]!, url: links[i]!.url }])),
+    prefix,
+  )
+  return { prefix, servers: servers as [TestCouch, TestCouch], links: links as [CouchProxy, CouchProxy] }
 }

@@ -4,9 +4,8 @@
  */
 import t from 'tap'
 import { getDoc } from '../../lib/couch/client.js'
-import { cleanups, startCouch, uniquePrefix, waitFor } from './couch.js'
-import { migrateRegions } from './plane.js'
-import { startProxy } from './proxy.js'
+import { cleanups, waitFor } from './couch.js'
+import { regionsBehindProxies } from './plane.js'
 import { keepReplicating } from './replication-keeper.js'
 
 if (process.env.COUCHDB_URL) {
@@ -14,19 +13,11 @@ if (process.env.COUCHDB_URL) {
 } else {
   t.test('a replication that stops delivering is restarted; after the heal the data arrives', async (t) => {
     const later = cleanups(t)
-    const prefix = uniquePrefix()
-    const east = await startCouch({ prefix })
-    later(() => east.stop())
-    const west = await startCouch({ prefix })
-    later(() => west.stop())
-    const eastLink = await startProxy(east.url)
-    later(() => eastLink.close())
-    const westLink = await startProxy(west.url)
-    later(() => westLink.close())
-    await migrateRegions(
-      { 'us-east-1': { ...east, url: eastLink.url }, 'us-west-1': { ...west, url: westLink.url } },
+    const {
       prefix,
-    )
+      servers: [east, west],
+      links: [eastLink, westLink],
+    } = await regionsBehindProxies(later, ['us-east-1', 'us-west-1'])
     const keeper = await keepReplicating({ 'us-east-1': east, 'us-west-1': west }, prefix, {
       everyMs: 100,
       graceMs: 1000,

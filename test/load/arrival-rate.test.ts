@@ -4,7 +4,7 @@ import type { LoadJob } from '../../load/job.js'
 import { prepareModel } from '../../load/model.js'
 import { MODELS } from '../../load/models.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
-import { startHeldTarget } from '../harness/held-target.js'
+import { startHeldTarget, stopAfterTheScheduleRanOut } from '../harness/held-target.js'
 import { startTarget } from '../harness/target.js'
 
 function openJob(url: string, rate: number, seconds: number): LoadJob {
@@ -93,16 +93,9 @@ t.test('a stop after the schedule ran out still drops the requests waiting for a
   const start = await prepareModel(openJob(target.url, 10_000, 0.05), MODELS['arrival-rate'], (point) =>
     points.push(point),
   )
-  // A start already past: all 500 requests are due at the first wake-up, which sends what
-  // connections allow, queues the rest and ends the schedule, in one go before any request lands.
-  const running = start(performance.now() - 1000)
-  while (target.requests < 1) await new Promise((resolve) => setImmediate(resolve))
-  running.stop()
-  target.release()
-  await running.done
-  const sum = (field: 'sent' | 'hits' | 'dropped') => points.reduce((total, point) => total + point[field], 0)
-  t.ok(sum('dropped') > 0, `the requests still waiting were dropped (${sum('dropped')})`)
-  t.equal(sum('sent') + sum('dropped'), 500, 'each request sent or dropped')
-  t.equal(sum('sent'), target.requests)
-  t.ok(sum('sent') <= target.connections, 'nothing sent after the stop: one request per connection')
+  const totals = await stopAfterTheScheduleRanOut(start, target, points)
+  t.ok(totals.dropped > 0, `the requests still waiting were dropped (${totals.dropped})`)
+  t.equal(totals.sent + totals.dropped, 500, 'each request sent or dropped')
+  t.equal(totals.sent, target.requests)
+  t.ok(totals.sent <= target.connections, 'nothing sent after the stop: one request per connection')
 })

@@ -3,7 +3,7 @@ import type { Point } from '../../lib/timeline.js'
 import type { LoadJob } from '../../load/job.js'
 import { LOCAL_POLICY } from '../../load/safety.js'
 import { prepareTransaction } from '../../load/transaction/prepare.js'
-import { startHeldTarget } from '../harness/held-target.js'
+import { startHeldTarget, stopAfterTheScheduleRanOut } from '../harness/held-target.js'
 import { startTarget } from '../harness/target.js'
 
 // The transaction's open model makes visitors (each a connection) as the single path opens
@@ -100,19 +100,12 @@ t.test('a stop after the schedule ran out still drops the arrivals waiting for a
   const start = await prepareTransaction(openTransaction(target.url, 10_000, 0.05), (point) =>
     points.push(point),
   )
-  // A start already past: all 500 arrivals are due at the first wake-up, which starts what
-  // visitors allow, queues the rest and ends the schedule, in one go before any request lands.
-  const running = start(performance.now() - 1000)
-  while (target.requests < 1) await new Promise((resolve) => setImmediate(resolve))
-  running.stop()
-  target.release()
-  await running.done
-  const sum = (field: 'sent' | 'hits' | 'dropped') => points.reduce((total, point) => total + point[field], 0)
-  t.ok(sum('dropped') > 0, `the arrivals still waiting were dropped (${sum('dropped')})`)
-  t.equal(sum('sent') + sum('dropped'), 500, 'each arrival started or dropped')
-  t.equal(sum('sent'), target.requests)
+  const totals = await stopAfterTheScheduleRanOut(start, target, points)
+  t.ok(totals.dropped > 0, `the arrivals still waiting were dropped (${totals.dropped})`)
+  t.equal(totals.sent + totals.dropped, 500, 'each arrival started or dropped')
+  t.equal(totals.sent, target.requests)
   t.ok(
-    sum('sent') <= target.connections,
+    totals.sent <= target.connections,
     'nothing started after the stop: each started arrival had its own visitor',
   )
 })
