@@ -1,3 +1,4 @@
+import { replicationId } from '../../controller/migrate.js'
 import { getDoc, updateDoc } from '../../lib/couch/client.js'
 import type { TestCouch } from './couch.js'
 
@@ -53,7 +54,7 @@ export async function keepReplicating(
       restarted,
       stop: async () => {},
     }
-  const pulls = await replicationsOf(servers, prefix)
+  const pulls = pullsOf(servers, prefix)
   const restart = async (pull: Pull) => {
     const replicator = servers[pull.to]!.couch.db('_replicator')
     const original = await getDoc<Record<string, unknown>>(replicator, pull.id)
@@ -120,23 +121,24 @@ export async function keepReplicating(
   }
 }
 
-/** The first replication document of each pull of `prefix` (`stampede.<prefix>.<db>.from.<region>`). */
-async function replicationsOf(servers: Record<string, TestCouch>, prefix: string): Promise<Pull[]> {
-  const pulls: Pull[] = []
-  for (const [to, server] of Object.entries(servers)) {
-    const rows = await server.couch.db('_replicator').list()
-    for (const row of rows.rows) {
-      const match = row.id.startsWith(`stampede.${prefix}.`) && /^(.*)\.from\.([^.]+)$/.exec(row.id)
-      if (!match) continue
-      pulls.push({
-        id: row.id,
-        db: match[1]!.slice(`stampede.${prefix}.`.length),
-        from: match[2]!,
-        to,
-        generation: 0,
-        restartedAt: 0,
-      })
-    }
-  }
-  return pulls
+/**
+ * Every pull of the plane: each region's databases from each other region, under the ids
+ * `migrate` gives their replication documents (`replicationId`).
+ */
+function pullsOf(servers: Record<string, TestCouch>, prefix: string): Pull[] {
+  const regions = Object.keys(servers)
+  return regions.flatMap((to) =>
+    regions
+      .filter((from) => from !== to)
+      .flatMap((from) =>
+        servers[to]!.couch.names.all(regions).map((db) => ({
+          id: replicationId(prefix, db, from),
+          db,
+          from,
+          to,
+          generation: 0,
+          restartedAt: 0,
+        })),
+      ),
+  )
 }
